@@ -1,0 +1,71 @@
+"""The API base class owns tenant resolution and permissions, so an endpoint cannot forget them."""
+
+import logging
+from contextlib import ExitStack
+
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.http import Http404
+from rest_framework import exceptions, generics, serializers
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .api_plumbing import ApiPrincipal
+from .errors import ApplicationError
+from .models import Role
+from .tenancy import tenant_context
+
+log = logging.getLogger(__name__)
+
+
+class HasTenantRole(BasePermission):
+    def has_permission(self, request, view):
+        membership = getattr(request, "membership", None)
+        return membership is not None and membership.role in view.allowed_roles
+
+
+class TenantAPIView(generics.GenericAPIView):
+    """Base of every API endpoint: authenticated, tenant-scoped, role-checked.
+
+    Session callers arrive already scoped by the middleware; token callers are scoped here, for the
+    whole handling of the request, and the scope is always left.
+    """
+
+    permission_classes = [IsAuthenticated, HasTenantRole]
+    allowed_roles = frozenset(Role.staff_roles())
+
+    def dispatch(self, request, *args, **kwargs):
+        with ExitStack() as stack:
+            self._scope_stack = stack
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs):
+        self.perform_authentication(request)
+        user = request.user
+        if isinstance(user, ApiPrincipal):
+            self._scope_stack.enter_context(tenant_context(user.token.tenant_id))
+            request.membership = request._request.membership = user.membership
+            request.tenant = user.membership.tenant
+        super().initial(request, *args, **kwargs)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        exc = exceptions.ValidationError({"detail": exc.message, **exc.extra})
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound("not found")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    # The error was turned into a response, so nothing re-raises through the request's transaction:
+    # roll back whatever the failed request wrote.
+    if connection.in_atomic_block:
+        connection.set_rollback(True)
+    return response
+
+
+class MoneyField(serializers.DecimalField):
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=18, decimal_places=4, coerce_to_string=True, **kwargs)
+
+

@@ -1,0 +1,64 @@
+"""Web requests enter the tenant scope here, and staff must have passed MFA to go further."""
+
+from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import reverse
+from django_otp import user_has_device
+
+from .access import active_membership
+from .tenancy import RequestOrigin, origin_context, tenant_context
+
+# Pages a signed-in user may reach before choosing a tenant or finishing MFA.
+_OPEN_URL_NAMES = {"login", "logout", "mfa", "invitation_accept", "no_access"}
+
+
+def client_ip(request) -> str | None:
+    # Behind the proxy in docker-compose the real client is the first X-Forwarded-For hop.
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    return forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR")
+
+
+class TenantMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.tenant = None
+        request.membership = None
+        user = request.user
+        origin = RequestOrigin(
+            user_id=user.pk if user.is_authenticated else None,
+            ip=client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            channel="api" if request.path.startswith("/api/") else "web",
+        )
+        with origin_context(origin):
+            if not user.is_authenticated or request.path.startswith("/static/"):
+                return self.get_response(request)
+            url_name = _url_name(request)
+            membership = active_membership(request)
+            if membership is None:
+                if url_name in _OPEN_URL_NAMES:
+                    return self.get_response(request)
+                return redirect("no_access")
+            needs_mfa = membership.is_staff_role or user_has_device(user, confirmed=True)
+            if needs_mfa and not user.is_verified() and url_name not in _OPEN_URL_NAMES:
+                return redirect(f"{reverse('mfa')}?next={request.get_full_path()}")
+            with tenant_context(membership.tenant_id):
+                request.tenant = membership.tenant
+                request.membership = membership
+                response = self.get_response(request)
+                if response.status_code >= 500:
+                    # A view's exception became this response before reaching the scope's
+                    # transaction: roll back what the request wrote.
+                    transaction.set_rollback(True)
+                return response
+
+
+def _url_name(request):
+    from django.urls import Resolver404, resolve
+
+    try:
+        return resolve(request.path_info).url_name
+    except Resolver404:
+        return None

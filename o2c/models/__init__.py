@@ -1,0 +1,18 @@
+from .audit import AuditEvent
+from .ledger import (
+    CreditMemo,
+    Customer,
+    CustomerAlias,
+    CustomerBankAccount,
+    CustomerContact,
+    Invoice,
+    InvoiceImport,
+    PaymentTerms,
+)
+from .tenants import ApiToken, Invitation, Membership, Role, Tenant, User
+
+__all__ = [
+    "ApiToken", "AuditEvent", "CreditMemo", "Customer", "CustomerAlias", "CustomerBankAccount",
+    "CustomerContact", "Invitation", "Invoice", "InvoiceImport", "Membership", "PaymentTerms", "Role",
+    "Tenant", "User",
+]

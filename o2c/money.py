@@ -1,0 +1,59 @@
+"""Money: Decimal only, one field definition, rounding in one helper."""
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from django.db import models
+
+from .errors import ApplicationError
+
+# Minor units per ISO 4217 where they differ from 2.
+_CURRENCY_EXPONENT = {
+    "JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "XOF": 0, "XAF": 0, "HUF": 2,
+    "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3,
+}
+MAX_DIGITS = 18
+DECIMAL_PLACES = 4  # storage precision; amounts are quantized to the currency's minor unit
+
+
+def MoneyField(**kwargs):  # noqa: N802 - reads like a field class at the call site
+    kwargs.setdefault("max_digits", MAX_DIGITS)
+    kwargs.setdefault("decimal_places", DECIMAL_PLACES)
+    return models.DecimalField(**kwargs)
+
+
+def CurrencyField(**kwargs):  # noqa: N802
+    kwargs.setdefault("max_length", 3)
+    return models.CharField(**kwargs)
+
+
+def exponent(currency: str) -> int:
+    return _CURRENCY_EXPONENT.get(currency.upper(), 2)
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    return amount.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUND_HALF_EVEN)
+
+
+def parse_amount(text: str, currency: str) -> Decimal:
+    """Parse an amount exactly; refuse more decimals than the currency has instead of rounding."""
+    raw = (text or "").strip().replace(",", "")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ApplicationError(f"amount {text!r} is not a number")
+    if not value.is_finite():
+        raise ApplicationError(f"amount {text!r} is not a number")
+    if quantize(value, currency) != value:
+        raise ApplicationError(
+            f"amount {text!r} has more decimals than {currency.upper()} allows ({exponent(currency)})"
+        )
+    if abs(value) >= Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES):
+        raise ApplicationError(f"amount {text!r} is too large")
+    return quantize(value, currency)
+
+
+def fmt(amount: Decimal | None, currency: str = "") -> str:
+    if amount is None:
+        return ""
+    q = quantize(Decimal(amount), currency or "USD")
+    return f"{q:,}"

@@ -1,0 +1,181 @@
+"""Database-side tenancy: row-level security, composite keys and the application role.
+
+Run after every `migrate` (post_migrate, as the schema owner) and idempotent, so a tenant model added
+by any later app gets the same protection without anyone remembering to write it:
+
+- ENABLE and FORCE row-level security with a `tenant_isolation` policy on `o2c.tenant_id`;
+- PRIMARY KEY (tenant_id, id), and FOREIGN KEY (tenant_id, x_id) REFERENCES x (tenant_id, id) for
+  every `TenantForeignKey`, so no row can point at another tenant's row (and the schema is ready to
+  be distributed by tenant_id with Citus);
+- the application role (`O2C_APP_DB_USER`) that owns nothing, cannot bypass RLS, and may only
+  INSERT and SELECT append-only tables such as the audit log.
+
+`tests/test_schema_gate.py` reads the catalog and fails when any of this is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.apps import apps
+from django.conf import settings
+from django.db import connections, models
+from psycopg import sql
+
+from .tenancy import TenantModel
+
+TENANT_SETTING = "NULLIF(current_setting('o2c.tenant_id', true), '')::bigint"
+USER_SETTING = "NULLIF(current_setting('o2c.user_id', true), '')::bigint"
+
+
+def tenant_models() -> list[type[models.Model]]:
+    return [
+        m
+        for m in apps.get_models()
+        if issubclass(m, TenantModel) and not m._meta.proxy and m._meta.managed
+    ]
+
+
+def tenant_foreign_keys(model) -> list[models.ForeignKey]:
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if isinstance(f, models.ForeignKey)
+        and f.name != "tenant"
+        and issubclass(f.related_model, TenantModel)
+    ]
+
+
+def _constraint_name(table: str, suffix: str) -> str:
+    name = f"{table}_{suffix}"
+    if len(name) > 63:
+        name = f"{table[:40]}_{hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:10]}_{suffix[-8:]}"
+    return name[:63]
+
+
+def _primary_key_columns(cursor, table: str) -> tuple[str | None, list[str]]:
+    cursor.execute(
+        """
+        SELECT c.conname, array_agg(a.attname ORDER BY k.ord)
+        FROM pg_constraint c
+        CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+        WHERE c.conrelid = %s::regclass AND c.contype = 'p'
+        GROUP BY c.conname
+        """,
+        [table],
+    )
+    row = cursor.fetchone()
+    return (row[0], list(row[1])) if row else (None, [])
+
+
+def _constraint_exists(cursor, table: str, name: str) -> bool:
+    cursor.execute("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s", [table, name])
+    return cursor.fetchone() is not None
+
+
+def ensure_app_role(cursor) -> None:
+    role, password = settings.O2C_APP_DB_USER, settings.O2C_APP_DB_PASSWORD
+    create = sql.SQL(
+        "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
+    ).format(sql.Identifier(role), sql.Literal(password))
+    # Roles are cluster-wide and parallel test databases race to create it: tolerate the loser.
+    cursor.execute(
+        sql.SQL(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {name}) THEN {create}; END IF; "
+            "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ).format(name=sql.Literal(role), create=create)
+    )
+    cursor.execute(sql.SQL("ALTER ROLE {} NOSUPERUSER NOBYPASSRLS").format(sql.Identifier(role)))
+
+
+def sync(using: str = "default") -> None:
+    connection = connections[using]
+    role = sql.Identifier(settings.O2C_APP_DB_USER)
+    with connection.cursor() as cursor:
+        ensure_app_role(cursor)
+        cursor.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
+        cursor.execute(
+            sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(role)
+        )
+        cursor.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(role))
+        cursor.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON django_migrations FROM {}").format(role))
+
+        models_ = tenant_models()
+        for model in models_:
+            _sync_keys(cursor, model)
+        for model in models_:
+            _sync_foreign_keys(cursor, model)
+            _sync_policy(cursor, model)
+            if getattr(model, "append_only", False):
+                _sync_append_only(cursor, model, role)
+
+
+def _sync_keys(cursor, model) -> None:
+    table = model._meta.db_table
+    name, columns = _primary_key_columns(cursor, table)
+    if columns != ["tenant_id", "id"]:
+        if name:
+            cursor.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                sql.Identifier(table), sql.Identifier(name)))
+        cursor.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (tenant_id, id)").format(
+            sql.Identifier(table), sql.Identifier(_constraint_name(table, "pkey"))))
+
+
+def _sync_foreign_keys(cursor, model) -> None:
+    table = model._meta.db_table
+    for field in tenant_foreign_keys(model):
+        if field.db_constraint:
+            raise RuntimeError(
+                f"{model.__name__}.{field.name} points at a tenant table: declare it with TenantForeignKey"
+            )
+        cursor.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (tenant_id, {})").format(
+            sql.Identifier(_constraint_name(table, f"{field.column}_tidx")), sql.Identifier(table),
+            sql.Identifier(field.column)))
+        name = _constraint_name(table, f"{field.column}_tfk")
+        if _constraint_exists(cursor, table, name):
+            continue
+        cursor.execute(
+            sql.SQL(
+                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY (tenant_id, {}) REFERENCES {} (tenant_id, id) "
+                "DEFERRABLE INITIALLY DEFERRED"
+            ).format(
+                sql.Identifier(table),
+                sql.Identifier(name),
+                sql.Identifier(field.column),
+                sql.Identifier(field.related_model._meta.db_table),
+            )
+        )
+
+
+def _sync_policy(cursor, model) -> None:
+    table = sql.Identifier(model._meta.db_table)
+    using = f"tenant_id = {TENANT_SETTING}"
+    if getattr(model, "rls_visible_to_own_user", False):
+        # Sign-in must list a user's memberships before a tenant is chosen.
+        using = f"({using}) OR user_id = {USER_SETTING}"
+    cursor.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(table))
+    cursor.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(table))
+    cursor.execute(sql.SQL("DROP POLICY IF EXISTS tenant_isolation ON {}").format(table))
+    cursor.execute(
+        sql.SQL("CREATE POLICY tenant_isolation ON {} USING ({}) WITH CHECK (tenant_id = {})").format(
+            table, sql.SQL(using), sql.SQL(TENANT_SETTING)
+        )
+    )
+
+
+def _sync_append_only(cursor, model, role) -> None:
+    table = model._meta.db_table
+    cursor.execute(sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(sql.Identifier(table), role))
+    cursor.execute(
+        """
+        CREATE OR REPLACE FUNCTION o2c_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege'; END $$
+        """
+    )
+    trigger = sql.Identifier(_constraint_name(table, "append_only"))
+    cursor.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(trigger, sql.Identifier(table)))
+    cursor.execute(
+        sql.SQL("CREATE TRIGGER {} BEFORE UPDATE OR DELETE OR TRUNCATE ON {} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION o2c_refuse_change()").format(trigger, sql.Identifier(table))
+    )

@@ -1,0 +1,50 @@
+"""The audit log: who changed what, when, from where. Every money-relevant service writes here."""
+
+from django.db import models
+
+from ..models import AuditEvent
+from ..tenancy import current_origin
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
+
+
+def diff(obj: models.Model, before: dict, fields) -> dict:
+    """{"field": [old, new]} for the fields that changed since `before` was taken."""
+    changes = {}
+    for name in fields:
+        old, new = before.get(name), getattr(obj, name)
+        if old != new:
+            changes[name] = [_jsonable(old), _jsonable(new)]
+    return changes
+
+
+def snapshot(obj: models.Model, fields) -> dict:
+    return {name: getattr(obj, name) for name in fields}
+
+
+def audit_event(action: str, obj: models.Model, changes: dict | None = None) -> AuditEvent:
+    return audit_events([(action, obj, changes or {})])[0]
+
+
+def audit_events(items) -> list[AuditEvent]:
+    """Write many events in one INSERT: (action, obj, changes) triples."""
+    origin = current_origin()
+    events = [
+        AuditEvent(
+            actor_id=origin.user_id,
+            channel=origin.channel,
+            ip=origin.ip,
+            user_agent=origin.user_agent[:300],
+            action=action,
+            object_type=obj._meta.model_name,
+            object_id=obj.pk,
+            object_repr=str(obj)[:200],
+            changes={k: [_jsonable(v) for v in pair] for k, pair in (changes or {}).items()},
+        )
+        for action, obj, changes in items
+    ]
+    return AuditEvent.objects.bulk_create(events, batch_size=2000)

@@ -1,0 +1,161 @@
+"""Row-level tenancy: the one mechanism.
+
+A context variable holds the current tenant. It is set only by `tenant_context()`, which the web
+middleware, the API base class and the Celery task base class enter and always leave. Entering it
+also opens a transaction and runs `SET LOCAL o2c.tenant_id`, so Postgres row-level security (the
+second line, see `o2c.rls`) sees the same tenant as the ORM.
+
+The default manager of every tenant model filters by the current tenant and raises `TenantNotSet`
+when there is none: a forgotten scope fails closed instead of returning every tenant's rows.
+The single bypass is the `unscoped` manager; grep for `.unscoped` to find every use.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.db import connections, models, transaction
+
+from .errors import TenantNotSet
+
+_current_tenant_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("o2c_tenant_id", default=None)
+
+
+@dataclass(frozen=True)
+class RequestOrigin:
+    """Who is acting and from where; read by the audit log."""
+
+    user_id: int | None = None
+    ip: str | None = None
+    user_agent: str = ""
+    channel: str = "system"  # web, api, task, command, system
+
+
+_current_origin: contextvars.ContextVar[RequestOrigin] = contextvars.ContextVar(
+    "o2c_origin", default=RequestOrigin()
+)
+
+
+def current_tenant_id() -> int:
+    tenant_id = _current_tenant_id.get()
+    if tenant_id is None:
+        raise TenantNotSet("no tenant in scope: wrap the work in tenant_context(tenant)")
+    return tenant_id
+
+
+def current_tenant_id_or_none() -> int | None:
+    return _current_tenant_id.get()
+
+
+def current_origin() -> RequestOrigin:
+    return _current_origin.get()
+
+
+@contextmanager
+def origin_context(origin: RequestOrigin):
+    token = _current_origin.set(origin)
+    try:
+        yield origin
+    finally:
+        _current_origin.reset(token)
+
+
+def set_db_tenant(tenant_id: int | None, using: str = "default") -> None:
+    """SET LOCAL the tenant for row-level security; only meaningful inside a transaction."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT set_config('o2c.tenant_id', %s, true)", [str(tenant_id or "")])
+
+
+@contextmanager
+def tenant_context(tenant, using: str = "default"):
+    """Scope ORM queries and the database session to one tenant, inside one transaction.
+
+    Nesting the same tenant is allowed (a task called eagerly from a request); switching to another
+    tenant inside a scope is not, because the enclosing transaction has already been pinned.
+    """
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    if tenant_id is None:
+        raise TenantNotSet("tenant_context needs a saved tenant")
+    outer = _current_tenant_id.get()
+    if outer is not None and outer != tenant_id:
+        raise RuntimeError("cannot switch tenant inside another tenant's scope")
+    token = _current_tenant_id.set(tenant_id)
+    try:
+        with transaction.atomic(using=using):
+            set_db_tenant(tenant_id, using)
+            yield tenant_id
+    finally:
+        _current_tenant_id.reset(token)
+
+
+@contextmanager
+def membership_lookup(user_id: int, using: str = "default"):
+    """Let the database show one user's memberships across tenants (sign-in, tenant switch).
+
+    The memberships policy admits rows of `o2c.user_id` besides the current tenant's; nothing else
+    does, so this opens no other table.
+    """
+    with transaction.atomic(using=using):
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT set_config('o2c.user_id', %s, true)", [str(user_id)])
+        yield
+
+
+class TenantQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        tenant_id = current_tenant_id()
+        for obj in objs:
+            _stamp_tenant(obj, tenant_id)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
+    """Default manager: the current tenant's rows, or an exception."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(tenant_id=current_tenant_id())
+
+
+def _stamp_tenant(obj, tenant_id: int) -> None:
+    if obj.tenant_id is None:
+        obj.tenant_id = tenant_id
+    elif obj.tenant_id != tenant_id:
+        raise TenantNotSet(f"refusing to write a row of tenant {obj.tenant_id} in tenant {tenant_id}'s scope")
+
+
+class TenantModel(models.Model):
+    """Base of every tenant-owned table.
+
+    `o2c.rls` gives each subclass forced row-level security, a (tenant_id, id) primary key and
+    composite foreign keys; the schema gate test checks that it did.
+    """
+
+    # No index of its own: the (tenant_id, id) primary key leads with it.
+    tenant = models.ForeignKey("o2c.Tenant", on_delete=models.PROTECT, related_name="+", editable=False,
+                               db_index=False)
+
+    objects = TenantManager()
+    unscoped = models.Manager()  # the bypass: still bound by row-level security in the database
+
+    class Meta:
+        abstract = True
+        base_manager_name = "objects"
+        default_manager_name = "objects"
+
+    def save(self, *args, **kwargs):
+        _stamp_tenant(self, current_tenant_id())
+        super().save(*args, **kwargs)
+
+
+def TenantForeignKey(to, on_delete=models.PROTECT, **kwargs):  # noqa: N802 - reads like a field class
+    """A foreign key between tenant tables.
+
+    Django's own single-column constraint is left out; `o2c.rls` adds
+    FOREIGN KEY (tenant_id, <col>) REFERENCES <to> (tenant_id, id), so a row can never point at
+    another tenant's row.
+    """
+    kwargs["db_constraint"] = False
+    kwargs.setdefault("db_index", False)  # o2c.rls indexes (tenant_id, <col>) instead
+    return models.ForeignKey(to, on_delete=on_delete, **kwargs)

@@ -1,0 +1,93 @@
+"""Shared fixtures. Tests run against real Postgres (as the unprivileged app role, so row-level
+security is live) and real Redis."""
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from o2c.models import Role, Tenant
+from o2c.tenancy import tenant_context
+
+PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment, django_db_blocker, django_db_modify_db_settings):
+    """Create the test database and migrate it as the schema owner, then serve tests as the app role.
+
+    Django would migrate through the `default` alias, which is the app role and may not create
+    tables; so `default` borrows the owner's credentials for the set-up only.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
+    default = connections["default"].settings_dict
+    owner = settings.DATABASES["owner"]
+    app_credentials = default["USER"], default["PASSWORD"]
+    with django_db_blocker.unblock():
+        default["USER"], default["PASSWORD"] = owner["USER"], owner["PASSWORD"]
+        connections["default"].close()
+        try:
+            db_cfg = setup_databases(verbosity=0, interactive=False, aliases=["default", "owner"],
+                                     serialized_aliases=[])
+        finally:
+            connections["default"].close()
+            default["USER"], default["PASSWORD"] = app_credentials
+    yield
+    with django_db_blocker.unblock():
+        default["USER"], default["PASSWORD"] = owner["USER"], owner["PASSWORD"]
+        connections["default"].close()
+        try:
+            teardown_databases(db_cfg, verbosity=0)
+        except Exception:  # noqa: BLE001 - a still-open connection must not fail the run
+            pass
+
+
+def make_tenant(slug: str, name: str) -> Tenant:
+    return Tenant.objects.create(slug=slug, name=name)
+
+
+@pytest.fixture
+def tenant(db):
+    return make_tenant("acme", "Acme Industrial")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return make_tenant("globex", "Globex Corporation")
+
+
+@pytest.fixture
+def in_tenant(tenant):
+    with tenant_context(tenant):
+        yield tenant
+
+
+@pytest.fixture
+def member_factory(db):
+    """make(tenant, role, email=None, customer=None) -> User with a membership and a known password."""
+    from o2c.services.tenants import user_create
+
+    def make(tenant, role=Role.AR_CLERK, email=None, customer=None):
+        email = email or f"{role}-{tenant.slug}@example.test"
+        with tenant_context(tenant):
+            user, _ = user_create(email=email, role=role, password=PASSWORD, customer=customer,
+                                  check_password=False)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def verified_client(client):
+    """login(user) -> the Django test client, signed in with MFA passed (as after the TOTP step)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    def login(user):
+        device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+        client.force_login(user)
+        session = client.session
+        session["otp_device_id"] = device.persistent_id
+        session.save()
+        return client
+
+    return login
