@@ -6,7 +6,9 @@ from o2c.models import Customer, Invoice
 from o2c.services.invoice_import import invoice_import_csv
 from o2c.tenancy import tenant_context
 
-CSV = b"""invoice_number,customer_id,customer_name,issue_date,due_date,amount,currency,po_number,discount_percent,discount_due_date
+CSV = b"""\
+invoice_number,customer_id,customer_name,issue_date,due_date,amount,currency,po_number,discount_percent,\
+discount_due_date
 INV-1,C1,Acme,2026-01-01,2026-01-31,100.00,USD,PO1,,
 INV-2,C1,Acme,2026-01-02,2026-02-01,250.50,USD,,2,2026-01-12
 """
