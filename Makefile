@@ -1,17 +1,22 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/o2c
+# `make run` must see DATABASE_URL/REDIS_URL exactly as the user set them (unset = embedded/in-process);
+# tests default to the local Postgres (settings) and Redis DB 15.
 export REDIS_URL_TEST ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install lint bench
+.PHONY: run test install lint
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-install: $(BIN)/python
+# Reinstall only when the dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
 
 lint: install
 	$(BIN)/ruff check .
