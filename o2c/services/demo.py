@@ -154,6 +154,12 @@ def _seed_users(spec: DemoTenant, password_hash: str, superuser: User) -> None:
         user_create(email=superuser.email, role=Role.TENANT_ADMIN)
 
 
+def demo_users() -> list[DemoUser]:
+    """The demo users that exist, tenant by tenant (for the credentials table)."""
+    return [user for spec in DEMO_TENANTS if Tenant.objects.filter(slug=spec.slug).exists()
+            for user in _demo_users(spec)]
+
+
 def _demo_users(spec: DemoTenant) -> list[DemoUser]:
     users = []
     with tenant_context(Tenant.objects.get(slug=spec.slug)):

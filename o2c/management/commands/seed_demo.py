@@ -5,7 +5,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from o2c.services.demo import demo_is_empty, demo_seed
+from o2c.services.demo import DemoResult, demo_is_empty, demo_seed, demo_users
 from o2c.tenancy import RequestOrigin, origin_context
 
 
@@ -20,6 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, if_empty, customers, invoices, **options):
         if if_empty and not demo_is_empty():
             self.stdout.write("Database already has tenants: demo seed skipped.")
+            self._credentials(DemoResult(users=demo_users()))
             return
         started = time.monotonic()
         with origin_context(RequestOrigin(channel="command")):
