@@ -204,8 +204,8 @@ def _seed_tenant(spec: DemoTenant, n_customers: int, n_invoices: int, today: dat
     Customer.objects.bulk_create(customers)
     parents = customers[:n_parents]
     subsidiaries = []
-    for customer in customers[n_parents:]:
-        if rng.random() < 0.15:
+    for i, customer in enumerate(customers[n_parents:]):
+        if i == 0 or rng.random() < 0.15:  # at least one group, however small the seed
             parent = rng.choice(parents)
             customer.parent = parent
             family = parent.name.removesuffix(" Holdings")
