@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Q, Sum, Value
+from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import Invoice
+from .models import AuditEvent, CreditMemo, Customer, Invoice, InvoiceImport, Membership
 from .models.ledger import InvoiceStatus
 
 OPEN_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID)
@@ -67,29 +67,54 @@ def open_balance(invoices) -> Decimal:
 class InvoicePage:
     invoices: list
     next_cursor: str | None
+    prev_cursor: str | None = None
 
 
-def invoice_page(invoices, *, cursor: str | None = None, size: int = 50) -> InvoicePage:
-    """Keyset paging ordered by (due_date, id): constant cost at any depth of a million rows."""
+def _cursor_key(cursor: str | None) -> tuple[date, int] | None:
+    if not cursor:
+        return None
+    try:
+        due, last_id = cursor.split("_", 1)
+        return date.fromisoformat(due), int(last_id)
+    except ValueError:
+        return None  # a mangled link shows the first page rather than an error
+
+
+def _invoice_cursor(invoice) -> str:
+    return f"{invoice.due_date.isoformat()}_{invoice.id}"
+
+
+def invoice_page(invoices, *, cursor: str | None = None, before: str | None = None, size: int = 50) -> InvoicePage:
+    """Keyset paging ordered by (due_date, id): constant cost at any depth of a million rows.
+
+    `cursor` pages forward (rows after it), `before` pages back; never OFFSET, whose cost grows with depth.
+    """
+    after_key, before_key = _cursor_key(cursor), _cursor_key(before)
+    if before_key and not after_key:
+        due, last_id = before_key
+        rows = list(invoices.filter(Q(due_date__lt=due) | Q(due_date=due, id__lt=last_id))
+                    .order_by("-due_date", "-id")[: size + 1])
+        more_before = len(rows) > size
+        rows = rows[:size][::-1]
+        return InvoicePage(rows, _invoice_cursor(rows[-1]) if rows else None,
+                           _invoice_cursor(rows[0]) if rows and more_before else None)
     qs = invoices.order_by("due_date", "id")
-    if cursor:
-        try:
-            due, last_id = cursor.split("_", 1)
-            due_date, last_id = date.fromisoformat(due), int(last_id)
-        except ValueError:
-            due_date = None
-        if due_date is not None:
-            qs = qs.filter(Q(due_date__gt=due_date) | Q(due_date=due_date, id__gt=last_id))
+    if after_key:
+        due, last_id = after_key
+        qs = qs.filter(Q(due_date__gt=due) | Q(due_date=due, id__gt=last_id))
     rows = list(qs[: size + 1])
     next_cursor = None
     if len(rows) > size:
         rows = rows[:size]
-        next_cursor = f"{rows[-1].due_date.isoformat()}_{rows[-1].id}"
-    return InvoicePage(rows, next_cursor)
+        next_cursor = _invoice_cursor(rows[-1])
+    # Coming from a later page there is something before; the first page has nothing before it.
+    prev_cursor = _invoice_cursor(rows[0]) if after_key and rows else None
+    return InvoicePage(rows, next_cursor, prev_cursor)
 
 
 def invoice_filter(invoices, *, status: str = "", bucket: str = "", customer_id: int | None = None,
-                   search: str = "", due_from: date | None = None, due_to: date | None = None):
+                   search: str = "", due_from: date | None = None, due_to: date | None = None,
+                   currency: str = ""):
     if status == "outstanding":
         invoices = invoices.filter(status__in=OPEN_STATUSES)
     elif status in InvoiceStatus.values:
@@ -99,12 +124,144 @@ def invoice_filter(invoices, *, status: str = "", bucket: str = "", customer_id:
     if customer_id:
         invoices = invoices.filter(customer_id=customer_id)
     if search:
+        # Number by prefix (varchar_pattern_ops index), PO exactly (its index is a plain btree).
         invoices = invoices.filter(Q(number__startswith=search) | Q(po_number=search))
     if due_from:
         invoices = invoices.filter(due_date__gte=due_from)
     if due_to:
         invoices = invoices.filter(due_date__lte=due_to)
+    if currency:
+        invoices = invoices.filter(currency=currency.upper())
     return invoices
 
 
-__all__ = ["aging", "invoice_filter", "invoice_page", "open_balance", "Invoice"]
+# --- customers ----------------------------------------------------------------------------------
+
+@dataclass
+class CustomerPage:
+    customers: list
+    next_cursor: int | None
+
+
+def _open_balance_subquery(today: date, overdue_only: bool):
+    open_invoices = Invoice.objects.filter(customer_id=OuterRef("pk"), status__in=OPEN_STATUSES)
+    if overdue_only:
+        open_invoices = open_invoices.filter(due_date__lt=today)
+    total = open_invoices.order_by().values("customer_id").annotate(t=Sum("open_balance")).values("t")
+    return Coalesce(Subquery(total, output_field=_ZERO.output_field), _ZERO)
+
+
+def customer_page(customers, *, search: str = "", cursor: str | None = None, size: int = 50,
+                  today: date | None = None) -> CustomerPage:
+    """Customers by name with open balance and overdue amount, one query per page.
+
+    The balances are correlated subqueries over the (tenant, customer, due_date) index, so a page costs
+    its 50 customers' invoices and not the whole ledger's. The cursor is the last row's id; its name is
+    looked up inside the same query.
+    """
+    today = today or timezone.localdate()
+    qs = customers
+    search = search.strip()
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(external_id__istartswith=search))
+    try:
+        after_id = int(cursor) if cursor else None
+    except ValueError:
+        after_id = None
+    if after_id:
+        name_of = Subquery(Customer.objects.filter(pk=after_id).values("name")[:1])
+        qs = qs.filter(Q(name__gt=name_of) | Q(name=name_of, id__gt=after_id))
+    qs = qs.annotate(
+        balance=_open_balance_subquery(today, overdue_only=False),
+        overdue=_open_balance_subquery(today, overdue_only=True),
+    ).order_by("name", "id")
+    rows = list(qs[: size + 1])
+    next_cursor = rows[size - 1].id if len(rows) > size else None
+    return CustomerPage(rows[:size], next_cursor)
+
+
+@dataclass(frozen=True)
+class CustomerOverview:
+    balance: Decimal
+    overdue: Decimal
+    aging: list
+    credit_used_percent: Decimal | None
+
+
+def customer_overview(customer, invoices, today: date | None = None) -> CustomerOverview:
+    buckets = aging(invoices, today)
+    balance = sum((b.amount for b in buckets), Decimal("0"))
+    overdue = sum((b.amount for b in buckets if b.key != "current"), Decimal("0"))
+    used = None
+    if customer.credit_limit:
+        used = (balance / customer.credit_limit * 100).quantize(Decimal("1"))
+    return CustomerOverview(balance, overdue, buckets, used)
+
+
+def customer_related(customer) -> dict:
+    """The account's header lists; small per customer, each capped."""
+    return {
+        "children": list(customer.children.order_by("name")[:50]),
+        "contacts": list(customer.contacts.order_by("name")[:20]),
+        "aliases": list(customer.aliases.order_by("alias")[:20]),
+        "bank_accounts": list(customer.bank_accounts.order_by("id")[:10]),
+        "credit_memos": list(CreditMemo.objects.filter(customer=customer).select_related("invoice")
+                             .order_by("-issue_date", "-id")[:20]),
+    }
+
+
+def customer_activity(customer, *, limit: int = 15) -> list:
+    """Recent audit events about the customer or any of its invoices."""
+    invoice_ids = Invoice.objects.filter(customer=customer).values("id")
+    return list(
+        AuditEvent.objects.filter(Q(object_type="customer", object_id=customer.pk)
+                                  | Q(object_type="invoice", object_id__in=invoice_ids))
+        .select_related("actor").order_by("-created_at", "-id")[:limit]
+    )
+
+
+def invoice_activity(invoice, *, limit: int = 50) -> list:
+    return list(AuditEvent.objects.filter(object_type="invoice", object_id=invoice.pk)
+                .select_related("actor").order_by("-created_at", "-id")[:limit])
+
+
+# --- dashboard ----------------------------------------------------------------------------------
+
+def top_overdue_customers(invoices, *, limit: int = 5, today: date | None = None) -> list[dict]:
+    today = today or timezone.localdate()
+    return list(
+        invoices.filter(status__in=OPEN_STATUSES, due_date__lt=today)
+        .values("customer_id", "customer__name", "customer__external_id", "currency")
+        .annotate(overdue=Sum("open_balance"), invoices=Count("id"))
+        .order_by("-overdue")[:limit]
+    )
+
+
+def recent_imports(*, limit: int = 5) -> list:
+    return list(InvoiceImport.objects.select_related("imported_by").order_by("-created_at", "-id")[:limit])
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+def memberships_for_admin() -> list:
+    return list(Membership.objects.select_related("user", "customer").order_by("-is_active", "user__email"))
+
+
+def pending_invitations() -> list:
+    from .models import Invitation
+
+    return list(Invitation.objects.filter(accepted_at__isnull=True, expires_at__gt=timezone.now())
+                .select_related("customer", "invited_by").order_by("-created_at"))
+
+
+def api_tokens() -> list:
+    from .models import ApiToken
+
+    return list(ApiToken.objects.select_related("created_by").order_by("revoked_at", "-created_at"))
+
+
+__all__ = [
+    "aging", "api_tokens", "customer_activity", "customer_overview", "customer_page", "customer_related",
+    "invoice_activity", "invoice_filter", "invoice_page", "memberships_for_admin", "open_balance",
+    "pending_invitations", "recent_imports", "top_overdue_customers", "Invoice",
+]

@@ -148,7 +148,45 @@ def api_token_create(*, name: str, role: str, created_by: User) -> tuple[ApiToke
     return token, key
 
 
+def api_token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
+    """Revoke a key for good; revoking twice is a no-op, not an error."""
+    with transaction.atomic():
+        locked = ApiToken.objects.select_for_update().get(pk=token.pk)
+        if locked.revoked_at is None:
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
+            audit_event("api_token.revoked", locked, {"revoked_at": [None, locked.revoked_at]})
+    return locked
+
+
+def membership_deactivate(*, membership: Membership, actor: User) -> Membership:
+    """Take a person's access to this tenant away (their user and history stay)."""
+    if membership.user_id == actor.pk:
+        raise ApplicationError("you cannot remove your own access; ask another tenant admin")
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        if locked.is_active:
+            if locked.role == Role.TENANT_ADMIN and not Membership.objects.filter(
+                    role=Role.TENANT_ADMIN, is_active=True).exclude(pk=locked.pk).exists():
+                raise ApplicationError("a tenant needs at least one active tenant admin")
+            locked.is_active = False
+            locked.save(update_fields=["is_active"])
+            audit_event("membership.deactivated", locked, {"is_active": [True, False]})
+    return locked
+
+
+def invitation_revoke(*, invitation: Invitation, actor: User) -> None:
+    """Make a pending invitation's link useless by expiring it now."""
+    with transaction.atomic():
+        locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if locked.accepted_at is not None:
+            raise ApplicationError("this invitation has already been accepted")
+        locked.expires_at = timezone.now()
+        locked.save(update_fields=["expires_at"])
+        audit_event("invitation.revoked", locked, {"email": [locked.email, locked.email]})
+
+
 __all__ = [
-    "api_token_create", "invitation_accept", "invitation_create", "invitation_from_token", "tenant_by_slug",
-    "tenant_context", "tenant_create", "user_create",
+    "api_token_create", "api_token_revoke", "invitation_accept", "invitation_create", "invitation_from_token",
+    "invitation_revoke", "membership_deactivate", "tenant_by_slug", "tenant_context", "tenant_create", "user_create",
 ]
