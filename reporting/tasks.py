@@ -17,10 +17,9 @@ def snapshot_aging(tenant_id: int, as_of: str | None = None) -> dict:
 
 
 @shared_task(name="reporting.tasks.snapshot_aging_all_tenants")
-def snapshot_aging_all_tenants(as_of: str | None = None) -> int:
+def snapshot_aging_all_tenants(as_of: str | None = None) -> list[str]:
+    """Enqueue one snapshot per tenant; returns their task ids."""
     # Tenant is a global table: listing tenants needs no scope. One task each, so one tenant's failure
     # (or a retry) does not hold up the others.
-    tenant_ids = list(Tenant.objects.order_by("id").values_list("id", flat=True))
-    for tenant_id in tenant_ids:
-        snapshot_aging.delay(tenant_id, as_of)
-    return len(tenant_ids)
+    tenant_ids = Tenant.objects.order_by("id").values_list("id", flat=True)
+    return [snapshot_aging.delay(tenant_id, as_of).id for tenant_id in tenant_ids]
