@@ -89,7 +89,12 @@ def stop(children: list[tuple[str, subprocess.Popen]]) -> None:
 
 
 def main() -> int:
+    held = {"hold": False, "pending": False}
+
     def on_signal(signum, frame):
+        if held["hold"]:
+            held["pending"] = True
+            return
         raise Stop(signal.Signals(signum).name)
 
     signal.signal(signal.SIGINT, on_signal)
@@ -104,7 +109,15 @@ def main() -> int:
     code = 0
     try:
         if not os.environ.get("DATABASE_URL"):
-            server, env["DATABASE_URL"] = start_embedded_postgres()
+            # Interrupted half-way, the server would be left running with nobody to stop it: hold the
+            # signal until we have the handle.
+            held["hold"] = True
+            try:
+                server, env["DATABASE_URL"] = start_embedded_postgres()
+            finally:
+                held["hold"] = False
+            if held["pending"]:
+                raise Stop("signal during start")
         else:
             say("using DATABASE_URL")
         ensure_database(env["DATABASE_URL"])
