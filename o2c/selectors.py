@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import CharField, Count, DecimalField, Lookup, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -55,12 +55,49 @@ def aging(invoices, today: date | None = None) -> list[AgingBucket]:
         f = bucket_filter(key, today)
         aggregates[f"{key}_amount"] = Coalesce(Sum("open_balance", filter=f), _ZERO)
         aggregates[f"{key}_count"] = Count("id", filter=f)
-    row = invoices.aggregate(**aggregates)
+    # Every bucket is open invoices only; saying so up front lets the planner skip paid history.
+    row = invoices.filter(status__in=OPEN_STATUSES).aggregate(**aggregates)
     return [AgingBucket(k, label, row[f"{k}_amount"], row[f"{k}_count"]) for k, label, *_ in AGING_BUCKETS]
 
 
 def open_balance(invoices) -> Decimal:
     return invoices.filter(status__in=OPEN_STATUSES).aggregate(t=Coalesce(Sum("open_balance"), _ZERO))["t"]
+
+
+class PatternPrefix(Lookup):
+    """`col LIKE 'p%'` written as the byte-wise range `col ~>=~ 'p' AND col ~<~ 'q'`.
+
+    Same rows (UTF-8 byte order is code point order), but these operators are leakproof and LIKE is
+    not: under row-level security Postgres may use only leakproof conditions as index conditions, so
+    LIKE would scan every row of the tenant.
+    """
+
+    lookup_name = "pattern_prefix"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        prefix = str(self.rhs)
+        upper = _prefix_upper_bound(prefix)
+        if upper is None:
+            return f"{lhs} ~>=~ %s", [*lhs_params, prefix]
+        return f"({lhs} ~>=~ %s AND {lhs} ~<~ %s)", [*lhs_params, prefix, *lhs_params, upper]
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with `prefix`, or None if unbounded."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if 0xD800 <= code <= 0xDFFF:
+            code = 0xE000  # surrogates are not characters; the next one is
+        if code <= 0x10FFFF:
+            chars[-1] = chr(code)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+CharField.register_lookup(PatternPrefix)
 
 
 @dataclass
@@ -92,7 +129,7 @@ def invoice_page(invoices, *, cursor: str | None = None, before: str | None = No
     after_key, before_key = _cursor_key(cursor), _cursor_key(before)
     if before_key and not after_key:
         due, last_id = before_key
-        rows = list(invoices.filter(Q(due_date__lt=due) | Q(due_date=due, id__lt=last_id))
+        rows = list(invoices.filter(due_date__lte=due).filter(Q(due_date__lt=due) | Q(id__lt=last_id))
                     .order_by("-due_date", "-id")[: size + 1])
         more_before = len(rows) > size
         rows = rows[:size][::-1]
@@ -101,7 +138,9 @@ def invoice_page(invoices, *, cursor: str | None = None, before: str | None = No
     qs = invoices.order_by("due_date", "id")
     if after_key:
         due, last_id = after_key
-        qs = qs.filter(Q(due_date__gt=due) | Q(due_date=due, id__gt=last_id))
+        # The plain `due_date >=` bound is what lets the index scan start at the cursor; the OR alone
+        # would make Postgres walk the index from the beginning and filter (seconds at 1M rows deep).
+        qs = qs.filter(due_date__gte=due).filter(Q(due_date__gt=due) | Q(id__gt=last_id))
     rows = list(qs[: size + 1])
     next_cursor = None
     if len(rows) > size:
@@ -125,7 +164,7 @@ def invoice_filter(invoices, *, status: str = "", bucket: str = "", customer_id:
         invoices = invoices.filter(customer_id=customer_id)
     if search:
         # Number by prefix (varchar_pattern_ops index), PO exactly (its index is a plain btree).
-        invoices = invoices.filter(Q(number__startswith=search) | Q(po_number=search))
+        invoices = invoices.filter(Q(number__pattern_prefix=search) | Q(po_number=search))
     if due_from:
         invoices = invoices.filter(due_date__gte=due_from)
     if due_to:
