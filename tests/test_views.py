@@ -445,3 +445,16 @@ def test_admin_global_tables_are_for_superusers_only(tenant, member_factory, ver
     client = verified_client(staff)
     assert client.get("/admin/o2c/user/").status_code == 403
     assert client.get("/admin/o2c/tenant/").status_code == 403
+
+
+def test_number_prefix_search_matches_startswith(tenant):
+    from o2c.selectors import _prefix_upper_bound, invoice_filter
+
+    customer = make_customer(tenant)
+    for prefix in ("AB-1", "AB-2", "AB-10", "AB", "ABC", "AB-1\U0010ffff"):
+        make_invoices(customer, 1, prefix=prefix)
+    with tenant_context(tenant):
+        for search in ("AB-1", "AB", "AB-1\U0010ffff", "Z"):
+            got = set(invoice_filter(Invoice.objects.all(), search=search).values_list("number", flat=True))
+            assert got == set(Invoice.objects.filter(number__startswith=search).values_list("number", flat=True))
+    assert _prefix_upper_bound("AB") == "AC" and _prefix_upper_bound("\U0010ffff") is None
