@@ -101,6 +101,11 @@ def membership_lookup(user_id: int, using: str = "default"):
         with connections[using].cursor() as cursor:
             cursor.execute("SELECT set_config('o2c.user_id', %s, true)", [str(user_id)])
         yield
+        # SET LOCAL lasts to the end of the outermost transaction: inside a request's tenant scope
+        # (switch-tenant) the user's other memberships would stay visible. (On an exception the
+        # atomic block's rollback undoes the setting instead.)
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT set_config('o2c.user_id', '', true)")
 
 
 class TenantQuerySet(models.QuerySet):
