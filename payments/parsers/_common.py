@@ -1,0 +1,129 @@
+"""Small helpers shared by the format modules: decoding, money, dates, reference uniqueness, reconciliation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from .types import CREDIT, BankFileError, Statement
+
+# ISO 4217 minor units that are not 2; formats with implied decimals (BAI2, NACHA, lockbox) need them.
+_MINOR_UNITS = {
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
+    "RWF": 0, "UGX": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+}
+
+
+def minor_units(currency: str) -> int:
+    return _MINOR_UNITS.get(currency, 2)
+
+
+def decode(data: bytes) -> str:
+    """Bank files are mostly ASCII; a few carry Latin-1 or Windows-1252 bytes. Never fail on decoding."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def implied_amount(text: str, currency: str, *, what: str, line: int | None = None, element: str | None = None,
+                   signed: bool = False) -> Decimal:
+    """An integer amount in minor units ("1250" = 12.50 USD), as BAI2, NACHA and lockbox write them."""
+    raw = text.strip()
+    digits = raw[1:] if signed and raw[:1] in "+-" else raw
+    if not digits.isdigit():
+        raise BankFileError(f"{what} {text!r} is not a number", line=line, element=element)
+    return Decimal(raw).scaleb(-minor_units(currency))
+
+
+def decimal_amount(text: str, *, what: str, line: int | None = None, element: str | None = None,
+                   comma: bool = False) -> Decimal:
+    raw = text.strip()
+    if comma:
+        raw = raw.replace(",", ".")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or not raw:
+        raise BankFileError(f"{what} {text!r} is not a number", line=line, element=element)
+    return value
+
+
+_date_cache: dict[tuple[str, str], date] = {}
+
+
+def parse_date(text: str, fmt: str, *, what: str, line: int | None = None, element: str | None = None) -> date:
+    """Dates repeat thousands of times in a statement, so parsed values are cached by their text."""
+    key = (text, fmt)
+    hit = _date_cache.get(key)
+    if hit is not None:
+        return hit
+    try:
+        if fmt == "YYMMDD":
+            value = date(2000 + int(text[0:2]) if int(text[0:2]) < 80 else 1900 + int(text[0:2]),
+                         int(text[2:4]), int(text[4:6]))
+            if len(text) != 6:
+                raise ValueError
+        elif fmt == "CCYYMMDD":
+            if len(text) != 8:
+                raise ValueError
+            value = date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
+        elif fmt == "ISO":
+            value = date.fromisoformat(text.strip()[:10])
+        else:  # pragma: no cover - programming error
+            raise AssertionError(fmt)
+    except (ValueError, IndexError):
+        raise BankFileError(f"{what} {text!r} is not a valid date", line=line, element=element) from None
+    if len(_date_cache) < 50_000:
+        _date_cache[key] = value
+    return value
+
+
+def unique_references(statements: list[Statement], warnings: list[str]) -> list[Statement]:
+    """The bank reference is the import's exactly-once key, so it must be unique within a file. Some banks
+    repeat a reference (or write NONREF) for different entries; the second and later get "#2", "#3" and a
+    warning, so nothing is silently merged and the result is still deterministic."""
+    counts = Counter(e.bank_reference for s in statements for e in s.entries)
+    ids = Counter(s.statement_id for s in statements)
+    if all(n == 1 for n in counts.values()) and all(n == 1 for n in ids.values()):
+        return statements
+    for ref, n in sorted(counts.items()):
+        if n > 1:
+            warnings.append(f"bank reference {ref!r} appears {n} times; later ones are numbered {ref}#2 ...")
+    for sid, n in sorted(ids.items()):
+        if n > 1:
+            warnings.append(f"statement id {sid!r} appears {n} times; later ones are numbered {sid}#2 ...")
+    seen: Counter[str] = Counter()
+    seen_ids: Counter[str] = Counter()
+    out = []
+    for s in statements:
+        entries = []
+        for e in s.entries:
+            if counts[e.bank_reference] > 1:
+                seen[e.bank_reference] += 1
+                if seen[e.bank_reference] > 1:
+                    e = replace(e, bank_reference=f"{e.bank_reference}#{seen[e.bank_reference]}")
+            entries.append(e)
+        seen_ids[s.statement_id] += 1
+        sid = s.statement_id if seen_ids[s.statement_id] == 1 else f"{s.statement_id}#{seen_ids[s.statement_id]}"
+        out.append(replace(s, statement_id=sid, entries=tuple(entries)))
+    return out
+
+
+def reconcile(statement: Statement, warnings: list[str]) -> None:
+    """Opening balance plus the entries should give the closing balance. When it does not (a partial
+    intraday report, or entries the bank left out) that is worth a warning, not a refusal."""
+    if statement.opening_balance is None or statement.closing_balance is None:
+        return
+    net = sum((e.amount if e.direction == CREDIT else -e.amount for e in statement.entries), Decimal(0))
+    if statement.opening_balance + net != statement.closing_balance:
+        warnings.append(
+            f"statement {statement.statement_id}: opening {statement.opening_balance} + entries {net} "
+            f"!= closing {statement.closing_balance}"
+        )
