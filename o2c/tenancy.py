@@ -86,6 +86,9 @@ def tenant_context(tenant, using: str = "default"):
         with transaction.atomic(using=using):
             set_db_tenant(tenant_id, using)
             yield tenant_id
+            # SET LOCAL outlives this block when an outer transaction encloses it (a command looping
+            # over tenants): hand the database back what the caller had, so RLS fails closed after.
+            set_db_tenant(outer, using)
     finally:
         _current_tenant_id.reset(token)
 
