@@ -62,21 +62,31 @@ class _Reader:
         self.ns = ns
         self._paths: dict[str, str] = {}
 
-    def q(self, path: str) -> str:
+    def q(self, path: str) -> tuple[str, ...]:
         hit = self._paths.get(path)
         if hit is None:
-            hit = "/".join(f"{{{self.ns}}}{p}" if self.ns else p for p in path.split("/"))
+            hit = tuple(f"{{{self.ns}}}{p}" if self.ns else p for p in path.split("/"))
             self._paths[path] = hit
         return hit
 
     def find(self, el, path: str):
-        return el.find(self.q(path))
+        # Chained single-tag finds stay in C; ElementPath's multi-step search costs several times more.
+        for tag in self.q(path):
+            el = el.find(tag)
+            if el is None:
+                return None
+        return el
 
     def findall(self, el, path: str):
-        return el.findall(self.q(path))
+        *head, last = self.q(path)
+        for tag in head:
+            el = el.find(tag)
+            if el is None:
+                return []
+        return el.findall(last)
 
     def text(self, el, path: str) -> str:
-        found = el.find(self.q(path))
+        found = self.find(el, path)
         if found is None or found.text is None:
             return ""
         return found.text.strip()
@@ -142,7 +152,7 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
             if status and status != "BOOK":
                 skipped += 1
                 continue
-            parts = _entry(r, ntry, npath, statement_id, n_idx, raw, line, warnings)
+            parts = _entry(r, ntry, npath, statement_id, n_idx, raw, line, warnings, as_of)
             entries.extend(parts)
             if not currency and parts:
                 currency = parts[0].currency
@@ -271,13 +281,15 @@ def _tx_amount(r: _Reader, tx, where: str) -> tuple[Decimal, str] | None:
 
 
 def _entry(r: _Reader, ntry, where: str, statement_id: str, n_idx: int, raw: str, line: int,
-           warnings: list[str]) -> list[Entry]:
+           warnings: list[str], as_of) -> list[Entry]:
     amount, currency = _amount(r, ntry, "Amt", where)
     indicator = r.text(ntry, "CdtDbtInd")
     direction = _direction(indicator, where)
     reversal = r.text(ntry, "RvslInd").lower() == "true"
-    booking = _date(r, ntry, "BookgDt", where)
-    value = _date(r, ntry, "ValDt", where) or booking
+    value = _date(r, ntry, "ValDt", where)
+    # Notifications often carry only one of the two dates; the statement's own date is the last resort.
+    booking = _date(r, ntry, "BookgDt", where) or value or as_of
+    value = value or booking
     reference = r.text(ntry, "AcctSvcrRef") or r.text(ntry, "NtryRef") or f"{statement_id}/{n_idx}"
     channel = _channel(r.text(ntry, "BkTxCd/Domn/Cd"), r.text(ntry, "BkTxCd/Domn/Fmly/Cd"),
                        r.text(ntry, "BkTxCd/Domn/Fmly/SubFmlyCd"))
