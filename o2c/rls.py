@@ -86,7 +86,15 @@ def ensure_app_role(cursor) -> None:
             "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
         ).format(name=sql.Literal(role), create=create)
     )
-    cursor.execute(sql.SQL("ALTER ROLE {} NOSUPERUSER NOBYPASSRLS").format(sql.Identifier(role)))
+    # Only when needed: test databases are set up in parallel, and two ALTER ROLEs of the one
+    # cluster-wide role at once fail with "tuple concurrently updated".
+    cursor.execute(
+        sql.SQL(
+            "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {name} AND (rolsuper OR rolbypassrls)) "
+            "THEN {alter}; END IF; END $$"
+        ).format(name=sql.Literal(role),
+                 alter=sql.SQL("ALTER ROLE {} NOSUPERUSER NOBYPASSRLS").format(sql.Identifier(role)))
+    )
 
 
 def sync(using: str = "default") -> None:

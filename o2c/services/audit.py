@@ -26,16 +26,21 @@ def snapshot(obj: models.Model, fields) -> dict:
     return {name: getattr(obj, name) for name in fields}
 
 
-def audit_event(action: str, obj: models.Model, changes: dict | None = None) -> AuditEvent:
-    return audit_events([(action, obj, changes or {})])[0]
+def audit_event(action: str, obj: models.Model, changes: dict | None = None, *, actor=None) -> AuditEvent:
+    return audit_events([(action, obj, changes or {})], actor=actor)[0]
 
 
-def audit_events(items) -> list[AuditEvent]:
-    """Write many events in one INSERT: (action, obj, changes) triples."""
+def audit_events(items, *, actor=None) -> list[AuditEvent]:
+    """Write many events in one INSERT: (action, obj, changes) triples.
+
+    The actor is the request's user; a service that is told who acts (a command, a task on someone's
+    behalf) passes `actor` so the event names them even without a signed-in request.
+    """
     origin = current_origin()
+    actor_id = getattr(actor, "pk", None) or origin.user_id
     events = [
         AuditEvent(
-            actor_id=origin.user_id,
+            actor_id=actor_id,
             channel=origin.channel,
             ip=origin.ip,
             user_agent=origin.user_agent[:300],

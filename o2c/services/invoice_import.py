@@ -172,17 +172,17 @@ def invoice_import_csv(*, data: bytes, file_name: str, actor=None) -> InvoiceImp
             file_name=file_name[:255], file_sha256=hashlib.sha256(data).hexdigest(), rows=len(rows),
             imported_by=actor if getattr(actor, "pk", None) else None,
         )
-        customers = _upsert_customers(rows, batch)
-        _upsert_invoices(rows, customers, batch)
+        customers = _upsert_customers(rows, batch, actor)
+        _upsert_invoices(rows, customers, batch, actor)
         batch.save()
         audit_event("invoice_import.completed", batch, {
             "file_sha256": [None, batch.file_sha256], "created_invoices": [None, batch.created_invoices],
             "updated_invoices": [None, batch.updated_invoices], "created_customers": [None, batch.created_customers],
-        })
+        }, actor=actor)
     return batch
 
 
-def _upsert_customers(rows: list[InvoiceRow], batch: InvoiceImport) -> dict[str, int]:
+def _upsert_customers(rows: list[InvoiceRow], batch: InvoiceImport, actor) -> dict[str, int]:
     names: dict[str, str] = {}
     for row in rows:
         names[row.customer_external_id] = row.customer_name  # the last row's name wins
@@ -203,13 +203,13 @@ def _upsert_customers(rows: list[InvoiceRow], batch: InvoiceImport) -> dict[str,
         customer.currency = currency_of[customer.external_id]
     Customer.objects.bulk_create(new_customers, batch_size=_BATCH)
     batch.created_customers = len(new_customers)
-    audit_events([("customer.updated", c, {"name": [old, c.name]}) for c, old in renamed])
+    audit_events([("customer.updated", c, {"name": [old, c.name]}) for c, old in renamed], actor=actor)
     ids = {c.external_id: c.pk for c in existing.values()}
     ids.update({c.external_id: c.pk for c in new_customers})
     return ids
 
 
-def _upsert_invoices(rows: list[InvoiceRow], customers: dict[str, int], batch: InvoiceImport) -> None:
+def _upsert_invoices(rows: list[InvoiceRow], customers: dict[str, int], batch: InvoiceImport, actor) -> None:
     existing: dict[str, Invoice] = {}
     for numbers in _chunks([r.number for r in rows]):
         existing.update({i.number: i for i in Invoice.objects.filter(number__in=numbers)})
@@ -245,7 +245,7 @@ def _upsert_invoices(rows: list[InvoiceRow], customers: dict[str, int], batch: I
         raise InvoiceFileError(errors)
     Invoice.objects.bulk_create(to_create, batch_size=_BATCH)
     Invoice.objects.bulk_update(to_update, [*INVOICE_FIELDS, "open_balance"], batch_size=_BATCH)
-    audit_events(events)
+    audit_events(events, actor=actor)
     batch.created_invoices = len(to_create)
     batch.updated_invoices = len(to_update)
     batch.unchanged_invoices = len(rows) - len(to_create) - len(to_update)
