@@ -52,6 +52,8 @@ class ApiTokenAuthentication(BaseAuthentication):
             tenant_id = int(tenant_id)
         except ValueError:
             raise exceptions.AuthenticationFailed("malformed API key")
+        if not 0 < tenant_id < 2**63:  # a bigint, or the database would answer with an error (a 500)
+            raise exceptions.AuthenticationFailed("malformed API key")
         with tenant_context(tenant_id):
             token = ApiToken.objects.select_related("tenant").filter(prefix=prefix, revoked_at=None).first()
         if token is None or not secrets.compare_digest(token.key_hash, hash_key(key)):

@@ -88,7 +88,9 @@ def tenant_context(tenant, using: str = "default"):
             yield tenant_id
             # SET LOCAL outlives this block when an outer transaction encloses it (a command looping
             # over tenants): hand the database back what the caller had, so RLS fails closed after.
-            set_db_tenant(outer, using)
+            # A block marked for rollback gets that from the rollback itself.
+            if not connections[using].needs_rollback:
+                set_db_tenant(outer, using)
     finally:
         _current_tenant_id.reset(token)
 
