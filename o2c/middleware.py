@@ -1,5 +1,6 @@
 """Web requests enter the tenant scope here, and staff must have passed MFA to go further."""
 
+from django.conf import settings
 from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -13,9 +14,16 @@ _OPEN_URL_NAMES = {"login", "logout", "mfa", "invitation_accept", "no_access"}
 
 
 def client_ip(request) -> str | None:
-    # Behind the proxy in docker-compose the real client is the first X-Forwarded-For hop.
+    """The address the audit log records.
+
+    X-Forwarded-For is written by whoever sends the request, so it is believed only when the
+    deployment says a proxy of its own is in front (`O2C_BEHIND_PROXY`), and then only its last hop:
+    the one that proxy appended. Anything else would let a client choose the address in the log.
+    """
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
-    return forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR")
+    if forwarded and getattr(settings, "O2C_BEHIND_PROXY", False):
+        return forwarded.split(",")[-1].strip() or None
+    return request.META.get("REMOTE_ADDR")
 
 
 class TenantMiddleware:
