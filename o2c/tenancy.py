@@ -82,14 +82,16 @@ def tenant_context(tenant, using: str = "default"):
     if outer is not None and outer != tenant_id:
         raise RuntimeError("cannot switch tenant inside another tenant's scope")
     token = _current_tenant_id.set(tenant_id)
+    # SET LOCAL outlives this block when an outer transaction encloses it (a command looping over
+    # tenants): then hand the database back the caller's value on the way out, so RLS fails closed
+    # after the scope. Outermost, the transaction's end clears it; a block being rolled back gets
+    # it from the rollback.
+    hand_back = connections[using].in_atomic_block and outer != tenant_id
     try:
         with transaction.atomic(using=using):
             set_db_tenant(tenant_id, using)
             yield tenant_id
-            # SET LOCAL outlives this block when an outer transaction encloses it (a command looping
-            # over tenants): hand the database back what the caller had, so RLS fails closed after.
-            # A block marked for rollback gets that from the rollback itself.
-            if not connections[using].needs_rollback:
+            if hand_back and not connections[using].needs_rollback:
                 set_db_tenant(outer, using)
     finally:
         _current_tenant_id.reset(token)
@@ -102,15 +104,17 @@ def membership_lookup(user_id: int, using: str = "default"):
     The memberships policy admits rows of `o2c.user_id` besides the current tenant's; nothing else
     does, so this opens no other table.
     """
+    # SET LOCAL lasts to the end of the outermost transaction: inside a request's tenant scope
+    # (switch-tenant) the user's other memberships would stay visible, so a nested lookup clears it
+    # on the way out. (On an exception the atomic block's rollback undoes the setting instead.)
+    nested = connections[using].in_atomic_block
     with transaction.atomic(using=using):
         with connections[using].cursor() as cursor:
             cursor.execute("SELECT set_config('o2c.user_id', %s, true)", [str(user_id)])
         yield
-        # SET LOCAL lasts to the end of the outermost transaction: inside a request's tenant scope
-        # (switch-tenant) the user's other memberships would stay visible. (On an exception the
-        # atomic block's rollback undoes the setting instead.)
-        with connections[using].cursor() as cursor:
-            cursor.execute("SELECT set_config('o2c.user_id', '', true)")
+        if nested and not connections[using].needs_rollback:
+            with connections[using].cursor() as cursor:
+                cursor.execute("SELECT set_config('o2c.user_id', '', true)")
 
 
 class TenantQuerySet(models.QuerySet):
