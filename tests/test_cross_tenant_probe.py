@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import pytest
+from django.db import connections
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from o2c.access import SESSION_TENANT_KEY
 from o2c.models import Invoice, Membership, Role, User
 from o2c.rls import tenant_models
 from o2c.tenancy import tenant_context
@@ -184,6 +186,7 @@ class Caller:
     client: Client
     is_admin: bool
     api_only: bool = False
+    objects_only: bool = False  # may legitimately switch to B, so not used on routes without objects
 
 
 @pytest.fixture
@@ -204,6 +207,15 @@ def probe(tenant, other_tenant):
         admin = Membership.objects.filter(role=Role.TENANT_ADMIN).select_related("user").first().user
         _, key = api_token_create(name="probe", role=Role.TENANT_ADMIN, created_by=admin)
     callers.append(Caller("A API key", Client(HTTP_AUTHORIZATION=f"Bearer {key}"), True, api_only=True))
+    # A person who is tenant admin in both, currently working in A: B's objects stay out of reach
+    # until they switch tenant.
+    both = member(tenant, Role.TENANT_ADMIN, email="both-tenants@example.test")
+    member(other_tenant, Role.TENANT_ADMIN, email="both-tenants@example.test")
+    both_client = signed_in(both)
+    session = both_client.session
+    session[SESSION_TENANT_KEY] = tenant.pk
+    session.save()
+    callers.append(Caller("A+B admin working in A", both_client, True, objects_only=True))
     return {"a": a_world, "b": b_world, "tenant_b": other_tenant, "callers": callers}
 
 
@@ -280,7 +292,7 @@ def test_routes_without_objects_never_show_another_tenant(route, probe):
     is_api = route.route.startswith("api/")
     problems = []
     for caller in probe["callers"]:
-        if caller.api_only and not is_api:
+        if (caller.api_only and not is_api) or caller.objects_only:
             continue
         for method in METHODS:
             query_url = f"{url}?{urlencode(hostile)}" if method == "get" else url
@@ -367,3 +379,36 @@ def test_probe_reports_a_leak_when_the_tenant_scope_is_wrong(probe, monkeypatch)
     findings = object_findings(admin_caller, "get", response, baseline_status=404)
     assert any("status 200" in f for f in findings)
     assert any("GLOBEX-INV-77310" in f for f in findings)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "owner"])
+def test_probe_catches_the_leak_when_both_lines_are_removed(probe, monkeypatch):
+    """Remove both lines for real: the access functions unscoped, and row-level security disabled
+    (committed as the owner, so the app connection sees it) on the tables the invoice page reads.
+    B's invoice is then served to A and the probe's check reports it; the schema is restored and
+    the gate confirms it. Transactional because the app connection must see the owner's DDL."""
+    from o2c import access
+    from o2c.models import Customer
+    from o2c.rls import sync
+    from tests.test_schema_gate import APP_ROLE, schema_problems
+
+    admin_caller = probe["callers"][0]
+    url = reverse("invoice_detail", args=[probe["b"].invoice.pk])
+    monkeypatch.setattr(access, "invoice_scope", lambda m: Invoice.unscoped.all())
+    monkeypatch.setattr(access, "customer_scope", lambda m: Customer.unscoped.all())
+    assert _send(admin_caller.client, "get", url).status_code == 404  # RLS alone still holds
+
+    owner = connections["owner"]
+    try:
+        with owner.cursor() as cursor:
+            cursor.execute("ALTER TABLE o2c_invoice DISABLE ROW LEVEL SECURITY")
+            cursor.execute("ALTER TABLE o2c_customer DISABLE ROW LEVEL SECURITY")
+        response = _send(admin_caller.client, "get", url)
+        findings = object_findings(admin_caller, "get", response, baseline_status=404)
+        assert response.status_code == 200
+        assert any("GLOBEX-INV-77310" in f for f in findings), findings
+    finally:
+        sync(using="owner")
+    with owner.cursor() as cursor:
+        assert schema_problems(cursor, APP_ROLE) == []
+    assert _send(admin_caller.client, "get", url).status_code == 404
