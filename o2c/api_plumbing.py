@@ -11,7 +11,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.pagination import CursorPagination
 
 from .models import ApiToken, Membership
-from .tenancy import tenant_context
+from .tenancy import current_tenant_id_or_none, tenant_context
 
 
 def hash_key(key: str) -> str:
@@ -54,6 +54,10 @@ class ApiTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("malformed API key")
         if not 0 < tenant_id < 2**63:  # a bigint, or the database would answer with an error (a 500)
             raise exceptions.AuthenticationFailed("malformed API key")
+        scoped = current_tenant_id_or_none()
+        if scoped is not None and scoped != tenant_id:
+            # A browser session of one tenant carrying another tenant's key: refuse, never switch.
+            raise exceptions.AuthenticationFailed("invalid or revoked API key")
         with tenant_context(tenant_id):
             token = ApiToken.objects.select_related("tenant").filter(prefix=prefix, revoked_at=None).first()
         if token is None or not secrets.compare_digest(token.key_hash, hash_key(key)):

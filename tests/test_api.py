@@ -169,3 +169,13 @@ def test_portal_user_sees_only_their_customer(world, tenant, client):
     assert customers == {"Mine", "Child"}
     other = world["a_invoices"][0]
     assert client.get(reverse("api_invoice_detail", args=[other.pk])).status_code == 404
+
+
+def test_a_session_of_one_tenant_with_another_tenants_key_is_refused(world, tenant, verified_client):
+    client = verified_client(member(tenant, Role.AR_CLERK))
+    response = client.get(reverse("api_invoice_list"), HTTP_AUTHORIZATION=f"Bearer {world['b_key']}")
+    assert response.status_code == 401
+    assert b"B-SECRET" not in response.content
+    # The tenant's own key alongside its session is fine.
+    response = client.get(reverse("api_invoice_list"), HTTP_AUTHORIZATION=f"Bearer {world['a_key']}")
+    assert response.status_code == 200
