@@ -23,6 +23,7 @@ def memberships_of(user) -> list[Membership]:
 
 def active_membership(request) -> Membership | None:
     memberships = memberships_of(request.user)
+    request._o2c_memberships = memberships  # the tenant switcher lists them without asking again
     if not memberships:
         return None
     wanted = request.session.get(SESSION_TENANT_KEY)
