@@ -11,6 +11,8 @@ from .tenancy import RequestOrigin, origin_context, tenant_context
 
 # Pages a signed-in user may reach before choosing a tenant or finishing MFA.
 _OPEN_URL_NAMES = {"login", "logout", "mfa", "invitation_accept", "no_access"}
+# Pages that enter the scope their URL names (an invitation to another tenant), never the session's.
+_OWN_SCOPE_URL_NAMES = {"invitation_accept"}
 
 
 def client_ip(request) -> str | None:
@@ -44,6 +46,8 @@ class TenantMiddleware:
             if not user.is_authenticated or request.path.startswith("/static/"):
                 return self.get_response(request)
             url_name = _url_name(request)
+            if url_name in _OWN_SCOPE_URL_NAMES:
+                return self.get_response(request)
             membership = active_membership(request)
             if membership is None:
                 if url_name in _OPEN_URL_NAMES:

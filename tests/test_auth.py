@@ -336,3 +336,18 @@ def test_invitation_password_must_be_strong(tenant, invite, client):
     assert response.status_code == 200  # the form again, with the validator's message
     with tenant_context(tenant):
         assert Invitation.objects.get().accepted_at is None
+
+
+def test_a_member_of_another_tenant_accepts_while_signed_in(tenant, other_tenant, verified_client):
+    """The link names its own tenant; the session's tenant scope must not get in the way (was a 500)."""
+    admin_b = member(other_tenant, Role.TENANT_ADMIN)
+    user = member(tenant, Role.AR_CLERK, email="clerk.of.a@example.test")
+    with tenant_context(other_tenant):
+        path = urlparse(invitation_create(email=user.email, role=Role.COLLECTOR, invited_by=admin_b)).path
+    client = verified_client(user)
+    assert client.get(path).status_code == 200
+    assert _accept(client, path).status_code == 302
+    with tenant_context(other_tenant):
+        assert Membership.objects.get(user=user).role == Role.COLLECTOR
+    with tenant_context(tenant):
+        assert Membership.objects.get(user=user).role == Role.AR_CLERK  # A's membership untouched
