@@ -71,6 +71,11 @@ PROBE_MAP = {
     "invoice_import_id": "invoice_import",
     "invitation_id": "invitation",
 }
+# Further kinds of object, for routes added by other apps: kwarg name -> make(world) called inside
+# tenant_context of the tenant being built, returning a saved object of that tenant (use the
+# world's customer/invoice as parents). One line here puts a new endpoint under the probe, e.g.
+#     "payment_id": lambda world: PaymentFactory(customer=world.customer),
+EXTRA_OBJECTS: dict = {}
 NEVER_EXISTS = 2_000_000_000
 
 B_MARKERS = ("Globex Secret Customer QZX", "GLOBEX-INV-77310", "GLOBEX-CM-5521", "ap@globex-secret.test",
@@ -121,6 +126,7 @@ def _route_id(route: Route) -> str:
 
 @dataclass
 class World:
+    extra: dict  # kwarg name -> object, from EXTRA_OBJECTS
     customer: object
     invoice: object
     credit_memo: object
@@ -153,7 +159,15 @@ def _make_world(tenant, marked: bool) -> World:
     admin = member(tenant, Role.TENANT_ADMIN, email=admin_email)
     with tenant_context(tenant):
         membership = Membership.objects.get(user=admin)
-    return World(customer, invoice, credit_memo, membership, api_token, invoice_import, invitation)
+    world = World({}, customer, invoice, credit_memo, membership, api_token, invoice_import, invitation)
+    with tenant_context(tenant):
+        for name, make in EXTRA_OBJECTS.items():
+            world.extra[name] = make(world)
+    return world
+
+
+def _object(world: World, kwarg: str):
+    return world.extra[kwarg] if kwarg in world.extra else getattr(world, PROBE_MAP[kwarg])
 
 
 def snapshot(tenant) -> dict:
@@ -222,10 +236,10 @@ def probe(tenant, other_tenant):
 def _url(route: Route, world: World | None) -> str:
     kwargs = {}
     for name in route.kwargs:
-        if name not in PROBE_MAP:
+        if name not in PROBE_MAP and name not in EXTRA_OBJECTS:
             pytest.fail(f"route {route.route!r} ({route.name}) takes URL kwarg {name!r} that the cross-tenant "
-                        f"probe does not know: add it to the probe map (PROBE_MAP and World in {__name__})")
-        kwargs[name] = getattr(world, PROBE_MAP[name]).pk if world else NEVER_EXISTS
+                        f"probe does not know: add it to the probe map (EXTRA_OBJECTS in {__name__})")
+        kwargs[name] = _object(world, name).pk if world else NEVER_EXISTS
     return reverse(route.name, kwargs=kwargs)
 
 
@@ -285,7 +299,7 @@ def test_routes_without_objects_never_show_another_tenant(route, probe):
     before = snapshot(probe["tenant_b"])
     b = probe["b"]
     # B's ids under every name a filter or form might read.
-    hostile = {name: getattr(b, attr).pk for name, attr in PROBE_MAP.items()}
+    hostile = {name: _object(b, name).pk for name in [*PROBE_MAP, *EXTRA_OBJECTS]}
     hostile |= {"customer": b.customer.pk, "invoice": b.invoice.pk, "tenant_id": probe["tenant_b"].pk,
                 "tenant": probe["tenant_b"].pk, "q": "Globex", "number": B_MARKERS[1]}
     url = reverse(route.name)
