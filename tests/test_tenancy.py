@@ -164,3 +164,27 @@ def test_api_token_scope_is_left_after_the_response(tenant):
     assert len(response.json()["results"]) == 1
     assert current_tenant_id_or_none() is None
     assert _db_setting() == ""
+
+
+# Every use of the bypass, by file, with the reason. A new use fails until it is reviewed and listed.
+UNSCOPED_USES = {
+    "o2c/tenancy.py": "defines it",
+    "o2c/access.py": "memberships_of: a user's memberships across tenants at sign-in (RLS admits only theirs)",
+    "o2c/admin.py": "the operator's admin returns none() outside a tenant",
+}
+
+
+def test_the_bypass_is_used_only_where_reviewed():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    packages = [d for d in root.iterdir() if (d / "__init__.py").exists() and d.name != "tests"]
+    assert any(p.name == "o2c" for p in packages)
+    found = set()
+    for package in packages:
+        for path in package.rglob("*.py"):
+            if "unscoped" in path.read_text(encoding="utf-8", errors="replace"):
+                found.add(path.relative_to(root).as_posix())
+    assert "o2c/access.py" in found  # the scan sees a known use
+    unreviewed = sorted(found - set(UNSCOPED_USES))
+    assert not unreviewed, f"new uses of the `unscoped` bypass: {unreviewed}; review them and list them here"
