@@ -52,6 +52,12 @@ def test_happy_path(in_tenant, csv_file, member_factory, tenant):
     event = AuditEvent.objects.get(action="invoice_import.completed")
     assert event.actor == user and event.object_id == batch.pk
     assert event.changes["created_invoices"] == [None, 3]
+    # Each new invoice and customer has its own event, naming who imported it.
+    created = AuditEvent.objects.filter(action="invoice.created")
+    assert created.count() == 3 and {e.actor_id for e in created} == {user.pk}
+    first = created.get(object_id=inv.pk)
+    assert first.changes["amount"] == [None, "1200.50"] and first.changes["invoice_import_id"] == [None, batch.pk]
+    assert AuditEvent.objects.filter(action="customer.created").count() == 2
 
 
 def test_extra_columns_and_header_case_are_tolerated(in_tenant, csv_file):

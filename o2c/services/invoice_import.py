@@ -203,7 +203,9 @@ def _upsert_customers(rows: list[InvoiceRow], batch: InvoiceImport, actor) -> di
         customer.currency = currency_of[customer.external_id]
     Customer.objects.bulk_create(new_customers, batch_size=_BATCH)
     batch.created_customers = len(new_customers)
-    audit_events([("customer.updated", c, {"name": [old, c.name]}) for c, old in renamed], actor=actor)
+    audit_events([("customer.updated", c, {"name": [old, c.name]}) for c, old in renamed]
+                 + [("customer.created", c, {"external_id": [None, c.external_id], "name": [None, c.name]})
+                    for c in new_customers], actor=actor)
     ids = {c.external_id: c.pk for c in existing.values()}
     ids.update({c.external_id: c.pk for c in new_customers})
     return ids
@@ -245,7 +247,13 @@ def _upsert_invoices(rows: list[InvoiceRow], customers: dict[str, int], batch: I
         raise InvoiceFileError(errors)
     Invoice.objects.bulk_create(to_create, batch_size=_BATCH)
     Invoice.objects.bulk_update(to_update, [*INVOICE_FIELDS, "open_balance"], batch_size=_BATCH)
-    audit_events(events, actor=actor)
+    # A new invoice is money owed: it gets its own event, as an edit does, so its trail starts here.
+    created = [("invoice.created", invoice, {
+        "amount": [None, invoice.amount], "currency": [None, invoice.currency],
+        "customer_id": [None, invoice.customer_id], "due_date": [None, invoice.due_date],
+        "invoice_import_id": [None, batch.pk],
+    }) for invoice in to_create]
+    audit_events([*created, *events], actor=actor)
     batch.created_invoices = len(to_create)
     batch.updated_invoices = len(to_update)
     batch.unchanged_invoices = len(rows) - len(to_create) - len(to_update)
