@@ -2,12 +2,13 @@
 
 The routes come from the resolver (web pages, the API, every app's urls), so a route added later is
 probed without anyone editing this file, unless it names an object by a URL kwarg the probe does not
-know: then the test fails and says "add it to the probe map", which is where the new kind of object
-gets a tenant-B instance.
+know: then the test fails and says "add it to the probe map" (one line in EXTRA_OBJECTS gives the new
+kind of object a tenant-B instance).
 
 For a route with object kwargs, tenant B's object ids are put in the URL and each method is sent by
-A's tenant admin (allowed on every route, so the object lookup is reached), A's collector and A's
-portal user (signed in, MFA passed) and, for /api/ routes, an API key of tenant A. The answer must be
+A's tenant admin (allowed on every route, so the object lookup is reached), A's collector, A's
+portal user (signed in, MFA passed where required), a person who is admin in both tenants but working
+in A, and, for /api/ routes, an API key of tenant A. The answer must be
 404, or 405 where the view does not take the method. A role gate (403) is accepted only for the
 non-admin users and only when a never-existing id gets the very same answer, i.e. the answer does
 not depend on B's object. A redirect or a 2xx is a leak. Routes without object kwargs are requested
@@ -17,8 +18,10 @@ Before and after, every row of B in every tenant table (and B's users) is snapsh
 equal. A positive control requests A's own objects through the same URLs so a 404 cannot come from
 a wrong URL.
 
-The tests at the end show the two lines of defence separately and that the probe's own check
-reports a leak when the tenant scope is wrong.
+The tests at the end show that each line of defence holds on its own (ORM scope removed: RLS still
+404s; RLS not in play: the scoped manager still hides B), that the probe's check reports a leak when
+the request's tenant is wrong, and that with both lines really removed (scopes unscoped, RLS disabled
+as the owner) B's invoice is served and the probe reports it.
 """
 
 from __future__ import annotations
