@@ -38,6 +38,9 @@ def parse_database_url(url: str) -> dict:
 DEBUG = env_bool("O2C_DEBUG", True)
 SECRET_KEY = os.environ.get("O2C_SECRET_KEY", "dev-only-not-secret-change-me-" + "x" * 20)
 ALLOWED_HOSTS = os.environ.get("O2C_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
+# Set when a proxy of our own (nginx, a load balancer) is in front: only then is the last
+# X-Forwarded-For hop believed as the client's address in the audit log.
+O2C_BEHIND_PROXY = env_bool("O2C_BEHIND_PROXY", False)
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("O2C_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
