@@ -52,7 +52,8 @@ def aging_chart(buckets, currency="USD", title="Aging of open balance"):
     Widths are SVG attributes, not inline styles, so the strict style-src policy holds.
     """
     buckets = list(buckets)
-    width, label_w, value_w, row_h, gap = 560, 70, 150, 26, 10
+    # The value column fits "12,345,678.90 100% · 12345" at the chart's font size.
+    width, label_w, value_w, row_h, gap = 600, 70, 215, 26, 10
     bar_w = width - label_w - value_w
     largest = max((b.amount for b in buckets), default=Decimal("0")) or Decimal("1")
     total = sum((b.amount for b in buckets), Decimal("0"))
