@@ -17,6 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .access import SESSION_TENANT_KEY, memberships_of
 from .errors import ApplicationError
+from .models import User
 from .services.tenants import invitation_accept, invitation_from_token, invitation_tenant_id
 from .tenancy import tenant_context
 
@@ -132,6 +133,11 @@ class AcceptInvitationForm(forms.Form):
         return data
 
 
+class JoinWithExistingAccountForm(forms.Form):
+    password = forms.CharField(label="Your o2c password",
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
 @require_http_methods(["GET", "POST"])
 def invitation_accept_view(request, token):
     tenant_id = invitation_tenant_id(token)
@@ -142,16 +148,19 @@ def invitation_accept_view(request, token):
             invitation = invitation_from_token(token)
         except ApplicationError:
             return render(request, "auth/invitation_invalid.html", status=404)
-        form = AcceptInvitationForm(request.POST or None)
+        has_account = User.objects.filter(email=invitation.email.strip().lower()).exists()
+        form_class = JoinWithExistingAccountForm if has_account else AcceptInvitationForm
+        form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
                 invitation_accept(token=token, password=form.cleaned_data["password"],
-                                  first_name=form.cleaned_data["first_name"],
-                                  last_name=form.cleaned_data["last_name"])
+                                  first_name=form.cleaned_data.get("first_name", ""),
+                                  last_name=form.cleaned_data.get("last_name", ""))
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             else:
                 messages.success(request, "Your account is ready. Sign in to continue.")
                 return redirect("login")
         return render(request, "auth/invitation_accept.html", {"form": form, "invitation": invitation,
-                                                                "tenant": invitation.tenant})
+                                                                "tenant": invitation.tenant,
+                                                                "has_account": has_account})

@@ -346,8 +346,25 @@ def test_a_member_of_another_tenant_accepts_while_signed_in(tenant, other_tenant
         path = urlparse(invitation_create(email=user.email, role=Role.COLLECTOR, invited_by=admin_b)).path
     client = verified_client(user)
     assert client.get(path).status_code == 200
-    assert _accept(client, path).status_code == 302
+    assert client.post(path, {"password": PASSWORD}).status_code == 302  # joins with the account they have
     with tenant_context(other_tenant):
         assert Membership.objects.get(user=user).role == Role.COLLECTOR
     with tenant_context(tenant):
         assert Membership.objects.get(user=user).role == Role.AR_CLERK  # A's membership untouched
+
+
+def test_an_invitation_link_cannot_take_over_an_existing_account(tenant, other_tenant, client):
+    admin_b = member(other_tenant, Role.TENANT_ADMIN)
+    user = member(tenant, Role.AR_CLERK, email="clerk.of.a@example.test")
+    with tenant_context(other_tenant):
+        path = urlparse(invitation_create(email=user.email, role=Role.COLLECTOR, invited_by=admin_b)).path
+    page = client.get(path).content.decode()
+    assert "already have an o2c account" in page and 'name="password_again"' not in page
+
+    response = _accept(client, path)  # a new password instead of the account's own
+    assert response.status_code == 200 and "not the password of the o2c account" in response.content.decode()
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD) and not user.check_password(NEW_PASSPHRASE)
+    with tenant_context(other_tenant):
+        assert not Membership.objects.filter(user=user).exists()
+        assert Invitation.objects.get().accepted_at is None

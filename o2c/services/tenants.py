@@ -129,6 +129,13 @@ def invitation_accept(*, token: str, password: str, first_name: str = "", last_n
         locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if locked.accepted_at is not None:
             raise ApplicationError("this invitation has already been used")
+        existing = User.objects.filter(email=locked.email.strip().lower()).first()
+        if existing is not None:
+            # Someone who already has an o2c account joins with it: the link alone must not let
+            # whoever holds it take over the account by choosing a new password.
+            if not existing.check_password(password):
+                raise ApplicationError(f"that is not the password of the o2c account {existing.email}")
+            password = None
         user, _ = user_create(email=locked.email, role=locked.role, password=password, customer=locked.customer,
                               first_name=first_name, last_name=last_name)
         locked.accepted_at = timezone.now()
