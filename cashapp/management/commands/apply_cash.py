@@ -1,0 +1,37 @@
+"""`manage.py apply_cash --tenant SLUG`: match and apply every unapplied payment now, in this process."""
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from cashapp.services import matching_run_create, matching_run_execute
+from o2c.errors import ApplicationError
+from o2c.services.tenants import tenant_by_slug
+from o2c.tenancy import RequestOrigin, origin_context, tenant_context
+
+
+class Command(BaseCommand):
+    help = ("Run cash application for a tenant synchronously: confident matches are posted, uncertain ones "
+            "wait for a clerk as suggestions, the rest stay unapplied.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tenant", required=True, help="tenant slug")
+        parser.add_argument("--chunk-size", type=int, default=2000)
+
+    def handle(self, *args, tenant, chunk_size, **options):
+        try:
+            tenant_obj = tenant_by_slug(tenant)
+        except ApplicationError as exc:
+            raise CommandError(exc.message)
+        with origin_context(RequestOrigin(channel="command")):
+            with tenant_context(tenant_obj):
+                run = matching_run_create(trigger="command")
+            if run.payments_total > chunk_size:
+                self.stderr.write(f"matching {run.payments_total} payments in chunks of {chunk_size}...")
+            run = matching_run_execute(tenant_id=tenant_obj.pk, run_id=run.pk, chunk_size=chunk_size)
+        if run.status != "done":
+            raise CommandError(f"matching run {run.pk} ended {run.status}: {run.error}")
+        self.stdout.write(self.style.SUCCESS(
+            f"{tenant_obj.slug}: {run.payments_done} payments matched: {run.auto_applied} applied automatically, "
+            f"{run.suggested} waiting for a clerk, {run.unmatched} unmatched"))
+        sys.stdout.flush()

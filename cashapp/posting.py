@@ -1,0 +1,293 @@
+"""Posting applications: the one path by which cash reaches invoices, for one clerk's click or a run's
+thousands of matches alike.
+
+Locking order is always payments, then invoices, each in id order: two clerks, or a clerk and a worker,
+touching the same rows queue behind each other instead of deadlocking. Under those locks every amount is
+checked again against the current balances (the matcher saw a snapshot), so a posting that no longer fits
+is refused by name and nothing of it is written. The check constraints on Payment and Invoice stand behind
+this code: even a bug here cannot apply a payment beyond its amount or take an invoice below zero.
+
+Rows go in through COPY into temporary tables and set-based INSERT/UPDATE (Postgres refuses COPY into a
+table under row-level security; the INSERT ... SELECT is checked against the tenant policy row by row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import connection
+
+from o2c.errors import ApplicationError
+from o2c.money import quantize
+from o2c.tenancy import current_tenant_id
+
+ZERO = Decimal(0)
+
+
+class PostingRefused(ApplicationError):
+    """The application does not fit the payment or an invoice as they stand now; nothing was written."""
+
+
+@dataclass
+class Line:
+    invoice_id: int
+    applied: Decimal
+    discount: Decimal = ZERO
+    deduction: Decimal = ZERO
+    deduction_reason: str = ""
+    deduction_text: str = ""
+    write_off: Decimal = ZERO
+
+    @property
+    def settled(self) -> Decimal:
+        return self.applied + self.discount + self.deduction + self.write_off
+
+
+@dataclass
+class Posting:
+    """What one payment does: its lines, and why (kept on every application row)."""
+
+    payment_id: int
+    lines: list[Line]
+    source: str  # ApplicationSource
+    confidence: Decimal | None = None
+    explanation: str = ""
+    customer_id: int | None = None  # the payer, set on the payment when it was unknown
+    refused: str = field(default="", init=False)
+
+
+@dataclass
+class PostingResult:
+    posted: list[Posting]
+    refused: list[Posting]
+    application_ids: dict[int, list[int]]  # payment id -> ids of the rows written
+
+
+def _lock_payments(cur, tenant_id: int, ids: list[int]) -> dict[int, dict]:
+    cur.execute(
+        "SELECT id, amount, unapplied_amount, currency, customer_id FROM payments_payment "
+        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
+        [tenant_id, ids],
+    )
+    return {r[0]: {"amount": r[1], "unapplied": r[2], "currency": r[3], "customer_id": r[4]} for r in cur.fetchall()}
+
+
+def _lock_invoices(cur, tenant_id: int, ids: list[int]) -> dict[int, dict]:
+    cur.execute(
+        "SELECT id, amount, open_balance, currency, status, customer_id, number FROM o2c_invoice "
+        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
+        [tenant_id, ids],
+    )
+    return {r[0]: {"amount": r[1], "open": r[2], "currency": r[3], "status": r[4], "customer_id": r[5],
+                   "number": r[6]} for r in cur.fetchall()}
+
+
+def _check(posting: Posting, payment: dict | None, invoices: dict[int, dict]) -> str:
+    """Why this posting cannot go in as things stand ('' when it can). Balances are not touched here."""
+    if payment is None:
+        return "payment not found"
+    if not posting.lines:
+        return "nothing to apply"
+    currency = payment["currency"]
+    cash = sum((line.applied for line in posting.lines), ZERO)
+    if cash > payment["unapplied"]:
+        return f"payment has {quantize(payment['unapplied'], currency)} unapplied, {cash} asked"
+    seen = set()
+    for line in posting.lines:
+        inv = invoices.get(line.invoice_id)
+        if inv is None:
+            return f"invoice {line.invoice_id} not found"
+        if line.invoice_id in seen:
+            return f"invoice {inv['number']} appears twice"
+        seen.add(line.invoice_id)
+        if min(line.applied, line.discount, line.deduction, line.write_off) < 0 or line.settled <= 0:
+            return f"amounts for invoice {inv['number']} must be positive"
+        if inv["status"] == "void":
+            return f"invoice {inv['number']} is void"
+        if inv["currency"] != payment["currency"]:
+            return f"invoice {inv['number']} is in {inv['currency']}, the payment in {payment['currency']}"
+        if line.settled > inv["open"]:
+            return f"invoice {inv['number']} has {quantize(inv['open'], currency)} open, {line.settled} asked"
+        if line.deduction > 0 and not line.deduction_reason:
+            return f"deduction on invoice {inv['number']} needs a reason"
+    return ""
+
+
+def _invoice_status(amount: Decimal, open_balance: Decimal) -> str:
+    if open_balance == 0:
+        return "paid"
+    return "open" if open_balance == amount else "partially_paid"
+
+
+def _payment_status(amount: Decimal, unapplied: Decimal) -> str:
+    if unapplied == 0:
+        return "applied"
+    return "unapplied" if unapplied == amount else "partially_applied"
+
+
+def _copy_temp(cur, name: str, columns_sql: str, rows: list[tuple]) -> None:
+    cur.execute(f"CREATE TEMPORARY TABLE {name} ({columns_sql}) ON COMMIT DROP")
+    with cur.copy(f"COPY {name} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _next_ids(cur, table: str, n: int) -> list[int]:
+    cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n])
+    return [r[0] for r in cur.fetchall()]
+
+
+def post(postings: list[Posting], *, run_id: int | None = None, actor_id: int | None = None,
+         partial: bool = False) -> PostingResult:
+    """Post the postings in the current tenant's transaction.
+
+    `partial=False` (a clerk's action): any refusal raises PostingRefused and nothing is written.
+    `partial=True` (a matching run): refused postings are returned for the caller to turn into suggestions
+    and the rest are written.
+    """
+    tenant_id = current_tenant_id()
+    result = PostingResult([], [], {})
+    if not postings:
+        return result
+    raw = connection.connection
+    with raw.cursor() as cur:
+        payments = _lock_payments(cur, tenant_id, sorted({p.payment_id for p in postings}))
+        invoices = _lock_invoices(cur, tenant_id, sorted({line.invoice_id for p in postings for line in p.lines}))
+        for posting in postings:
+            payment = payments.get(posting.payment_id)
+            posting.refused = _check(posting, payment, invoices)
+            if posting.refused:
+                if not partial:
+                    raise PostingRefused(f"cannot apply payment {posting.payment_id}: {posting.refused}")
+                result.refused.append(posting)
+                continue
+            # Take the amounts off the locked balances so later postings in this batch see them gone.
+            payment["unapplied"] -= sum((line.applied for line in posting.lines), ZERO)
+            payment["touched"] = True
+            if payment["customer_id"] is None:
+                payment["customer_id"] = posting.customer_id or invoices[posting.lines[0].invoice_id]["customer_id"]
+            for line in posting.lines:
+                invoices[line.invoice_id]["open"] -= line.settled
+                invoices[line.invoice_id]["touched"] = True
+            result.posted.append(posting)
+        if result.posted:
+            _write(cur, tenant_id, result, payments, invoices, run_id, actor_id)
+    return result
+
+
+def _write(cur, tenant_id, result, payments, invoices, run_id, actor_id) -> None:
+    lines = [(posting, line) for posting in result.posted for line in posting.lines]
+    ids = _next_ids(cur, "cashapp_application", len(lines))
+    app_rows, deduction_rows = [], []
+    for app_id, (posting, line) in zip(ids, lines, strict=True):
+        result.application_ids.setdefault(posting.payment_id, []).append(app_id)
+        customer_id = invoices[line.invoice_id]["customer_id"]
+        app_rows.append((app_id, posting.payment_id, line.invoice_id, customer_id, line.applied, line.discount,
+                         line.deduction, line.write_off, posting.source, posting.confidence, posting.explanation))
+        if line.deduction > 0:
+            deduction_rows.append((customer_id, line.invoice_id, posting.payment_id, app_id, line.deduction,
+                                   invoices[line.invoice_id]["currency"], line.deduction_reason,
+                                   line.deduction_text[:300]))
+    _copy_temp(cur, "_application_in", "id bigint, payment_id bigint, invoice_id bigint, customer_id bigint, "
+               "applied numeric, discount numeric, deduction numeric, write_off numeric, source text, "
+               "confidence numeric, explanation text", app_rows)
+    cur.execute(
+        "INSERT INTO cashapp_application (tenant_id, id, payment_id, invoice_id, customer_id, applied_amount, "
+        "discount_amount, deduction_amount, write_off_amount, source, confidence, explanation, run_id, "
+        "created_by_id, created_at) SELECT %s, id, payment_id, invoice_id, customer_id, applied, discount, "
+        "deduction, write_off, source, confidence, explanation, %s, %s, now() FROM _application_in",
+        [tenant_id, run_id, actor_id],
+    )
+    cur.execute("DROP TABLE _application_in")
+    if deduction_rows:
+        _copy_temp(cur, "_deduction_in", "customer_id bigint, invoice_id bigint, payment_id bigint, "
+                   "application_id bigint, amount numeric, currency text, reason text, reason_text text",
+                   deduction_rows)
+        cur.execute(
+            "INSERT INTO deductions_deduction (tenant_id, customer_id, invoice_id, payment_id, application_id, "
+            "amount, currency, reason, reason_text, status, created_at) SELECT %s, customer_id, invoice_id, "
+            "payment_id, application_id, amount, currency, reason, reason_text, 'open', now() FROM _deduction_in",
+            [tenant_id],
+        )
+        cur.execute("DROP TABLE _deduction_in")
+    _write_balances(cur, tenant_id, payments, invoices)
+
+
+def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: dict[int, dict]) -> None:
+    invoice_rows = [(i, v["open"], _invoice_status(v["amount"], v["open"])) for i, v in invoices.items()
+                    if v.get("touched")]
+    payment_rows = [(i, v["unapplied"], _payment_status(v["amount"], v["unapplied"]), v["customer_id"])
+                    for i, v in payments.items() if v.get("touched")]
+    # The FSM fields are written set-based here, for thousands of rows at once; the same rules as the
+    # models' transitions (paid means zero open, applied means zero unapplied) are check constraints.
+    if invoice_rows:
+        _copy_temp(cur, "_invoice_balance", "id bigint, open_balance numeric, status text", invoice_rows)
+        cur.execute(
+            "UPDATE o2c_invoice i SET open_balance = b.open_balance, status = b.status, updated_at = now() "
+            "FROM _invoice_balance b WHERE i.tenant_id = %s AND i.id = b.id", [tenant_id])
+        cur.execute("DROP TABLE _invoice_balance")
+    if payment_rows:
+        _copy_temp(cur, "_payment_balance", "id bigint, unapplied numeric, status text, customer_id bigint",
+                   payment_rows)
+        cur.execute(
+            "UPDATE payments_payment p SET unapplied_amount = b.unapplied, status = b.status, "
+            "customer_id = b.customer_id FROM _payment_balance b WHERE p.tenant_id = %s AND p.id = b.id",
+            [tenant_id])
+        cur.execute("DROP TABLE _payment_balance")
+
+
+def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: str = "") -> list[int]:
+    """Reverse applications: insert their negations, cancel the deductions they created, restore balances.
+    Refuses (nothing written) an application that is itself a reversal or was reversed already."""
+    tenant_id = current_tenant_id()
+    raw = connection.connection
+    with raw.cursor() as cur:
+        cur.execute(
+            "SELECT id, payment_id, invoice_id, customer_id, applied_amount, discount_amount, deduction_amount, "
+            "write_off_amount, reverses_id FROM cashapp_application WHERE tenant_id = %s AND id = ANY(%s)",
+            [tenant_id, application_ids])
+        originals = {r[0]: r for r in cur.fetchall()}
+        missing = set(application_ids) - set(originals)
+        if missing:
+            raise PostingRefused(f"application {min(missing)} not found")
+        payments = _lock_payments(cur, tenant_id, sorted({r[1] for r in originals.values()}))
+        invoices = _lock_invoices(cur, tenant_id, sorted({r[2] for r in originals.values()}))
+        cur.execute("SELECT reverses_id FROM cashapp_application WHERE tenant_id = %s AND reverses_id = ANY(%s)",
+                    [tenant_id, application_ids])
+        already = {r[0] for r in cur.fetchall()}
+        for app_id, r in originals.items():
+            if r[8] is not None:
+                raise PostingRefused(f"application {app_id} is a reversal; it cannot be reversed")
+            if app_id in already:
+                raise PostingRefused(f"application {app_id} was reversed already")
+        cur.execute("SELECT application_id FROM deductions_deduction WHERE tenant_id = %s "
+                    "AND application_id = ANY(%s) AND status <> 'open' AND status <> 'cancelled'",
+                    [tenant_id, application_ids])
+        settled = cur.fetchone()
+        if settled:
+            raise PostingRefused(f"the deduction of application {settled[0]} is being worked; resolve it first")
+        ids = _next_ids(cur, "cashapp_application", len(originals))
+        rows = []
+        for new_id, (app_id, r) in zip(ids, sorted(originals.items()), strict=True):
+            _, payment_id, invoice_id, customer_id, applied, discount, deduction, write_off, _ = r
+            payments[payment_id]["unapplied"] += applied
+            payments[payment_id]["touched"] = True
+            invoices[invoice_id]["open"] += applied + discount + deduction + write_off
+            invoices[invoice_id]["touched"] = True
+            rows.append((new_id, app_id, payment_id, invoice_id, customer_id, -applied, -discount, -deduction,
+                         -write_off))
+        _copy_temp(cur, "_reversal_in", "id bigint, reverses_id bigint, payment_id bigint, invoice_id bigint, "
+                   "customer_id bigint, applied numeric, discount numeric, deduction numeric, write_off numeric",
+                   rows)
+        cur.execute(
+            "INSERT INTO cashapp_application (tenant_id, id, reverses_id, payment_id, invoice_id, customer_id, "
+            "applied_amount, discount_amount, deduction_amount, write_off_amount, source, explanation, "
+            "created_by_id, created_at) SELECT %s, id, reverses_id, payment_id, invoice_id, customer_id, applied, "
+            "discount, deduction, write_off, 'manual', %s, %s, now() FROM _reversal_in",
+            [tenant_id, f"reversal: {reason}" if reason else "reversal", actor_id])
+        cur.execute("DROP TABLE _reversal_in")
+        cur.execute("UPDATE deductions_deduction SET status = 'cancelled' WHERE tenant_id = %s "
+                    "AND application_id = ANY(%s) AND status = 'open'", [tenant_id, application_ids])
+        _write_balances(cur, tenant_id, payments, invoices)
+    return ids

@@ -1,0 +1,48 @@
+"""Receipts: the customer hears that their payment was applied, by the channel they prefer.
+
+Email goes out now; SMS, phone and post have no sender yet, and portal-only contacts read the payment in
+the portal, so those contacts get nothing sent. Each payment gets one receipt: the unique key on
+PaymentReceipt is taken before sending, so a task that runs twice sends once.
+"""
+
+from __future__ import annotations
+
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+
+from o2c.models import Channel, CustomerContact
+from payments.models import Payment
+
+from .models import Application, PaymentReceipt
+
+
+def payment_receipts_send(payment_ids: list[int]) -> int:
+    sent = 0
+    payments = Payment.objects.filter(pk__in=payment_ids, customer__isnull=False).exclude(status="unapplied")
+    for payment in payments.select_related("customer").order_by("pk"):
+        contacts = CustomerContact.objects.filter(customer_id=payment.customer_id, receives_remittance_receipts=True,
+                                                  preferred_channel=Channel.EMAIL).exclude(email="")
+        recipients = sorted({c.email for c in contacts})
+        if not recipients:
+            continue
+        applications = list(Application.objects.filter(payment=payment).select_related("invoice").order_by("pk"))
+        applied = sum((a.applied_amount for a in applications), payment.amount * 0)
+        try:
+            with transaction.atomic():
+                PaymentReceipt.objects.create(payment=payment, customer_id=payment.customer_id,
+                                              recipients=recipients, applied_total=applied)
+        except IntegrityError:
+            continue  # sent before
+        lines = "\n".join(f"  {a.invoice.number}: {a.applied_amount} {payment.currency}"
+                          + (f" (deduction {a.deduction_amount})" if a.deduction_amount else "")
+                          for a in applications if a.reverses_id is None)
+        send_mail(
+            subject=f"Payment received: {payment.amount} {payment.currency}",
+            message=(f"Dear {payment.customer.name},\n\nwe received your payment of {payment.amount} "
+                     f"{payment.currency} (reference {payment.bank_reference}, {payment.booking_date}) "
+                     f"and applied it as follows:\n{lines}\n\nUnapplied: {payment.unapplied_amount} "
+                     f"{payment.currency}\n"),
+            from_email=None, recipient_list=recipients,
+        )
+        sent += 1
+    return sent

@@ -1,0 +1,86 @@
+"""Load the matcher's input from the database in bulk: one query per kind of record, no ORM objects
+(a tenant's million open invoices become plain records in a few seconds)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db import connection
+
+from o2c.tenancy import current_tenant_id
+
+from .matching import Alias, CustomerRecord, MatchSettings, OpenInvoice, PaymentRecord, RemittanceRef
+from .models import CashAppSettings
+
+
+def match_settings() -> MatchSettings:
+    row = CashAppSettings.objects.first()
+    if row is None:
+        return MatchSettings()
+    return MatchSettings(auto_apply_threshold=float(row.auto_apply_threshold),
+                         write_off_tolerance=row.write_off_tolerance,
+                         discount_grace_days=row.discount_grace_days)
+
+
+def customer_records() -> list[CustomerRecord]:
+    tenant_id = current_tenant_id()
+    aliases, accounts = defaultdict(list), defaultdict(list)
+    with connection.cursor() as cur:
+        cur.execute("SELECT customer_id, alias, source, created_at::date FROM o2c_customeralias "
+                    "WHERE tenant_id = %s ORDER BY id", [tenant_id])
+        for customer_id, alias, source, created in cur.fetchall():
+            aliases[customer_id].append(Alias(alias, source, created))
+        cur.execute("SELECT customer_id, account_identifier FROM o2c_customerbankaccount WHERE tenant_id = %s "
+                    "ORDER BY id", [tenant_id])
+        for customer_id, account in cur.fetchall():
+            accounts[customer_id].append(account)
+        cur.execute("SELECT id, name, parent_id FROM o2c_customer WHERE tenant_id = %s ORDER BY id", [tenant_id])
+        return [CustomerRecord(id=i, name=name, parent_id=parent, aliases=tuple(aliases[i]),
+                               bank_accounts=tuple(accounts[i])) for i, name, parent in cur.fetchall()]
+
+
+def open_invoice_records() -> list[OpenInvoice]:
+    tenant_id = current_tenant_id()
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT id, customer_id, number, amount, open_balance, currency, issue_date, due_date, po_number, "
+            "discount_percent, discount_due_date FROM o2c_invoice WHERE tenant_id = %s "
+            "AND status IN ('open', 'partially_paid') AND open_balance > 0 ORDER BY id", [tenant_id])
+        return [OpenInvoice(*row) for row in cur.fetchall()]
+
+
+def payment_records(payment_ids: list[int]) -> list[PaymentRecord]:
+    """The payments as the matcher sees them: unapplied cash, payer, free text and structured remittance
+    (its own lines plus those of advice linked to it)."""
+    tenant_id = current_tenant_id()
+    if not payment_ids:
+        return []
+    lines, texts = defaultdict(list), defaultdict(list)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT coalesce(l.payment_id, a.payment_id), l.reference, l.reference_type, l.amount_paid, "
+            "l.gross_amount, l.discount, l.adjustment, l.adjustment_reason, l.text "
+            "FROM payments_remittanceline l LEFT JOIN payments_remittanceadvice a "
+            "ON a.tenant_id = l.tenant_id AND a.id = l.advice_id "
+            "WHERE l.tenant_id = %s AND (l.payment_id = ANY(%s) OR a.payment_id = ANY(%s)) "
+            "ORDER BY l.advice_id NULLS FIRST, l.position, l.id", [tenant_id, payment_ids, payment_ids])
+        for pid, ref, ref_type, paid, gross, discount, adjustment, reason, text in cur.fetchall():
+            lines[pid].append(RemittanceRef(ref, ref_type, paid, gross, discount, adjustment, reason))
+            if text:
+                texts[pid].append(text)
+        cur.execute("SELECT payment_id, unstructured FROM payments_remittanceadvice WHERE tenant_id = %s "
+                    "AND payment_id = ANY(%s) AND unstructured <> ''", [tenant_id, payment_ids])
+        for pid, text in cur.fetchall():
+            texts[pid].append(text)
+        cur.execute(
+            "SELECT id, unapplied_amount, currency, coalesce(value_date, booking_date), payer_name, payer_account, "
+            "remittance_text, end_to_end_id FROM payments_payment WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id",
+            [tenant_id, payment_ids])
+        records = []
+        for pid, unapplied, currency, day, payer, account, text, e2e in cur.fetchall():
+            free = " ".join(t for t in [text, "" if e2e in ("", "NOTPROVIDED") else e2e, *texts[pid]] if t)
+            records.append(PaymentRecord(id=pid, amount=Decimal(unapplied), currency=currency, date=day,
+                                         payer_name=payer, payer_account=account, text=free,
+                                         lines=tuple(lines[pid])))
+        return records

@@ -1,0 +1,324 @@
+"""Cash application: matching runs and the clerk's actions (accept, re-split, reject, apply, reverse).
+
+A run processes the tenant's unapplied payments in chunks. Each chunk is one transaction: match, post
+the confident answers, store the uncertain ones as suggestions, record every decision, move the run's
+cursor. A run cut off (a worker killed, a deploy) resumes after its last committed chunk; because the
+postings and the cursor commit together, no payment is posted twice and none is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from o2c.errors import ApplicationError
+from o2c.models import Customer, CustomerAlias, CustomerBankAccount
+from o2c.services.audit import audit_event
+from o2c.tenancy import current_tenant_id, tenant_context
+from payments.models import Payment, PaymentStatus
+
+from .matching import AUTO, SUGGEST, UNMATCHED, MatchIndex, Proposal, match_payments
+from .models import (
+    Application,
+    ApplicationSource,
+    MatchingRun,
+    MatchOutcome,
+    PaymentMatch,
+    RunStatus,
+    Suggestion,
+    SuggestionStatus,
+)
+from .posting import Line, Posting, post, reverse
+from .records import customer_records, match_settings, open_invoice_records, payment_records
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 2000
+# A clerk's decision stands: payments a clerk rejected, applied or confirmed are not re-matched by runs.
+CLERK_OUTCOMES = (MatchOutcome.REJECTED, MatchOutcome.MANUAL, MatchOutcome.CONFIRMED)
+
+
+class CashAppError(ApplicationError):
+    pass
+
+
+def _confidence(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(round(min(max(value, 0.0), 1.0), 3)))
+
+
+def _eligible_payments():
+    """Unapplied payments no clerk has decided on: what a run looks at."""
+    decided = PaymentMatch.objects.filter(outcome__in=CLERK_OUTCOMES).values("payment_id")
+    return Payment.objects.filter(status=PaymentStatus.UNAPPLIED).exclude(pk__in=decided)
+
+
+# --- runs ------------------------------------------------------------------------------------------
+
+def matching_run_create(*, trigger: str = "manual", bank_file=None, actor=None) -> MatchingRun:
+    run = MatchingRun.objects.create(trigger=trigger, bank_file=bank_file,
+                                     requested_by=actor if getattr(actor, "pk", None) else None)
+    run.payments_total = _run_payments(run).count()
+    run.save(update_fields=["payments_total"])
+    return run
+
+
+def matching_run_enqueue(*, trigger: str = "manual", bank_file=None, actor=None) -> MatchingRun:
+    """Create a run and start it in the background once the caller's transaction commits."""
+    from .tasks import matching_run_execute_task
+
+    run = matching_run_create(trigger=trigger, bank_file=bank_file, actor=actor)
+    tenant_id = current_tenant_id()
+    transaction.on_commit(lambda: matching_run_execute_task.delay(tenant_id, run.pk))
+    return run
+
+
+def _run_payments(run: MatchingRun):
+    payments = _eligible_payments()
+    if run.bank_file_id:
+        payments = payments.filter(bank_file_id=run.bank_file_id)
+    return payments
+
+
+def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK_SIZE) -> MatchingRun:
+    """Run (or resume) a matching run to its end. Must be called outside any transaction: each chunk
+    commits on its own. Safe to call twice concurrently: chunks serialise on the run's row lock and each
+    reads the cursor afresh."""
+    if connection.in_atomic_block:
+        raise RuntimeError("matching_run_execute commits chunk by chunk; call it outside a transaction")
+    with tenant_context(tenant_id):
+        run = MatchingRun.objects.select_for_update().get(pk=run_id)
+        if run.status in (RunStatus.DONE, RunStatus.FAILED):
+            return run
+        run.start()
+        run.started_at = run.started_at or timezone.now()
+        run.save()
+        settings = match_settings()
+        index = MatchIndex.build(customer_records(), open_invoice_records())
+    while True:
+        with tenant_context(tenant_id):
+            run = MatchingRun.objects.select_for_update().get(pk=run_id)
+            if run.status != RunStatus.RUNNING:
+                return run
+            ids = list(_run_payments(run).filter(pk__gt=run.last_payment_id).order_by("pk")
+                       .values_list("pk", flat=True)[:chunk_size])
+            if not ids:
+                run.finish()
+                run.finished_at = timezone.now()
+                run.save()
+                audit_event("matching_run.finished", run, {
+                    "auto_applied": [None, run.auto_applied], "suggested": [None, run.suggested],
+                    "unmatched": [None, run.unmatched]}, actor=run.requested_by)
+                log.info("matching run %s of tenant %s done: %s auto, %s suggested, %s unmatched", run.pk,
+                         tenant_id, run.auto_applied, run.suggested, run.unmatched)
+                return run
+            _process_chunk(run, ids, index, settings)
+            run.last_payment_id = ids[-1]
+            run.payments_done += len(ids)
+            run.save()
+
+
+def _posting_lines(proposal: Proposal, text: str = "") -> list[Line]:
+    return [Line(invoice_id=a.invoice_id, applied=a.applied, discount=a.discount, deduction=a.deduction,
+                 deduction_reason=a.deduction_reason, deduction_text=text, write_off=a.write_off)
+            for a in proposal.allocations]
+
+
+def _process_chunk(run: MatchingRun, ids: list[int], index: MatchIndex, settings) -> None:
+    records = payment_records(ids)
+    texts = {r.id: r.text for r in records}
+    decisions = match_payments(records, index, settings)
+    postings = [Posting(payment_id=d.payment_id, lines=_posting_lines(d.best, texts[d.payment_id][:300]),
+                        source=ApplicationSource.AUTO, confidence=_confidence(d.best.confidence),
+                        explanation=d.best.explanation, customer_id=d.best.customer_id)
+                for d in decisions if d.outcome == AUTO and d.best and d.best.allocations]
+    result = post(postings, run_id=run.pk, partial=True)
+    posted = {p.payment_id for p in result.posted}
+    refused = {p.payment_id: p.refused for p in result.refused}
+    matches, suggestions, customers = [], [], {}
+    for d in decisions:
+        outcome, explanation = d.outcome, d.explanation or (d.best.explanation if d.best else "")
+        if outcome == AUTO and d.payment_id not in posted:
+            # The invoices moved since the snapshot (a clerk was faster): ask instead of posting.
+            outcome = SUGGEST
+            explanation = f"{explanation} (not posted: {refused.get(d.payment_id, 'nothing to apply')})"
+        customer_id = d.customer_id or (d.best.customer_id if d.best else None)
+        if customer_id:
+            customers[d.payment_id] = customer_id
+        if outcome == SUGGEST:
+            for rank, proposal in enumerate(d.proposals, start=1):
+                suggestions.append(Suggestion(
+                    payment_id=d.payment_id, run=run, rank=rank, customer_id=proposal.customer_id,
+                    confidence=_confidence(proposal.confidence), explanation=proposal.explanation,
+                    allocations=[_allocation_json(a) for a in proposal.allocations], on_account=proposal.on_account))
+            if not d.proposals:
+                outcome = UNMATCHED
+        matches.append((d.payment_id, outcome, customer_id, _confidence(d.best.confidence) if d.best else None,
+                        explanation))
+    Suggestion.objects.filter(payment_id__in=ids, status=SuggestionStatus.PENDING).update(
+        status=SuggestionStatus.SUPERSEDED)  # bulk FSM move; a transition per row would cost a query each
+    Suggestion.objects.bulk_create(suggestions, batch_size=1000)
+    _record_matches(matches, run.pk)
+    _remember_payers(customers, posted)
+    run.auto_applied += len(posted)
+    run.suggested += sum(1 for m in matches if m[1] == SUGGEST)
+    run.unmatched += sum(1 for m in matches if m[1] == UNMATCHED)
+    if posted:
+        _send_receipts_after_commit(sorted(posted))
+
+
+def _allocation_json(a) -> dict:
+    return {"invoice_id": a.invoice_id, "invoice_number": a.invoice_number, "applied": str(a.applied),
+            "discount": str(a.discount), "deduction": str(a.deduction), "deduction_reason": a.deduction_reason,
+            "write_off": str(a.write_off)}
+
+
+_OUTCOME = {AUTO: MatchOutcome.AUTO, SUGGEST: MatchOutcome.SUGGEST, UNMATCHED: MatchOutcome.UNMATCHED}
+
+
+def _record_matches(matches: list[tuple], run_id: int | None) -> None:
+    if not matches:
+        return
+    tenant_id = current_tenant_id()
+    with connection.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO cashapp_paymentmatch (tenant_id, payment_id, outcome, customer_id, confidence, explanation, "
+            "run_id, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now()) ON CONFLICT (tenant_id, payment_id) "
+            "DO UPDATE SET outcome = excluded.outcome, customer_id = excluded.customer_id, "
+            "confidence = excluded.confidence, explanation = excluded.explanation, run_id = excluded.run_id, "
+            "updated_at = now()",
+            [(tenant_id, pid, _OUTCOME.get(outcome, outcome), customer, confidence, explanation, run_id)
+             for pid, outcome, customer, confidence, explanation in matches])
+
+
+def _remember_payers(customers: dict[int, int], posted: set[int]) -> None:
+    """Note the identified payer on payments left unapplied, for the unapplied-cash worklist."""
+    unposted = [(pid, cid) for pid, cid in customers.items() if pid not in posted]
+    if not unposted:
+        return
+    with connection.cursor() as cur:
+        cur.executemany("UPDATE payments_payment SET customer_id = %s WHERE tenant_id = %s AND id = %s "
+                        "AND customer_id IS NULL", [(cid, current_tenant_id(), pid) for pid, cid in unposted])
+
+
+# --- the clerk's actions -----------------------------------------------------------------------------
+
+def _lines_from_json(allocations: list[dict], text: str = "") -> list[Line]:
+    try:
+        return [Line(invoice_id=int(a["invoice_id"]), applied=Decimal(str(a.get("applied") or 0)),
+                     discount=Decimal(str(a.get("discount") or 0)), deduction=Decimal(str(a.get("deduction") or 0)),
+                     deduction_reason=a.get("deduction_reason") or "", deduction_text=text,
+                     write_off=Decimal(str(a.get("write_off") or 0))) for a in allocations]
+    except (KeyError, ValueError, ArithmeticError) as exc:
+        raise CashAppError(f"allocation is malformed: {exc}") from None
+
+
+def suggestion_accept(*, suggestion: Suggestion, actor, allocations: list[dict] | None = None) -> list[Application]:
+    """Post a suggestion as it is, or re-split (the clerk's `allocations` replace the suggested ones)."""
+    suggestion = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
+    if suggestion.status != SuggestionStatus.PENDING:
+        raise CashAppError(f"this suggestion was {suggestion.get_status_display().lower()} already")
+    payment = Payment.objects.get(pk=suggestion.payment_id)
+    changed = allocations is not None and allocations != suggestion.allocations
+    lines = _lines_from_json(allocations if allocations is not None else suggestion.allocations,
+                             payment.remittance_text[:300])
+    source = ApplicationSource.MANUAL if changed else ApplicationSource.CONFIRMED
+    applications = _post_one(payment, lines, actor=actor, source=source,
+                             confidence=None if changed else suggestion.confidence,
+                             explanation=("re-split by a clerk from: " if changed else "confirmed: ")
+                             + suggestion.explanation)
+    suggestion.accept()
+    suggestion.decided_by, suggestion.decided_at = actor, timezone.now()
+    suggestion.save()
+    _supersede_pending(payment)
+    _record_matches([(payment.pk, MatchOutcome.MANUAL if changed else MatchOutcome.CONFIRMED,
+                      applications[0].customer_id, suggestion.confidence, suggestion.explanation)], suggestion.run_id)
+    audit_event("suggestion.accepted", suggestion, {"re_split": [None, changed]}, actor=actor)
+    return applications
+
+
+def suggestion_reject(*, suggestion: Suggestion, actor) -> Suggestion:
+    suggestion = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
+    if suggestion.status != SuggestionStatus.PENDING:
+        raise CashAppError(f"this suggestion was {suggestion.get_status_display().lower()} already")
+    suggestion.reject()
+    suggestion.decided_by, suggestion.decided_at = actor, timezone.now()
+    suggestion.save()
+    if not Suggestion.objects.filter(payment_id=suggestion.payment_id, status=SuggestionStatus.PENDING).exists():
+        _record_matches([(suggestion.payment_id, MatchOutcome.REJECTED, None, None,
+                          "every suggestion rejected by a clerk")], suggestion.run_id)
+    audit_event("suggestion.rejected", suggestion, actor=actor)
+    return suggestion
+
+
+def payment_apply(*, payment: Payment, allocations: list[dict], actor) -> list[Application]:
+    """A clerk applies a payment by hand (found the invoices by search)."""
+    lines = _lines_from_json(allocations, payment.remittance_text[:300])
+    applications = _post_one(payment, lines, actor=actor, source=ApplicationSource.MANUAL, confidence=None,
+                             explanation="applied by a clerk")
+    _supersede_pending(payment)
+    _record_matches([(payment.pk, MatchOutcome.MANUAL, applications[0].customer_id, None, "applied by a clerk")],
+                    None)
+    return applications
+
+
+def application_reverse(*, application: Application, actor, reason: str = "") -> list[Application]:
+    """Undo an application (and its deduction). The payment then waits for a clerk: a run does not post
+    the same answer again."""
+    ids = reverse([application.pk], actor_id=getattr(actor, "pk", None), reason=reason)
+    reversals = list(Application.objects.filter(pk__in=ids))
+    _record_matches([(application.payment_id, MatchOutcome.REJECTED, application.customer_id, None,
+                      f"application reversed by a clerk{': ' + reason if reason else ''}")], None)
+    audit_event("application.reversed", application, {"reason": [None, reason]}, actor=actor)
+    return reversals
+
+
+def _post_one(payment: Payment, lines: list[Line], *, actor, source, confidence, explanation) -> list[Application]:
+    result = post([Posting(payment_id=payment.pk, lines=lines, source=source, confidence=confidence,
+                           explanation=explanation)], actor_id=getattr(actor, "pk", None))
+    applications = list(Application.objects.filter(pk__in=result.application_ids[payment.pk]).order_by("pk"))
+    for app in applications:
+        audit_event("application.posted", app, {
+            "payment": [None, payment.pk], "invoice": [None, app.invoice_id], "applied": [None, app.applied_amount],
+            "deduction": [None, app.deduction_amount], "source": [None, source]}, actor=actor)
+    _learn_payer(payment, applications[0].customer_id)
+    _send_receipts_after_commit([payment.pk])
+    return applications
+
+
+def _supersede_pending(payment: Payment) -> None:
+    Suggestion.objects.filter(payment_id=payment.pk, status=SuggestionStatus.PENDING).update(
+        status=SuggestionStatus.SUPERSEDED)
+
+
+def normalize_name(name: str) -> str:
+    return " ".join(re.sub(r"[^0-9A-Z]+", " ", name.upper()).split())
+
+
+def _learn_payer(payment: Payment, customer_id: int) -> None:
+    """A clerk's confirmation teaches the matcher: the payer's name becomes an alias of the customer and the
+    remitting account one of its accounts, so the next payment from them matches on its own."""
+    name = normalize_name(payment.payer_name)
+    customer = Customer.objects.get(pk=customer_id)
+    if name and name != normalize_name(customer.name):
+        alias, created = CustomerAlias.objects.get_or_create(
+            customer=customer, normalized=name[:200], defaults={"alias": payment.payer_name[:200], "source": "learned"})
+        if created:
+            audit_event("customer_alias.learned", alias, {"alias": [None, alias.alias]})
+    account = "".join(payment.payer_account.split()).upper()
+    if account and not CustomerBankAccount.objects.filter(account_identifier=account).exists():
+        CustomerBankAccount.objects.create(customer=customer, account_identifier=account[:64])
+
+
+def _send_receipts_after_commit(payment_ids: list[int]) -> None:
+    from .models import CashAppSettings
+    from .tasks import payment_receipts_task
+
+    row = CashAppSettings.objects.first()
+    if row is not None and not row.send_receipts:
+        return
+    tenant_id = current_tenant_id()
+    transaction.on_commit(lambda: payment_receipts_task.delay(tenant_id, payment_ids))

@@ -1,0 +1,27 @@
+"""Thin tasks: ids in, one service call."""
+
+from celery import shared_task
+
+from o2c.celery import TenantTask
+from o2c.errors import TenantNotSet
+from o2c.tenancy import RequestOrigin, origin_context
+
+
+@shared_task(name="cashapp.matching_run_execute", acks_late=True)
+def matching_run_execute_task(tenant_id, run_id):
+    """Not a TenantTask on purpose: a run commits chunk by chunk, each in its own tenant scope, so that a
+    killed worker loses at most one chunk and the re-run resumes after the last committed one."""
+    from .services import matching_run_execute
+
+    if tenant_id is None:
+        raise TenantNotSet("cashapp.matching_run_execute was sent without a tenant_id")
+    with origin_context(RequestOrigin(channel="task")):
+        run = matching_run_execute(tenant_id=int(tenant_id), run_id=int(run_id))
+    return run.status
+
+
+@shared_task(base=TenantTask, name="cashapp.payment_receipts")
+def payment_receipts_task(tenant_id, payment_ids):
+    from .receipts import payment_receipts_send
+
+    return payment_receipts_send(payment_ids)

@@ -1,0 +1,58 @@
+"""Helpers for the cash-application tests: bank files built in memory and imported through the real
+import service, so payments reach cash application exactly as in production."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from decimal import Decimal
+from xml.sax.saxutils import escape
+
+from payments.services import bank_file_import
+
+_statement_ids = itertools.count(1)
+
+
+@dataclass
+class Credit:
+    reference: str  # the bank's AcctSvcrRef: the payment_reference of the export
+    amount: Decimal | str
+    payer: str = ""
+    text: str = ""  # unstructured remittance
+    invoices: tuple = ()  # structured remittance: (number, amount) pairs
+    payer_iban: str = ""
+    date: str = "2025-11-03"
+
+
+def camt053(credits, *, statement_id: str | None = None, account: str = "DE89370400440532013000",
+            currency: str = "USD") -> bytes:
+    statement_id = statement_id or f"STMT-{next(_statement_ids)}"
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>',
+             '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>',
+             f"<GrpHdr><MsgId>{statement_id}</MsgId><CreDtTm>2025-11-03T06:00:00</CreDtTm></GrpHdr>",
+             f"<Stmt><Id>{statement_id}</Id><CreDtTm>2025-11-03T06:00:00</CreDtTm>",
+             f"<Acct><Id><IBAN>{account}</IBAN></Id><Ccy>{currency}</Ccy></Acct>"]
+    for c in credits:
+        amount = f"{Decimal(c.amount):.2f}"
+        remittance = f"<Ustrd>{escape(c.text)}</Ustrd>" if c.text else ""
+        for number, paid in c.invoices:
+            remittance += (f"<Strd><RfrdDocInf><Nb>{escape(number)}</Nb></RfrdDocInf><RfrdDocAmt>"
+                           f"<RmtdAmt Ccy=\"{currency}\">{Decimal(paid):.2f}</RmtdAmt></RfrdDocAmt></Strd>")
+        debtor_account = f"<DbtrAcct><Id><IBAN>{c.payer_iban}</IBAN></Id></DbtrAcct>" if c.payer_iban else ""
+        parts.append(
+            f"<Ntry><Amt Ccy=\"{currency}\">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>"
+            f"<BookgDt><Dt>{c.date}</Dt></BookgDt><ValDt><Dt>{c.date}</Dt></ValDt>"
+            f"<AcctSvcrRef>{escape(c.reference)}</AcctSvcrRef><BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd>"
+            "<SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd><NtryDtls><TxDtls>"
+            f"<Refs><EndToEndId>NOTPROVIDED</EndToEndId></Refs><RltdPties><Dbtr><Pty><Nm>{escape(c.payer)}</Nm>"
+            f"</Pty></Dbtr>{debtor_account}</RltdPties>"
+            + (f"<RmtInf>{remittance}</RmtInf>" if remittance else "")
+            + "</TxDtls></NtryDtls></Ntry>")
+    parts.append("</Stmt></BkToCstmrStmt></Document>")
+    return "".join(parts).encode()
+
+
+def import_credits(credits, **kwargs):
+    """Import credits as one camt.053 statement in the current tenant; returns the BankFile."""
+    data = camt053(credits, **kwargs)
+    return bank_file_import(data=data, file_name="statement.xml")

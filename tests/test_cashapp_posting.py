@@ -1,0 +1,152 @@
+"""Posting and reversing applications: balances, deductions, refusals, database guarantees."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from cashapp.models import Application
+from cashapp.posting import Line, Posting, PostingRefused, post, reverse
+from deductions.models import Deduction
+from o2c.models import Invoice
+from payments.models import Payment
+from tests.cashapp_support import Credit, import_credits
+from tests.factories import CustomerFactory, InvoiceFactory
+
+D = Decimal
+
+
+def _payment(reference="R1", amount="100.00", **kwargs) -> Payment:
+    import_credits([Credit(reference, amount, **kwargs)])
+    return Payment.objects.get(bank_reference=reference)
+
+
+def _manual(payment, *lines):
+    return Posting(payment_id=payment.pk, lines=list(lines), source="manual")
+
+
+def test_full_application_settles_invoice_and_payment(in_tenant):
+    invoice = InvoiceFactory(amount=D("100.00"))
+    payment = _payment(amount="100.00")
+    result = post([_manual(payment, Line(invoice.pk, D("100.00")))])
+    payment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert (payment.status, payment.unapplied_amount, payment.customer_id) == ("applied", 0, invoice.customer_id)
+    assert (invoice.status, invoice.open_balance) == ("paid", 0)
+    app = Application.objects.get(pk=result.application_ids[payment.pk][0])
+    assert (app.applied_amount, app.customer_id, app.source) == (D("100.00"), invoice.customer_id, "manual")
+
+
+def test_short_pay_with_deduction_and_bundle(in_tenant):
+    customer = CustomerFactory()
+    a = InvoiceFactory(customer=customer, amount=D("300.00"))
+    b = InvoiceFactory(customer=customer, amount=D("200.00"))
+    payment = _payment(amount="450.00")
+    post([_manual(payment, Line(a.pk, D("300.00")),
+                  Line(b.pk, D("150.00"), deduction=D("50.00"), deduction_reason="damaged", deduction_text="2 broken"))])
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.status, b.status, b.open_balance) == ("paid", "paid", 0)
+    deduction = Deduction.objects.get()
+    assert (deduction.invoice_id, deduction.amount, deduction.reason, deduction.reason_text, deduction.status) == (
+        b.pk, D("50.00"), "damaged", "2 broken", "open")
+
+
+def test_partial_application_leaves_both_partially_open(in_tenant):
+    invoice = InvoiceFactory(amount=D("100.00"))
+    payment = _payment(amount="80.00")
+    post([_manual(payment, Line(invoice.pk, D("30.00")))])
+    payment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert (payment.status, payment.unapplied_amount) == ("partially_applied", D("50.00"))
+    assert (invoice.status, invoice.open_balance) == ("partially_paid", D("70.00"))
+
+
+@pytest.mark.parametrize("lines, message", [
+    ([("a", "100.01")], "payment has 100.00 unapplied, 100.01 asked"),
+    ([("b", "60.00")], "has 50.00 open, 60.00 asked"),
+    ([("a", "10.00"), ("a", "5.00")], "appears twice"),
+    ([("a", "-1.00")], "must be positive"),
+])
+def test_refusals_write_nothing(in_tenant, lines, message):
+    invoices = {"a": InvoiceFactory(amount=D("200.00")), "b": InvoiceFactory(amount=D("50.00"))}
+    payment = _payment(amount="100.00")
+    with pytest.raises(PostingRefused, match=message):
+        post([_manual(payment, *[Line(invoices[k].pk, D(v)) for k, v in lines])])
+    assert not Application.objects.exists()
+    payment.refresh_from_db()
+    assert payment.unapplied_amount == payment.amount
+
+
+def test_deduction_needs_reason_and_currency_must_agree(in_tenant):
+    invoice = InvoiceFactory(amount=D("100.00"))
+    eur = InvoiceFactory(amount=D("100.00"), currency="EUR")
+    payment = _payment(amount="100.00")
+    with pytest.raises(PostingRefused, match="needs a reason"):
+        post([_manual(payment, Line(invoice.pk, D("90.00"), deduction=D("10.00")))])
+    with pytest.raises(PostingRefused, match="is in EUR, the payment in USD"):
+        post([_manual(payment, Line(eur.pk, D("100.00")))])
+
+
+def test_partial_batch_posts_what_fits_in_order(in_tenant):
+    invoice = InvoiceFactory(amount=D("100.00"))
+    first, second = _payment("R1", "100.00"), _payment("R2", "100.00")
+    result = post([_manual(first, Line(invoice.pk, D("100.00"))), _manual(second, Line(invoice.pk, D("100.00")))],
+                  partial=True)
+    assert [p.payment_id for p in result.posted] == [first.pk]
+    assert "has 0.00 open" in result.refused[0].refused
+
+
+def test_reverse_restores_balances_and_cancels_deduction(in_tenant):
+    invoice = InvoiceFactory(amount=D("100.00"))
+    payment = _payment(amount="90.00")
+    app_id = post([_manual(payment, Line(invoice.pk, D("90.00"), deduction=D("10.00"),
+                                         deduction_reason="pricing"))]).application_ids[payment.pk][0]
+    [reversal_id] = reverse([app_id], reason="wrong customer")
+    payment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert (payment.status, payment.unapplied_amount) == ("unapplied", D("90.00"))
+    assert (invoice.status, invoice.open_balance) == ("open", D("100.00"))
+    assert Deduction.objects.get().status == "cancelled"
+    reversal = Application.objects.get(pk=reversal_id)
+    assert (reversal.applied_amount, reversal.deduction_amount, reversal.reverses_id) == (D("-90"), D("-10"), app_id)
+    with pytest.raises(PostingRefused, match="reversed already"):
+        reverse([app_id])
+    with pytest.raises(PostingRefused, match="is a reversal"):
+        reverse([reversal_id])
+
+
+def test_applications_are_append_only(in_tenant):
+    invoice = InvoiceFactory(amount=D("100.00"))
+    payment = _payment(amount="100.00")
+    post([_manual(payment, Line(invoice.pk, D("100.00")))])
+    for statement in ("UPDATE cashapp_application SET applied_amount = 1", "DELETE FROM cashapp_application"):
+        with pytest.raises(Exception, match="permission denied|append-only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE payments_payment SET unapplied_amount = -1",
+    "UPDATE payments_payment SET unapplied_amount = amount + 1",
+    "UPDATE o2c_invoice SET open_balance = -0.01",
+])
+def test_balances_are_guarded_by_the_database(in_tenant, statement):
+    InvoiceFactory(amount=D("100.00"))
+    _payment(amount="100.00")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+
+
+def test_another_tenants_invoice_is_not_found(tenant, other_tenant):
+    from o2c.tenancy import tenant_context
+
+    with tenant_context(other_tenant):
+        foreign = InvoiceFactory(amount=D("100.00"))
+    with tenant_context(tenant):
+        payment = _payment(amount="100.00")
+        with pytest.raises(PostingRefused, match=f"invoice {foreign.pk} not found"):
+            post([_manual(payment, Line(foreign.pk, D("100.00")))])
+    with tenant_context(other_tenant):
+        assert Invoice.objects.get(pk=foreign.pk).open_balance == D("100.00")
