@@ -10,6 +10,7 @@ payment_reference,invoice_number,applied_amount,deduction_amount,status
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 from decimal import Decimal
 
@@ -42,7 +43,8 @@ def cash_application_rows():
             "WHERE p.tenant_id = %s AND p.unapplied_amount > 0 ORDER BY p.id", [tenant_id])
         for pid, ref, currency, unapplied, allocations in cur.fetchall():
             suggested = Decimal(0)
-            for a in allocations or []:
+            # Django's cursor hands jsonb back as text.
+            for a in json.loads(allocations) if isinstance(allocations, str) else allocations or []:
                 applied = Decimal(a["applied"])
                 suggested += applied
                 rows[pid].append([ref, a["invoice_number"], quantize(applied, currency),

@@ -25,7 +25,11 @@ from o2c.tenancy import current_tenant_id
 ZERO = Decimal(0)
 
 
-class PostingRefused(ApplicationError):
+class CashAppError(ApplicationError):
+    """A cash-application action cannot be done; the message says why."""
+
+
+class PostingRefused(CashAppError):
     """The application does not fit the payment or an invoice as they stand now; nothing was written."""
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
-from o2c.models import Channel, CustomerContact
+from o2c.models import CustomerContact
+from o2c.models.ledger import Channel
 from payments.models import Payment
 
 from .models import Application, PaymentReceipt

@@ -15,7 +15,6 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
-from o2c.errors import ApplicationError
 from o2c.models import Customer, CustomerAlias, CustomerBankAccount
 from o2c.services.audit import audit_event
 from o2c.tenancy import current_tenant_id, tenant_context
@@ -32,7 +31,7 @@ from .models import (
     Suggestion,
     SuggestionStatus,
 )
-from .posting import Line, Posting, post, reverse
+from .posting import CashAppError, Line, Posting, post, reverse
 from .records import customer_records, match_settings, open_invoice_records, payment_records
 
 log = logging.getLogger(__name__)
@@ -40,10 +39,6 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 2000
 # A clerk's decision stands: payments a clerk rejected, applied or confirmed are not re-matched by runs.
 CLERK_OUTCOMES = (MatchOutcome.REJECTED, MatchOutcome.MANUAL, MatchOutcome.CONFIRMED)
-
-
-class CashAppError(ApplicationError):
-    pass
 
 
 def _confidence(value: float | None) -> Decimal | None:
