@@ -27,6 +27,7 @@ class CashAppSettings(TenantModel):
                                      help_text="Short pays up to this amount are written off, not deductions")
     discount_grace_days = models.PositiveSmallIntegerField(default=0)
     send_receipts = models.BooleanField(default=True, help_text="Email customers a receipt when payments apply")
+    match_after_import = models.BooleanField(default=True, help_text="Start a matching run after each bank file")
 
     class Meta(TenantModel.Meta):
         constraints = [

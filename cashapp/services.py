@@ -72,10 +72,21 @@ def matching_run_enqueue(*, trigger: str = "manual", bank_file=None, actor=None)
 
 
 def _run_payments(run: MatchingRun):
-    payments = _eligible_payments()
-    if run.bank_file_id:
-        payments = payments.filter(bank_file_id=run.bank_file_id)
-    return payments
+    # Every run looks at all unapplied payments, not only the new file's: remittance advice or invoices
+    # that arrived since may now explain an older payment.
+    return _eligible_payments()
+
+
+def matching_after_import(bank_file) -> MatchingRun | None:
+    """Called by the bank-file import inside its transaction: start a run once the file has committed."""
+    from .models import CashAppSettings
+
+    settings = CashAppSettings.objects.first()
+    if settings is not None and not settings.match_after_import:
+        return None
+    if not (bank_file.payments_created or bank_file.remittances_linked):
+        return None
+    return matching_run_enqueue(trigger="import", bank_file=bank_file)
 
 
 def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK_SIZE) -> MatchingRun:

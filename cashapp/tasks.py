@@ -8,7 +8,7 @@ from o2c.tenancy import RequestOrigin, origin_context
 
 
 @shared_task(name="cashapp.matching_run_execute", acks_late=True)
-def matching_run_execute_task(tenant_id, run_id):
+def matching_run_execute_task(tenant_id, run_id, chunk_size=None):
     """Not a TenantTask on purpose: a run commits chunk by chunk, each in its own tenant scope, so that a
     killed worker loses at most one chunk and the re-run resumes after the last committed one."""
     from .services import matching_run_execute
@@ -16,7 +16,8 @@ def matching_run_execute_task(tenant_id, run_id):
     if tenant_id is None:
         raise TenantNotSet("cashapp.matching_run_execute was sent without a tenant_id")
     with origin_context(RequestOrigin(channel="task")):
-        run = matching_run_execute(tenant_id=int(tenant_id), run_id=int(run_id))
+        run = matching_run_execute(tenant_id=int(tenant_id), run_id=int(run_id),
+                                   **({"chunk_size": int(chunk_size)} if chunk_size else {}))
     return run.status
 
 

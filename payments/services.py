@@ -87,6 +87,9 @@ def bank_file_import(*, data: bytes, file_name: str, actor=None, csv_mapping=Non
             "duplicates_skipped": [None, bank_file.duplicates_skipped],
             "remittances": [None, bank_file.remittances],
         }, actor=actor)
+        from cashapp.services import matching_after_import  # cashapp builds on payments, not the reverse
+
+        matching_after_import(bank_file)
     log.info("bank file %s imported for tenant %s: %s payments, %s duplicates", bank_file.pk, tenant_id,
              bank_file.payments_created, bank_file.duplicates_skipped)
     bank_file.duplicate = False

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.db import connections
 
-from cashapp.models import Application
+from cashapp.models import Application, CashAppSettings
 from cashapp.posting import Line, Posting, PostingRefused, post, reverse
 from o2c.models import Invoice
 from o2c.tenancy import tenant_context
@@ -49,6 +49,7 @@ def race(tenant, *jobs):
 
 def setup(tenant, invoice_amounts, payment_amounts):
     with tenant_context(tenant):
+        CashAppSettings.objects.create(match_after_import=False)  # the clerks apply by hand here
         customer = CustomerFactory()
         invoices = [InvoiceFactory(customer=customer, amount=D(a)) for a in invoice_amounts]
         import_credits([Credit(f"R{i}", a) for i, a in enumerate(payment_amounts)])
