@@ -1,22 +1,493 @@
-"""Placeholder until the matcher lands: finds nothing, so every payment stays unapplied."""
+"""The matcher: who paid, which invoices, how the money splits, how sure we are, and why.
+
+For each payment, in order:
+1. Payer: the remitter's account on file, the payer's name or an alias (legal suffixes dropped), a name
+   cut short by the bank, a name spelt slightly differently. A parent may pay its subsidiaries' invoices.
+2. References: every document number in the structured remittance and the free text, read the way a
+   person would (no prefix, no leading zeros, O for 0, S for 5), looked up in a dictionary of the open
+   invoices' numbers and PO numbers; when nothing is found, one typing error away (adjacent digits
+   transposed, one digit wrong). With dense invoice numbering every number is "some invoice", so a
+   reference only counts when the payer or the amount agrees with it.
+3. Amount: the found invoices are settled in full, with an early-pay discount when it was earned, a
+   deduction for a short pay (its reason read from the text), an overpayment left on account. With no
+   reference, an amount that exactly one open invoice of the payer (or one combination of them) explains.
+4. Confidence: the product of how the payer, the references and the amount agreed. A unique answer at or
+   above the tenant's threshold is posted; two answers alike are suggested, never posted.
+
+Every lookup is a dictionary access: the cost per payment does not grow with the ledger.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
+from datetime import timedelta
+from decimal import Decimal
+from difflib import SequenceMatcher
 
-from .types import UNMATCHED, CustomerRecord, Decision, MatchSettings, OpenInvoice, PaymentRecord
+from .normalize import account_key, name_key, one_edit_variants, reference_key, reference_tokens
+from .types import (
+    AUTO,
+    REASON_DAMAGED,
+    REASON_FREIGHT,
+    REASON_PRICING,
+    REASON_PROMOTION,
+    REASON_RETURN,
+    REASON_SHORT_PAYMENT,
+    REASON_SHORTAGE,
+    REASON_TAX,
+    REASON_UNEARNED_DISCOUNT,
+    SUGGEST,
+    UNMATCHED,
+    Allocation,
+    CustomerRecord,
+    Decision,
+    MatchSettings,
+    OpenInvoice,
+    PaymentRecord,
+    Proposal,
+)
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+REF_SCORE = {"exact": 1.0, "po": 0.97, "transposed": 0.93, "wrong digit": 0.85}
+_REASON_WORDS = (
+    (REASON_DAMAGED, ("DAMAGE", "BROKEN", "DEFECT")),
+    (REASON_SHORTAGE, ("SHORTAGE", "SHORT SHIP", "MISSING", "NOT RECEIVED", "SHORT DELIVER")),
+    (REASON_FREIGHT, ("FREIGHT", "SHIPPING", "DELIVERY CHARGE", "CARRIAGE")),
+    (REASON_PRICING, ("PRICE", "PRICING", "OVERCHARGE", "OVERBILL")),
+    (REASON_PROMOTION, ("PROMO", "CO-OP", "COOP", "ALLOWANCE", "MDF", "REBATE")),
+    (REASON_RETURN, ("RETURN", "RMA", "CREDIT NOTE")),
+    (REASON_TAX, ("TAX", "VAT", "GST")),
+    (REASON_UNEARNED_DISCOUNT, ("DISCOUNT",)),
+)
+MAX_BUNDLE_CANDIDATES = 40
+MAX_BUNDLE_NODES = 20_000
+
+
+def infer_reason(text: str) -> tuple[str, bool]:
+    """The deduction reason the customer wrote, and whether they wrote one."""
+    upper = text.upper()
+    for reason, words in _REASON_WORDS:
+        if any(w in upper for w in words):
+            return reason, True
+    return REASON_SHORT_PAYMENT, False
 
 
 class MatchIndex:
-    def __init__(self, customers: dict[int, CustomerRecord], invoices: dict[int, OpenInvoice]):
-        self.customers = customers
-        self.invoices = invoices
+    def __init__(self) -> None:
+        self.customers: dict[int, CustomerRecord] = {}
+        self.children: dict[int, list[int]] = defaultdict(list)
+        self.by_name: dict[str, set[int]] = defaultdict(set)
+        self.name_keys: dict[int, list[tuple[str, object]]] = defaultdict(list)  # cid -> (key, alias or None)
+        self.by_token: dict[str, set[int]] = defaultdict(set)
+        self.by_account: dict[str, int] = {}
+        self.invoices: dict[int, OpenInvoice] = {}
+        self.open: dict[int, Decimal] = {}
+        self.by_ref: dict[str, list[int]] = defaultdict(list)
+        self.by_po: dict[str, list[int]] = defaultdict(list)
+        self.by_customer: dict[int, list[int]] = defaultdict(list)
+        self.by_amount: dict[Decimal, list[int]] = defaultdict(list)
 
     @classmethod
     def build(cls, customers: Iterable[CustomerRecord], invoices: Iterable[OpenInvoice]) -> MatchIndex:
-        return cls({c.id: c for c in customers}, {i.id: i for i in invoices})
+        idx = cls()
+        for c in customers:
+            idx.customers[c.id] = c
+            if c.parent_id:
+                idx.children[c.parent_id].append(c.id)
+            for key, alias in [(name_key(c.name), None)] + [(name_key(a.name), a) for a in c.aliases]:
+                if key:
+                    idx.by_name[key].add(c.id)
+                    idx.name_keys[c.id].append((key, alias))
+                    for token in set(key.split()):
+                        idx.by_token[token].add(c.id)
+            for account in c.bank_accounts:
+                idx.by_account[account_key(account)] = c.id
+        for inv in invoices:
+            if inv.open_balance <= 0:
+                continue
+            idx.invoices[inv.id] = inv
+            idx.open[inv.id] = inv.open_balance
+            key = reference_key(inv.number)
+            if key:
+                idx.by_ref[key].append(inv.id)
+            if inv.po_number:
+                po = reference_key(inv.po_number)
+                if po:
+                    idx.by_po[po].append(inv.id)
+            idx.by_customer[inv.customer_id].append(inv.id)
+            idx.by_amount[inv.open_balance].append(inv.id)
+        for ids in idx.by_customer.values():
+            ids.sort(key=lambda i: (idx.invoices[i].due_date, i))
+        # Tokens shared by many customers (GLOBAL, SERVICES) say nothing about who paid.
+        idx.by_token = {t: ids for t, ids in idx.by_token.items() if len(ids) <= 25}
+        return idx
+
+    def family(self, customer_id: int) -> set[int]:
+        """A payer and the subsidiaries it pays for."""
+        return {customer_id, *self.children.get(customer_id, ())}
+
+    def live(self, ids: Iterable[int], currency: str) -> list[int]:
+        return [i for i in ids if self.open.get(i, ZERO) > 0 and self.invoices[i].currency == currency]
+
+    def consume(self, proposal: Proposal) -> None:
+        for a in proposal.allocations:
+            self.open[a.invoice_id] -= a.applied + a.discount + a.deduction + a.write_off
+
+
+# --- 1. the payer ------------------------------------------------------------------------------------
+
+def _identify_payer(p: PaymentRecord, idx: MatchIndex) -> dict[int, tuple[float, str]]:
+    found: dict[int, tuple[float, str]] = {}
+
+    def note(cid: int, score: float, reason: str) -> None:
+        if cid not in found or found[cid][0] < score:
+            found[cid] = (score, reason)
+
+    account = account_key(p.payer_account)
+    if account and account in idx.by_account:
+        note(idx.by_account[account], 0.99, "remitting account on file")
+    key = name_key(p.payer_name)
+    if not key:
+        return found
+    for cid in idx.by_name.get(key, ()):
+        alias = next((a for k, a in idx.name_keys[cid] if k == key), None)
+        note(cid, 0.97, _alias_reason(alias) if alias else "payer name matches")
+    if found:
+        return found
+    candidates = set()
+    for token in key.split():
+        candidates |= idx.by_token.get(token, set())
+    for cid in sorted(candidates)[:60]:
+        for known, _alias in idx.name_keys[cid]:
+            if len(key) >= 10 and known.startswith(key) and len(known) > len(key):
+                note(cid, 0.95, "payer name cut short by the bank")
+                continue
+            ratio = SequenceMatcher(None, key, known, autojunk=False).ratio()
+            if ratio >= 0.86:
+                note(cid, 0.80 + (ratio - 0.86), f"payer name spelt differently ({ratio:.0%} alike)")
+    return found
+
+
+def _alias_reason(alias) -> str:
+    if alias.source == "learned" and alias.learned_on:
+        return f"payer alias learned {alias.learned_on.day} {alias.learned_on:%b}"
+    return f"payer alias {alias.name!r}"
+
+
+# --- 2. references -----------------------------------------------------------------------------------
+
+class _Ref:
+    __slots__ = ("key", "line", "raw")
+
+    def __init__(self, key, line, raw):
+        self.key, self.line, self.raw = key, line, raw
+
+
+def _references(p: PaymentRecord) -> list[_Ref]:
+    refs, seen = [], set()
+    for line in p.lines:
+        if line.reference_type == "credit_memo":
+            continue
+        key = reference_key(line.reference)
+        if key and key not in seen:
+            seen.add(key)
+            refs.append(_Ref(key, line, line.reference))
+    for key in reference_tokens(p.text):
+        if key not in seen:
+            seen.add(key)
+            refs.append(_Ref(key, None, key))
+    return refs
+
+
+def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict) -> tuple[list[tuple], str]:
+    """Candidate invoices for one reference, best first: (rank tuple, invoice id, kind). Kinds beyond
+    'exact' need the payer or the amount to agree."""
+    families = {c for cid in payers for c in idx.family(cid)}
+    target = ref.line.amount_paid if ref.line is not None and ref.line.amount_paid else p.amount
+    candidates = []
+    lookups = [(ref.key, "exact")]
+    for key, kind in lookups + [(ref.key, "po")] + one_edit_variants(ref.key):
+        source = idx.by_po if kind == "po" else idx.by_ref
+        for iid in idx.live(source.get(key, ()), p.currency):
+            inv = idx.invoices[iid]
+            customer_fit = 2 if inv.customer_id in families else (1 if not payers else 0)
+            amount_fit = _amount_fit(idx.open[iid], inv, target, p)
+            if kind not in ("exact", "po") and customer_fit < 2 and amount_fit < 2:
+                continue
+            candidates.append(((customer_fit, amount_fit, REF_SCORE[kind]), iid, kind))
+        if candidates and kind in ("exact", "po") and any(c[0][0] == 2 or c[0][1] == 2 for c in candidates):
+            break  # a corroborated direct hit: no need to look at typos
+    candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)
+    return candidates, ref.raw
+
+
+def _discount(inv: OpenInvoice, open_balance: Decimal) -> Decimal:
+    if not inv.discount_percent or open_balance != inv.amount:
+        return ZERO
+    return (inv.amount * inv.discount_percent / 100).quantize(CENT)
+
+
+def _amount_fit(open_balance: Decimal, inv: OpenInvoice, target: Decimal, p: PaymentRecord) -> int:
+    discount = _discount(inv, open_balance)
+    if target == open_balance or (discount and target == open_balance - discount):
+        return 2
+    return 1 if target <= open_balance else 0
+
+
+# --- 3. allocation -----------------------------------------------------------------------------------
+
+def _settle(inv: OpenInvoice, open_balance: Decimal, paid: Decimal, p: PaymentRecord, settings: MatchSettings,
+            reason_text: str) -> tuple[Allocation, str, float]:
+    """Settle one invoice with `paid` (<= open): discount, write-off or deduction for the rest."""
+    rest = open_balance - paid
+    if rest == 0:
+        return Allocation(inv.id, inv.number, paid), "amount equal", 1.0
+    discount = _discount(inv, open_balance)
+    if discount and rest == discount:
+        grace = timedelta(days=settings.discount_grace_days)
+        earned = inv.discount_due_date and p.date <= inv.discount_due_date + grace
+        if earned:
+            return (Allocation(inv.id, inv.number, paid, discount=discount),
+                    f"{inv.discount_percent.normalize()}% early-payment discount taken in time", 0.99)
+        return (Allocation(inv.id, inv.number, paid, deduction=discount, deduction_reason=REASON_UNEARNED_DISCOUNT),
+                f"discount taken after {inv.discount_due_date}: unearned, a deduction", 0.95)
+    if rest <= settings.write_off_tolerance:
+        return (Allocation(inv.id, inv.number, paid, write_off=rest),
+                f"{rest} short, within tolerance: written off", 0.97)
+    reason, given = infer_reason(reason_text)
+    label = reason.replace("_", " ")
+    return (Allocation(inv.id, inv.number, paid, deduction=rest, deduction_reason=reason),
+            f"short by {rest}: deduction ({label}{'' if given else ', no reason given'})", 0.95 if given else 0.93)
+
+
+def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings) -> tuple[list, Decimal, list[str], float]:
+    allocations, notes, score, remaining = [], [], 1.0, p.amount
+    for iid, line in chosen:
+        inv, open_balance = idx.invoices[iid], idx.open[iid]
+        paid = min(line.amount_paid, open_balance, remaining)
+        if paid <= 0:
+            continue
+        text = " ".join(x for x in (line.adjustment_reason, p.text) if x)
+        if line.amount_paid > open_balance:
+            alloc, note, s = Allocation(iid, inv.number, paid), "remittance pays more than is open", 0.9
+        else:
+            alloc, note, s = _settle(inv, open_balance, paid, p, settings, text)
+        allocations.append(alloc)
+        notes.append(note)
+        score = min(score, s)
+        remaining -= paid
+    return allocations, remaining, notes, score
+
+
+def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, list[str], float]:
+    """Invoices named without amounts: settle them in due-date order; the shortfall lands on the last."""
+    ids = sorted(ids, key=lambda i: (idx.invoices[i].due_date, i))
+    total = sum((idx.open[i] for i in ids), ZERO)
+    discounts = sum((_discount(idx.invoices[i], idx.open[i]) for i in ids), ZERO)
+    allocations, notes, score, remaining = [], [], 1.0, p.amount
+    if p.amount >= total:
+        allocations = [Allocation(i, idx.invoices[i].number, idx.open[i]) for i in ids]
+        over = p.amount - total
+        notes.append("amount equal" if not over else f"overpaid by {over}: left on account")
+        return allocations, over, notes, 1.0 if not over else 0.95
+    if discounts and p.amount == total - discounts:
+        for i in ids:
+            inv = idx.invoices[i]
+            alloc, note, s = _settle(inv, idx.open[i], idx.open[i] - _discount(inv, idx.open[i]), p, settings, p.text)
+            allocations.append(alloc)
+            notes.append(note)
+            score = min(score, s)
+        return allocations, ZERO, sorted(set(notes)), score
+    for n, i in enumerate(ids):
+        open_balance = idx.open[i]
+        last = n == len(ids) - 1
+        paid = min(open_balance, remaining) if not last else remaining
+        if paid <= 0:
+            return [], p.amount, ["named invoices exceed the amount by more than one invoice"], 0.0
+        if last:
+            alloc, note, s = _settle(idx.invoices[i], open_balance, paid, p, settings, p.text)
+            notes.append(note)
+            score = min(score, s)
+        else:
+            alloc = Allocation(i, idx.invoices[i].number, paid)
+        allocations.append(alloc)
+        remaining -= paid
+    if len(ids) > 1:
+        score = min(score, 0.9)  # which invoice the customer shorted is a guess
+    return allocations, ZERO, notes, score
+
+
+def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
+    chosen, notes, ref_score, customer_fit_min, ambiguous = [], [], 1.0, 2, False
+    seen = set()
+    for ref in refs:
+        candidates, raw = _resolve(ref, p, idx, payers)
+        if not candidates:
+            continue
+        (fit, iid, kind) = candidates[0]
+        if iid in seen:
+            continue
+        if len(candidates) > 1 and candidates[1][0] == fit and candidates[1][1] not in seen:
+            ambiguous = True
+        seen.add(iid)
+        chosen.append((iid, ref.line))
+        ref_score = min(ref_score, REF_SCORE[kind])
+        customer_fit_min = min(customer_fit_min, fit[0])
+        inv = idx.invoices[iid]
+        where = "remittance" if ref.line is not None else "the payment text"
+        how = {"exact": "", "po": " by its PO number", "transposed": " with two digits transposed",
+               "wrong digit": " with one digit wrong"}[kind]
+        if kind == "exact" and raw.upper().replace(" ", "") != inv.number.upper().replace(" ", ""):
+            how = " (prefix, zeros or letters for digits differ)"
+        notes.append(f"invoice {inv.number} found in {where}{how}")
+    if not chosen:
+        return []
+    structured = all(line is not None and line.amount_paid for _, line in chosen)
+    if structured:
+        allocations, on_account, amount_notes, amount_score = _allocate_structured(chosen, p, idx, settings)
+    else:
+        allocations, on_account, amount_notes, amount_score = _allocate_total([i for i, _ in chosen], p, idx, settings)
+    if not allocations:
+        return []
+    customers = {idx.invoices[a.invoice_id].customer_id for a in allocations}
+    payer_score, payer_note = _payer_agreement(customers, payers, idx)
+    confidence = ref_score * amount_score * payer_score
+    if ambiguous:
+        confidence = min(confidence, 0.6)
+        notes.append("another invoice fits that reference equally well")
+    explanation = "; ".join(notes + amount_notes + [payer_note])
+    customer_id = next(iter(customers)) if len(customers) == 1 else None
+    return [Proposal(customer_id, tuple(allocations), on_account, confidence, explanation)]
+
+
+def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex) -> tuple[float, str]:
+    if not payers:
+        return 0.96, "payer not identified, the invoices' customer assumed"
+    for cid, (score, reason) in sorted(payers.items(), key=lambda kv: -kv[1][0]):
+        if customers <= idx.family(cid):
+            if customers == {cid}:
+                return min(1.0, 0.05 + score), reason
+            return min(1.0, 0.03 + score), f"{reason}; parent {idx.customers[cid].name} pays for its subsidiary"
+    return 0.75, "the invoices belong to another customer than the payer's"
+
+
+# --- no reference: amount only -----------------------------------------------------------------------
+
+def _by_amount(p, idx, settings, payers) -> list[Proposal]:
+    proposals = []
+    for cid, (score, reason) in sorted(payers.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        ids = [i for c in sorted(idx.family(cid)) for i in idx.live(idx.by_customer.get(c, ()), p.currency)]
+        exact = [i for i in ids if idx.open[i] == p.amount]
+        discounted = [i for i in ids if _discount(idx.invoices[i], idx.open[i])
+                      and idx.open[i] - _discount(idx.invoices[i], idx.open[i]) == p.amount]
+        for group, label in ((exact, "amount equals its open balance"),
+                             (discounted, "amount equals it less the early-payment discount")):
+            for i in group:
+                alloc, note, s = _settle(idx.invoices[i], idx.open[i], p.amount, p, settings, p.text)
+                unique = len(exact) + len(discounted) == 1
+                proposals.append(Proposal(idx.invoices[i].customer_id, (alloc,), ZERO,
+                                          score * 0.96 * s if unique else min(score, 0.6),
+                                          f"no reference; invoice {idx.invoices[i].number}: {label}"
+                                          + ("" if unique else " (so do others: ambiguous)") + f"; {note}; {reason}"))
+        if exact or discounted:
+            continue
+        combos, complete = _subset_sum(ids, p.amount, idx, settings.max_bundle_size)
+        for combo in combos:
+            unique = complete and len(combos) == 1 and len(combo) <= 4
+            allocations = tuple(Allocation(i, idx.invoices[i].number, idx.open[i]) for i in combo)
+            numbers = ", ".join(idx.invoices[i].number for i in combo)
+            proposals.append(Proposal(cid, allocations, ZERO, score * 0.94 if unique else min(score, 0.6),
+                                      f"no reference; {len(combo)} open invoices ({numbers}) add up to the amount"
+                                      + ("" if unique else " (other combinations may too)") + f"; {reason}"))
+        if not combos and ids:
+            # Nothing explains the amount: offer the oldest invoices, paid in order, for a clerk to judge.
+            allocations, remaining = [], p.amount
+            for i in ids[:settings.max_bundle_size]:
+                if remaining <= 0:
+                    break
+                paid = min(idx.open[i], remaining)
+                allocations.append(Allocation(i, idx.invoices[i].number, paid))
+                remaining -= paid
+            proposals.append(Proposal(cid, tuple(allocations), remaining, min(score, 0.4),
+                                      "no reference and no invoice matches the amount; oldest invoices first; "
+                                      + reason))
+    return proposals
+
+
+def _subset_sum(ids: list[int], amount: Decimal, idx: MatchIndex, max_size: int) -> tuple[list[list[int]], bool]:
+    """Combinations of 2..max_size open invoices summing exactly to `amount` (at most 3 returned). `complete`
+    says the search was exhaustive over the candidates (so one found means the only one)."""
+    target = int(amount * 100)
+    items = [(int(idx.open[i] * 100), i) for i in ids if idx.open[i] < amount]
+    complete = len(items) <= MAX_BUNDLE_CANDIDATES
+    items = items[:MAX_BUNDLE_CANDIDATES]
+    items.sort(reverse=True)
+    suffix = [0] * (len(items) + 1)
+    for k in range(len(items) - 1, -1, -1):
+        suffix[k] = suffix[k + 1] + items[k][0]
+    found, nodes = [], 0
+
+    def walk(start, remaining, chosen):
+        nonlocal nodes, complete
+        for k in range(start, len(items)):
+            nodes += 1
+            if nodes > MAX_BUNDLE_NODES:
+                complete = False
+                return
+            value, iid = items[k]
+            if suffix[k] < remaining:
+                return
+            if value > remaining:
+                continue
+            if value == remaining:
+                if len(chosen) >= 1:
+                    found.append(sorted([*chosen, iid], key=lambda i: (idx.invoices[i].due_date, i)))
+                    if len(found) > 2:
+                        return
+                continue
+            if len(chosen) + 1 < max_size:
+                walk(k + 1, remaining - value, [*chosen, iid])
+                if len(found) > 2 or nodes > MAX_BUNDLE_NODES:
+                    return
+
+    walk(0, target, [])
+    return found, complete
+
+
+# --- 4. decide ---------------------------------------------------------------------------------------
+
+def _decide(p: PaymentRecord, idx: MatchIndex, settings: MatchSettings) -> Decision:
+    payers = _identify_payer(p, idx)
+    refs = _references(p)
+    proposals = _by_reference(p, idx, settings, payers, refs) if refs else []
+    if not proposals:
+        proposals = _by_amount(p, idx, settings, payers)
+    if not proposals and not payers:
+        global_hits = idx.live(idx.by_amount.get(p.amount, ()), p.currency)
+        if len(global_hits) == 1:
+            inv = idx.invoices[global_hits[0]]
+            proposals = [Proposal(inv.customer_id, (Allocation(inv.id, inv.number, p.amount),), ZERO, 0.5,
+                                  f"payer unknown; {inv.number} is the only open invoice of this amount")]
+    payer_id = max(payers, key=lambda c: (payers[c][0], -c)) if payers else None
+    if not proposals:
+        why = "payer not identified and nothing in the remittance matches an open invoice" if not payers else (
+            f"payer {idx.customers[payer_id].name} ({payers[payer_id][1]}) has no open invoice that explains it")
+        return Decision(p.id, UNMATCHED, (), payer_id, why)
+    proposals.sort(key=lambda pr: (-pr.confidence, pr.explanation))
+    proposals = proposals[:5]
+    best = proposals[0]
+    runner_up = proposals[1].confidence if len(proposals) > 1 else 0.0
+    customer_id = best.customer_id or payer_id
+    if best.confidence >= settings.auto_apply_threshold and best.confidence - runner_up >= 0.05 and best.allocations:
+        idx.consume(best)
+        return Decision(p.id, AUTO, (best,), customer_id, best.explanation)
+    why = best.explanation if len(proposals) == 1 else f"{len(proposals)} possible answers; best: {best.explanation}"
+    return Decision(p.id, SUGGEST, tuple(proposals), customer_id, why)
 
 
 def match_payments(payments: Iterable[PaymentRecord], index: MatchIndex,
                    settings: MatchSettings | None = None) -> list[Decision]:
-    return [Decision(payment_id=p.id, outcome=UNMATCHED, explanation="matcher not built yet") for p in payments]
+    settings = settings or MatchSettings()
+    return [_decide(p, index, settings) for p in payments]

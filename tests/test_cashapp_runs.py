@@ -1,0 +1,118 @@
+"""Matching runs end to end on the database: import, run (chunked), post, suggest, explain, resume."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from cashapp.models import Application, CashAppSettings, MatchingRun, MatchOutcome, PaymentMatch, Suggestion
+from cashapp.services import matching_run_create, matching_run_execute
+from o2c.tenancy import tenant_context
+from payments.models import Payment
+from tests.cashapp_support import Credit, import_credits
+from tests.factories import CustomerFactory, InvoiceFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+D = Decimal
+
+
+@pytest.fixture(autouse=True)
+def manual_runs(request, tenant):
+    """These tests start their runs themselves; the one about automatic runs keeps the default."""
+    if "automatic" not in request.node.name:
+        with tenant_context(tenant):
+            CashAppSettings.objects.create(match_after_import=False)
+
+
+def ledger(tenant, n=6):
+    with tenant_context(tenant):
+        customer = CustomerFactory(name="Wayne Enterprises Inc")
+        return customer, [InvoiceFactory(customer=customer, number=f"INV-{1000 + i:06d}", amount=D("120.00") + i)
+                          for i in range(n)]
+
+
+def test_run_posts_exact_matches_and_leaves_unknown_payers(tenant):
+    customer, invoices = ledger(tenant)
+    with tenant_context(tenant):
+        import_credits([Credit(f"R{i}", inv.amount, payer="WAYNE ENTERPRISES", invoices=((inv.number, inv.amount),))
+                        for i, inv in enumerate(invoices[:4])]
+                       + [Credit("STRANGER", "999.99", payer="Nobody We Know GmbH", text="thanks")])
+        run = matching_run_create(trigger="manual")
+    assert run.payments_total == 5
+
+    run = matching_run_execute(tenant_id=tenant.pk, run_id=run.pk, chunk_size=2)
+
+    assert (run.status, run.payments_done, run.auto_applied, run.unmatched) == ("done", 5, 4, 1)
+    with tenant_context(tenant):
+        for i, inv in enumerate(invoices[:4]):
+            app = Application.objects.get(payment__bank_reference=f"R{i}")
+            assert (app.invoice_id, app.applied_amount, app.source, app.run_id) == (inv.pk, inv.amount, "auto", run.pk)
+            assert app.explanation and app.confidence >= D("0.9")
+        stranger = Payment.objects.get(bank_reference="STRANGER")
+        assert (stranger.status, stranger.customer_id) == ("unapplied", None)
+        assert PaymentMatch.objects.get(payment=stranger).outcome == MatchOutcome.UNMATCHED
+        assert not Suggestion.objects.filter(payment=stranger).exists()
+
+
+def test_ambiguous_payment_is_suggested_never_posted(tenant):
+    with tenant_context(tenant):
+        customer = CustomerFactory(name="Stark Industries")
+        twins = [InvoiceFactory(customer=customer, amount=D("500.00")) for _ in range(2)]
+        import_credits([Credit("AMBIG", "500.00", payer="STARK INDUSTRIES")])
+        run = matching_run_create()
+    run = matching_run_execute(tenant_id=tenant.pk, run_id=run.pk)
+    assert (run.auto_applied, run.suggested) == (0, 1)
+    with tenant_context(tenant):
+        assert not Application.objects.exists()
+        ranked = list(Suggestion.objects.filter(status="pending").order_by("rank"))
+        assert {s.allocations[0]["invoice_id"] for s in ranked} == {t.pk for t in twins}
+        assert all(s.explanation for s in ranked)
+
+
+def test_a_finished_run_does_nothing_again_and_a_new_run_skips_posted_payments(tenant):
+    _, invoices = ledger(tenant, 2)
+    with tenant_context(tenant):
+        import_credits([Credit("R0", invoices[0].amount, payer="Wayne Enterprises",
+                               invoices=((invoices[0].number, invoices[0].amount),))])
+        run = matching_run_create()
+    matching_run_execute(tenant_id=tenant.pk, run_id=run.pk)
+    again = matching_run_execute(tenant_id=tenant.pk, run_id=run.pk)
+    assert again.status == "done"
+    with tenant_context(tenant):
+        assert Application.objects.count() == 1
+        second = matching_run_create()
+    assert second.payments_total == 0
+
+
+def test_run_refuses_to_start_inside_a_transaction(tenant):
+    from django.db import transaction
+
+    with tenant_context(tenant):
+        run = matching_run_create()
+    with transaction.atomic(), pytest.raises(RuntimeError, match="outside a transaction"):
+        matching_run_execute(tenant_id=tenant.pk, run_id=run.pk)
+
+
+def test_apply_cash_command(tenant, capsys):
+    _, invoices = ledger(tenant, 1)
+    with tenant_context(tenant):
+        import_credits([Credit("R0", invoices[0].amount, payer="Wayne Enterprises",
+                               invoices=((invoices[0].number, invoices[0].amount),))])
+    call_command("apply_cash", tenant=tenant.slug)
+    assert "1 applied automatically, 0 waiting for a clerk, 0 unmatched" in capsys.readouterr().out
+    with tenant_context(tenant):
+        assert MatchingRun.objects.get().status == "done"
+        assert Payment.objects.get().status == "applied"
+
+
+def test_import_starts_a_run_automatically(tenant):
+    _, invoices = ledger(tenant, 1)
+    with tenant_context(tenant):
+        import_credits([Credit("R0", invoices[0].amount, payer="Wayne Enterprises",
+                               invoices=((invoices[0].number, invoices[0].amount),))])
+    # Celery runs eagerly in tests: the run started when the import committed and has finished.
+    with tenant_context(tenant):
+        run = MatchingRun.objects.get()
+        assert (run.trigger, run.status, run.auto_applied) == ("import", "done", 1)
+        assert run.bank_file.payments_created == 1
+        assert Payment.objects.get().status == "applied"
