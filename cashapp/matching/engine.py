@@ -164,6 +164,9 @@ def _identify_payer(p: PaymentRecord, idx: MatchIndex) -> dict[int, tuple[float,
             if len(key) >= 10 and known.startswith(key) and len(known) > len(key):
                 note(cid, 0.95, "payer name cut short by the bank")
                 continue
+            if key.startswith(known + " ") and len(known) >= 8:
+                note(cid, 0.95, "payer name is the customer's followed by other words")
+                continue
             ratio = SequenceMatcher(None, key, known, autojunk=False).ratio()
             if ratio >= 0.86:
                 note(cid, 0.80 + (ratio - 0.86), f"payer name spelt differently ({ratio:.0%} alike)")
@@ -320,13 +323,20 @@ def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, li
 
 
 def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
-    chosen, notes, ref_score, customer_fit_min, ambiguous = [], [], 1.0, 2, False
-    seen = set()
+    resolved = []
     for ref in refs:
         candidates, raw = _resolve(ref, p, idx, payers)
-        if not candidates:
-            continue
+        if candidates:
+            resolved.append((ref, candidates, raw))
+    # Numbers that point at someone else's invoice (an RMA or order number in the text) give way to the ones
+    # that point at the payer's.
+    best_fit = max((c[0][0][0] for _, c, _ in resolved), default=0)
+    chosen, notes, ref_score, customer_fit_min, ambiguous = [], [], 1.0, 2, False
+    seen = set()
+    for ref, candidates, raw in resolved:
         (fit, iid, kind) = candidates[0]
+        if fit[0] < best_fit:
+            continue
         if iid in seen:
             continue
         if len(candidates) > 1 and candidates[1][0] == fit and candidates[1][1] not in seen:
@@ -354,6 +364,8 @@ def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
     customers = {idx.invoices[a.invoice_id].customer_id for a in allocations}
     payer_score, payer_note = _payer_agreement(customers, payers, idx)
     confidence = ref_score * amount_score * payer_score
+    if not payers and amount_score < 1.0:
+        confidence *= 0.85  # a number in the text, from someone we do not know, for another amount: ask
     if ambiguous:
         confidence = min(confidence, 0.6)
         notes.append("another invoice fits that reference equally well")
@@ -367,6 +379,8 @@ def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex) -> tupl
         return 0.96, "payer not identified, the invoices' customer assumed"
     for cid, (score, reason) in sorted(payers.items(), key=lambda kv: -kv[1][0]):
         if customers <= idx.family(cid):
+            # The payer's name only had to be close: the invoices' own customer being that payer is the proof.
+            score = max(score, 0.93)
             if customers == {cid}:
                 return min(1.0, 0.05 + score), reason
             return min(1.0, 0.03 + score), f"{reason}; parent {idx.customers[cid].name} pays for its subsidiary"

@@ -51,7 +51,7 @@ def reference_key(reference: str) -> str:
     core = text[i:].translate(_OCR)
     digits = "".join(ch for ch in core if ch.isdigit())
     # A token that stays mostly letters after the OCR reading is a word, not a mangled number.
-    if len(digits) < max(3, len(core) - 2):
+    if not digits or len(digits) < len(core) - 2:
         return ""
     return digits.lstrip("0") or "0"
 
@@ -66,7 +66,8 @@ def reference_tokens(text: str) -> list[str]:
         if _NOT_A_REFERENCE.fullmatch(tok):
             continue
         key = reference_key(tok)
-        if len(key) >= 3:
+        # Short numbers count only with a prefix ('INV-60'); a bare '60' is a quantity or a day.
+        if len(key) >= 3 or (key and tok[:2].isalpha()):
             found.append(key)
     return found
 
