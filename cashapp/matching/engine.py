@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
 from difflib import SequenceMatcher
+from itertools import chain
 
 from .normalize import account_key, name_key, one_edit_variants, reference_key, reference_tokens
 from .types import (
@@ -88,6 +89,7 @@ class MatchIndex:
         self.by_po: dict[str, list[int]] = defaultdict(list)
         self.by_customer: dict[int, list[int]] = defaultdict(list)
         self.by_amount: dict[Decimal, list[int]] = defaultdict(list)
+        self._sorted: set[int] = set()
 
     @classmethod
     def build(cls, customers: Iterable[CustomerRecord], invoices: Iterable[OpenInvoice]) -> MatchIndex:
@@ -118,11 +120,16 @@ class MatchIndex:
                     idx.by_po[po].append(inv.id)
             idx.by_customer[inv.customer_id].append(inv.id)
             idx.by_amount[inv.open_balance].append(inv.id)
-        for ids in idx.by_customer.values():
-            ids.sort(key=lambda i: (idx.invoices[i].due_date, i))
         # Tokens shared by many customers (GLOBAL, SERVICES) say nothing about who paid.
         idx.by_token = {t: ids for t, ids in idx.by_token.items() if len(ids) <= 25}
         return idx
+
+    def customer_invoices(self, customer_id: int) -> list[int]:
+        """The customer's invoices, oldest due first (sorted on first use: most customers never need it)."""
+        if customer_id not in self._sorted:
+            self.by_customer.get(customer_id, []).sort(key=lambda i: (self.invoices[i].due_date, i))
+            self._sorted.add(customer_id)
+        return self.by_customer.get(customer_id, [])
 
     def family(self, customer_id: int) -> set[int]:
         """A payer and the subsidiaries it pays for."""
@@ -210,8 +217,8 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict) -> tupl
     families = {c for cid in payers for c in idx.family(cid)}
     target = ref.line.amount_paid if ref.line is not None and ref.line.amount_paid else p.amount
     candidates = []
-    lookups = [(ref.key, "exact")]
-    for key, kind in lookups + [(ref.key, "po")] + one_edit_variants(ref.key):
+    lookups = chain(((ref.key, "exact"), (ref.key, "po")), _lazy_variants(ref.key))
+    for key, kind in lookups:
         source = idx.by_po if kind == "po" else idx.by_ref
         for iid in idx.live(source.get(key, ()), p.currency):
             inv = idx.invoices[iid]
@@ -224,6 +231,10 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict) -> tupl
             break  # a corroborated direct hit: no need to look at typos
     candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)
     return candidates, ref.raw
+
+
+def _lazy_variants(key: str):
+    yield from one_edit_variants(key)  # computed only when the direct lookups found nothing corroborated
 
 
 def _discount(inv: OpenInvoice, open_balance: Decimal) -> Decimal:
@@ -391,8 +402,13 @@ def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex) -> tupl
 
 def _by_amount(p, idx, settings, payers) -> list[Proposal]:
     proposals = []
+    top = max((score for score, _ in payers.values()), default=0.0)
+    payer_tie = sum(1 for score, _ in payers.values() if score == top) > 1
     for cid, (score, reason) in sorted(payers.items(), key=lambda kv: (-kv[1][0], kv[0])):
-        ids = [i for c in sorted(idx.family(cid)) for i in idx.live(idx.by_customer.get(c, ()), p.currency)]
+        if payer_tie:
+            # Two customers answer to this name: an amount alone cannot say whose invoice it is.
+            score = min(score, 0.6)
+        ids = [i for c in sorted(idx.family(cid)) for i in idx.live(idx.customer_invoices(c), p.currency)]
         exact = [i for i in ids if idx.open[i] == p.amount]
         discounted = [i for i in ids if _discount(idx.invoices[i], idx.open[i])
                       and idx.open[i] - _discount(idx.invoices[i], idx.open[i]) == p.amount]
@@ -408,8 +424,11 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
         if exact or discounted:
             continue
         combos, complete = _subset_sum(ids, p.amount, idx, settings.max_bundle_size)
+        # Among many open invoices some combination of four or more adds up to almost any amount by chance;
+        # only a small combination from a short list is evidence.
+        small_list = sum(1 for i in ids if idx.open[i] < p.amount) <= 25
         for combo in combos:
-            unique = complete and len(combos) == 1 and len(combo) <= 4
+            unique = complete and len(combos) == 1 and len(combo) <= 3 and small_list
             allocations = tuple(Allocation(i, idx.invoices[i].number, idx.open[i]) for i in combo)
             numbers = ", ".join(idx.invoices[i].number for i in combo)
             proposals.append(Proposal(cid, allocations, ZERO, score * 0.94 if unique else min(score, 0.6),

@@ -1,0 +1,122 @@
+"""Bank-file import into the database: every shared fixture, exactly once, all or nothing, remittance
+advice linked in either order, tenants apart."""
+
+from decimal import Decimal
+
+import pytest
+
+from cashapp.models import CashAppSettings
+from o2c.tenancy import tenant_context
+from payments.models import BankFile, BankStatement, Payment, RemittanceAdvice, RemittanceLine
+from payments.parsers import CREDIT, parse_bank_file
+from payments.services import BankFileRefused, bank_file_import
+from tests.cashapp_support import Credit, camt053
+from tests.test_bank_parsers import FIXTURE_FILES, FIXTURES, REFUSED, X12
+
+D = Decimal
+
+
+def _counts():
+    return (BankFile.objects.count(), BankStatement.objects.count(), Payment.objects.count(),
+            RemittanceAdvice.objects.count(), RemittanceLine.objects.count())
+
+
+@pytest.fixture
+def quiet(in_tenant):
+    """No matching run after imports: these tests look at the import alone."""
+    CashAppSettings.objects.create(match_after_import=False)
+    return in_tenant
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"shared bank-file fixtures not found at {FIXTURES}")
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_every_fixture_imports_once_or_is_refused_storing_nothing(quiet, path):
+    name = str(path.relative_to(FIXTURES))
+    data = path.read_bytes()
+    if name in REFUSED:
+        with pytest.raises(BankFileRefused) as exc:
+            bank_file_import(data=data, file_name=path.name)
+        assert path.name in exc.value.message and REFUSED[name] in exc.value.message
+        assert _counts() == (0, 0, 0, 0, 0)
+        return
+    parsed = parse_bank_file(data, file_name=path.name)
+    credits = {(s.account, e.bank_reference) for s in parsed.statements for e in s.entries
+               if e.direction == CREDIT and e.amount > 0 and not e.reversal}
+    bank_file = bank_file_import(data=data, file_name=path.name)
+    assert not bank_file.duplicate and bank_file.format == parsed.format
+    # Entries repeating a reference within one file (the same entry listed twice) count as duplicates.
+    assert bank_file.payments_created == len(credits) == Payment.objects.count()
+    for payment in Payment.objects.all():
+        assert payment.raw and payment.amount > 0 and payment.channel
+        assert payment.unapplied_amount == payment.amount and payment.status == "unapplied"
+    before = _counts()
+    again = bank_file_import(data=data, file_name="renamed-" + path.name)
+    assert again.duplicate and again.pk == bank_file.pk and _counts() == before
+
+
+def test_the_same_entries_in_another_file_are_skipped(quiet):
+    first = bank_file_import(data=camt053([Credit("A1", "10.00"), Credit("A2", "20.00")], statement_id="S-1"),
+                             file_name="intraday.xml")
+    second = bank_file_import(data=camt053([Credit("A2", "20.00"), Credit("A3", "30.00")], statement_id="S-2"),
+                              file_name="eod.xml")
+    assert (first.payments_created, second.payments_created, second.duplicates_skipped) == (2, 1, 1)
+    assert sorted(Payment.objects.values_list("bank_reference", flat=True)) == ["A1", "A2", "A3"]
+    assert Payment.objects.get(bank_reference="A2").bank_file_id == first.pk
+
+
+def test_a_broken_file_stores_nothing_and_names_the_element(quiet):
+    good = camt053([Credit("B1", "10.00"), Credit("B2", "20.00")]).decode()
+    broken = good.replace('<Amt Ccy="USD">20.00</Amt>', '<Amt Ccy="USD">20,00x</Amt>').encode()
+    with pytest.raises(BankFileRefused) as exc:
+        bank_file_import(data=broken, file_name="broken.xml")
+    assert "broken.xml" in exc.value.message and "Ntry[2]" in exc.value.message
+    with pytest.raises(BankFileRefused, match="truncated.xml"):
+        bank_file_import(data=good[: len(good) // 2].encode(), file_name="truncated.xml")
+    assert _counts() == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("advice_first", [True, False])
+def test_remittance_advice_links_to_its_payment_in_either_order(quiet, advice_first):
+    payment_file = camt053([Credit("CHK-5512", "1490.00", payer="ACME CORP")])
+    steps = [(X12.encode(), "remit.820"), (payment_file, "statement.xml")]
+    if not advice_first:
+        steps.reverse()
+    results = [bank_file_import(data=data, file_name=name) for data, name in steps]
+    advice = RemittanceAdvice.objects.get()
+    assert advice.payment == Payment.objects.get(bank_reference="CHK-5512")
+    assert results[1].remittances_linked == 1
+    assert sorted(advice.lines.values_list("reference", "amount_paid")) == [("INV-1", D("1000")), ("INV-2", D("490"))]
+    # The matcher reads the advice's lines as the payment's remittance.
+    from cashapp.records import payment_records
+
+    [record] = payment_records([advice.payment_id])
+    assert [line.reference for line in record.lines] == ["INV-1", "INV-2"]
+
+
+def test_each_tenant_gets_its_own_copy(tenant, other_tenant):
+    data = camt053([Credit("T1", "10.00")])
+    for t in (tenant, other_tenant):
+        with tenant_context(t):
+            CashAppSettings.objects.create(match_after_import=False)
+            assert bank_file_import(data=data, file_name="s.xml").payments_created == 1
+    for t in (tenant, other_tenant):
+        with tenant_context(t):
+            assert list(Payment.objects.values_list("bank_reference", flat=True)) == ["T1"]
+
+
+def test_import_command(tenant, tmp_path, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with tenant_context(tenant):
+        CashAppSettings.objects.create(match_after_import=False)
+    path = tmp_path / "statement.xml"
+    path.write_bytes(camt053([Credit("C1", "10.00"), Credit("C2", "5.00")]))
+    call_command("import_bank_file", str(path), tenant=tenant.slug)
+    assert "2 payments created" in capsys.readouterr().out
+    call_command("import_bank_file", str(path), tenant=tenant.slug)
+    assert "was already imported" in capsys.readouterr().out
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(b"<Document><nope")
+    with pytest.raises(CommandError, match="bad.xml"):
+        call_command("import_bank_file", str(bad), tenant=tenant.slug)
