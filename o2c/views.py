@@ -8,6 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from cashapp.selectors import invoice_applications
+
 from . import selectors
 from .access import _as_id, access_customer_by_id, access_invoice_by_id, customer_scope, invoice_scope
 from .errors import ApplicationError
@@ -142,6 +144,7 @@ def invoice_detail(request, invoice_id):
         "credit_memos": list(invoice.credit_memos.order_by("-issue_date", "-id")),
         "activity": selectors.invoice_activity(invoice),
         "days_overdue": (timezone.localdate() - invoice.due_date).days,
+        "applications": invoice_applications(invoice),
     })
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
@@ -78,7 +79,50 @@ PROBE_MAP = {
 # tenant_context of the tenant being built, returning a saved object of that tenant (use the
 # world's customer/invoice as parents). One line here puts a new endpoint under the probe, e.g.
 #     "payment_id": lambda world: PaymentFactory(customer=world.customer),
-EXTRA_OBJECTS: dict = {}
+_probe_refs = iter(range(1, 10**6))
+
+
+def _probe_payment(world):
+    from cashapp.models import CashAppSettings
+    from payments.models import Payment
+    from tests.cashapp_support import Credit, import_credits
+
+    CashAppSettings.objects.get_or_create(defaults={"match_after_import": False})
+    bank_file = import_credits([Credit(f"PROBE-{next(_probe_refs)}", "10.00", payer="Probe payer")])
+    return Payment.objects.get(bank_file=bank_file)
+
+
+def _probe_suggestion(world):
+    from cashapp.models import Suggestion
+
+    allocation = {"invoice_id": world.invoice.pk, "invoice_number": world.invoice.number, "applied": "10.00",
+                  "discount": "0", "deduction": "0", "deduction_reason": "", "write_off": "0"}
+    return Suggestion.objects.create(payment=_probe_payment(world), rank=1, confidence="0.5", explanation="probe",
+                                     allocations=[allocation])
+
+
+def _probe_application(world):
+    from cashapp.models import Application
+    from cashapp.posting import Line, Posting, post
+
+    payment = _probe_payment(world)
+    [app_id] = post([Posting(payment_id=payment.pk, lines=[Line(world.invoice.pk, Decimal("10.00"))],
+                             source="manual")]).application_ids[payment.pk]
+    return Application.objects.get(pk=app_id)
+
+
+def _probe_run(world):
+    from cashapp.models import MatchingRun
+
+    return MatchingRun.objects.create(trigger="manual")
+
+
+EXTRA_OBJECTS: dict = {
+    "payment_id": _probe_payment,
+    "suggestion_id": _probe_suggestion,
+    "application_id": _probe_application,
+    "matching_run_id": _probe_run,
+}
 NEVER_EXISTS = 2_000_000_000
 
 B_MARKERS = ("Globex Secret Customer QZX", "GLOBEX-INV-77310", "GLOBEX-CM-5521", "ap@globex-secret.test",
@@ -338,7 +382,7 @@ def test_probe_covers_the_known_routes():
 
 
 def test_unknown_url_kwarg_fails_with_instructions():
-    route = Route("customer_detail", "payments/<int:payment_id>/", ("payment_id",))
+    route = Route("customer_detail", "widgets/<int:widget_id>/", ("widget_id",))
     with pytest.raises(pytest.fail.Exception, match="add it to the probe map"):
         _url(route, None)
 

@@ -1,0 +1,86 @@
+"""Reads for the cash-application pages."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q
+
+from o2c.models import AuditEvent, Invoice
+from payments.models import Payment
+
+from .models import Application, MatchingRun, PaymentMatch, Suggestion, SuggestionStatus
+
+QUEUE_PAGE = 25
+
+
+def review_queue(*, order: str = "confidence", limit: int = QUEUE_PAGE) -> list[Payment]:
+    """Payments waiting for a clerk, each with its pending suggestions (best first) and decision."""
+    pending = Suggestion.objects.filter(status=SuggestionStatus.PENDING)
+    top = pending.filter(rank=1)
+    top = top.order_by("-confidence", "payment_id") if order == "confidence" else top.order_by("payment_id")
+    ids = list(top.values_list("payment_id", flat=True)[:limit])
+    payments = {p.pk: p for p in Payment.objects.filter(pk__in=ids).select_related("customer").prefetch_related(
+        Prefetch("suggestions", queryset=pending.select_related("customer").order_by("rank"), to_attr="pending"))}
+    matches = {m.payment_id: m for m in PaymentMatch.objects.filter(payment_id__in=ids)}
+    out = []
+    for pid in ids:
+        payment = payments[pid]
+        payment.match = matches.get(pid)
+        out.append(payment)
+    return out
+
+
+def queue_size() -> int:
+    return Suggestion.objects.filter(status=SuggestionStatus.PENDING, rank=1).count()
+
+
+def unapplied_payments(*, limit: int = 100) -> list[Payment]:
+    payments = list(Payment.objects.filter(unapplied_amount__gt=0).select_related("customer")
+                    .order_by("booking_date", "pk")[:limit])
+    matches = {m.payment_id: m for m in PaymentMatch.objects.filter(payment_id__in=[p.pk for p in payments])}
+    for p in payments:
+        p.match = matches.get(p.pk)
+    return payments
+
+
+def payment_applications(payment: Payment) -> list[Application]:
+    apps = list(Application.objects.filter(payment=payment).select_related("invoice", "created_by").order_by("pk"))
+    reversed_ids = {a.reverses_id for a in apps if a.reverses_id}
+    for a in apps:
+        a.is_reversed = a.pk in reversed_ids
+    return apps
+
+
+def invoice_applications(invoice: Invoice) -> list[Application]:
+    apps = list(Application.objects.filter(invoice=invoice).select_related("payment", "created_by").order_by("pk"))
+    reversed_ids = {a.reverses_id for a in apps if a.reverses_id}
+    for a in apps:
+        a.is_reversed = a.pk in reversed_ids
+    return apps
+
+
+def payment_audit(payment: Payment, applications: list[Application]) -> list[AuditEvent]:
+    q = Q(object_type="payment", object_id=payment.pk) | Q(object_type="application",
+                                                            object_id__in=[a.pk for a in applications])
+    q |= Q(object_type="suggestion", object_id__in=list(payment.suggestions.values_list("pk", flat=True)))
+    return list(AuditEvent.objects.filter(q).select_related("actor").order_by("-created_at", "-pk")[:50])
+
+
+def open_invoice_search(query: str, *, limit: int = 20) -> list[Invoice]:
+    query = query.strip()
+    if not query:
+        return []
+    qs = Invoice.objects.filter(status__in=["open", "partially_paid"], open_balance__gt=0).select_related("customer")
+    try:
+        from decimal import Decimal
+
+        amount = Decimal(query.replace(",", ""))
+    except ArithmeticError:
+        amount = None
+    match = Q(number__istartswith=query) | Q(po_number__istartswith=query) | Q(customer__name__icontains=query)
+    if amount is not None:
+        match |= Q(open_balance=amount)
+    return list(qs.filter(match).order_by("due_date", "pk")[:limit])
+
+
+def recent_runs(limit: int = 5) -> list[MatchingRun]:
+    return list(MatchingRun.objects.order_by("-created_at", "-pk")[:limit])

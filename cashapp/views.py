@@ -1,0 +1,202 @@
+"""The clerk's cash-application workspace: review queue, payment workspace, unapplied cash, runs."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from deductions.models import DeductionReason
+from o2c.errors import ApplicationError
+from o2c.models import Invoice, Role
+from o2c.views import _render, roles_required
+from payments.models import Payment
+
+from . import selectors
+from .models import Application, MatchingRun, PaymentMatch, Suggestion, SuggestionStatus
+from .services import application_reverse, matching_run_enqueue, payment_apply, suggestion_accept, suggestion_reject
+
+ACTORS = frozenset({Role.TENANT_ADMIN, Role.AR_CLERK})
+VIEWERS = ACTORS | {Role.FINANCE_LEAD}
+
+
+def _can_act(request) -> bool:
+    return request.membership.role in ACTORS
+
+
+@roles_required(VIEWERS)
+@require_GET
+def queue(request):
+    order = "oldest" if request.GET.get("order") == "oldest" else "confidence"
+    return render(request, "cashapp/queue.html", {
+        "payments": selectors.review_queue(order=order), "queue_size": selectors.queue_size(), "order": order,
+        "runs": selectors.recent_runs(), "can_act": _can_act(request), "reasons": DeductionReason.choices,
+    })
+
+
+@roles_required(ACTORS)
+@require_POST
+def suggestion_accept_view(request, suggestion_id):
+    suggestion = get_object_or_404(Suggestion, pk=suggestion_id)
+    try:
+        suggestion_accept(suggestion=suggestion, actor=request.user)
+    except ApplicationError as exc:
+        return _action_failed(request, exc, suggestion.payment_id)
+    messages.success(request, f"Applied payment {suggestion.payment.bank_reference}.")
+    return _after_action(request)
+
+
+@roles_required(ACTORS)
+@require_POST
+def suggestion_reject_view(request, suggestion_id):
+    suggestion = get_object_or_404(Suggestion, pk=suggestion_id)
+    try:
+        suggestion_reject(suggestion=suggestion, actor=request.user)
+    except ApplicationError as exc:
+        return _action_failed(request, exc, suggestion.payment_id)
+    return _after_action(request)
+
+
+def _after_action(request):
+    if request.headers.get("HX-Request") == "true":
+        return HttpResponse("")  # the card goes away; the queue stays where the clerk is
+    return redirect(request.POST.get("next") or reverse("cashapp:index"))
+
+
+def _action_failed(request, exc: ApplicationError, payment_id: int):
+    status = 409 if "already" in exc.message else 422
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "cashapp/_error.html", {"message": exc.message}, status=status)
+    messages.error(request, exc.message)
+    return redirect("cashapp:payment", payment_id=payment_id)
+
+
+@roles_required(VIEWERS)
+@require_GET
+def payment_workspace(request, payment_id):
+    payment = get_object_or_404(Payment.objects.select_related("customer", "bank_file"), pk=payment_id)
+    return _workspace(request, payment)
+
+
+def _workspace(request, payment, *, rows=None, error="", status=200):
+    applications = selectors.payment_applications(payment)
+    pending = list(payment.suggestions.filter(status=SuggestionStatus.PENDING).select_related("customer")
+                   .order_by("rank"))
+    if rows is None:
+        rows = [{"invoice": a["invoice_number"], "applied": a["applied"], "deduction": a["deduction"],
+                 "reason": a["deduction_reason"]} for a in (pending[0].allocations if pending else [])]
+    return render(request, "cashapp/payment.html", {
+        "payment": payment, "applications": applications, "pending": pending, "rows": rows, "error": error,
+        "match": PaymentMatch.objects.filter(payment=payment).first(), "can_act": _can_act(request),
+        "audit": selectors.payment_audit(payment, applications), "reasons": DeductionReason.choices,
+        "remittance_lines": list(payment.remittance_lines.order_by("position", "pk")),
+    }, status=status)
+
+
+def _rows_from_post(post) -> list[dict]:
+    rows = []
+    for number, applied, deduction, reason in zip(post.getlist("invoice"), post.getlist("applied"),
+                                                  post.getlist("deduction"), post.getlist("reason"), strict=False):
+        if number.strip() or applied.strip():
+            rows.append({"invoice": number.strip(), "applied": applied.strip() or "0",
+                         "deduction": deduction.strip() or "0", "reason": reason})
+    return rows
+
+
+def _allocations(rows: list[dict]) -> list[dict]:
+    if not rows:
+        raise ApplicationError("add at least one invoice")
+    numbers = {r["invoice"] for r in rows}
+    invoices = {i.number: i for i in Invoice.objects.filter(number__in=numbers)}
+    allocations = []
+    for r in rows:
+        invoice = invoices.get(r["invoice"])
+        if invoice is None:
+            raise ApplicationError(f"invoice {r['invoice'] or '(blank)'} not found")
+        try:
+            applied, deduction = Decimal(r["applied"].replace(",", "")), Decimal(r["deduction"].replace(",", ""))
+        except InvalidOperation:
+            raise ApplicationError(f"amounts for invoice {invoice.number} are not numbers") from None
+        allocations.append({"invoice_id": invoice.pk, "invoice_number": invoice.number, "applied": str(applied),
+                            "discount": "0", "deduction": str(deduction),
+                            "deduction_reason": r["reason"] if deduction else "", "write_off": "0"})
+    return allocations
+
+
+@roles_required(ACTORS)
+@require_POST
+def payment_apply_view(request, payment_id):
+    """Apply by hand, or accept the suggestion re-split: the rows the clerk left in the form are posted."""
+    payment = get_object_or_404(Payment, pk=payment_id)
+    rows = _rows_from_post(request.POST)
+    suggestion_id = request.POST.get("suggestion")
+    try:
+        allocations = _allocations(rows)
+        if suggestion_id:
+            suggestion = get_object_or_404(Suggestion, pk=suggestion_id, payment=payment)
+            suggestion_accept(suggestion=suggestion, actor=request.user, allocations=allocations)
+        else:
+            payment_apply(payment=payment, allocations=allocations, actor=request.user)
+    except (ApplicationError, ValueError) as exc:
+        payment.refresh_from_db()
+        return _workspace(request, payment, rows=rows, error=getattr(exc, "message", str(exc)), status=422)
+    messages.success(request, f"Applied payment {payment.bank_reference}.")
+    return redirect("cashapp:payment", payment_id=payment.pk)
+
+
+@roles_required(ACTORS)
+@require_POST
+def application_reverse_view(request, application_id):
+    application = get_object_or_404(Application, pk=application_id)
+    try:
+        application_reverse(application=application, actor=request.user,
+                            reason=request.POST.get("reason", "").strip()[:200])
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Reversed the application to invoice {application.invoice.number}.")
+    return redirect("cashapp:payment", payment_id=application.payment_id)
+
+
+@roles_required(VIEWERS)
+@require_GET
+def invoice_search(request):
+    return render(request, "cashapp/_invoice_results.html", {
+        "invoices": selectors.open_invoice_search(request.GET.get("q", "")), "q": request.GET.get("q", "")})
+
+
+@roles_required(ACTORS)
+@require_GET
+def allocation_row(request):
+    try:
+        invoice = get_object_or_404(Invoice, pk=int(request.GET.get("invoice", "")))
+    except ValueError:
+        raise Http404 from None
+    return render(request, "cashapp/_allocation_row.html", {
+        "row": {"invoice": invoice.number, "applied": invoice.open_balance, "deduction": "0", "reason": ""},
+        "reasons": DeductionReason.choices})
+
+
+@roles_required(VIEWERS)
+@require_GET
+def unapplied(request):
+    return render(request, "cashapp/unapplied.html", {"payments": selectors.unapplied_payments()})
+
+
+@roles_required(ACTORS)
+@require_POST
+def run_start(request):
+    run = matching_run_enqueue(trigger="manual", actor=request.user)
+    messages.info(request, f"Matching {run.payments_total} unapplied payments.")
+    return redirect("cashapp:index")
+
+
+@roles_required(VIEWERS)
+@require_GET
+def run_status(request, matching_run_id):
+    run = get_object_or_404(MatchingRun, pk=matching_run_id)
+    return _render(request, "cashapp/run.html", "cashapp/_run.html", {"run": run})
