@@ -43,7 +43,8 @@ def test_short_pay_with_deduction_and_bundle(in_tenant):
     b = InvoiceFactory(customer=customer, amount=D("200.00"))
     payment = _payment(amount="450.00")
     post([_manual(payment, Line(a.pk, D("300.00")),
-                  Line(b.pk, D("150.00"), deduction=D("50.00"), deduction_reason="damaged", deduction_text="2 broken"))])
+                  Line(b.pk, D("150.00"), deduction=D("50.00"), deduction_reason="damaged",
+                       deduction_text="2 broken"))])
     a.refresh_from_db()
     b.refresh_from_db()
     assert (a.status, b.status, b.open_balance) == ("paid", "paid", 0)
