@@ -3,6 +3,8 @@
 from django.urls import path
 from rest_framework import serializers
 
+from payments.api import BankFileApi, PaymentApi
+
 from .access import customer_scope, invoice_scope
 from .api import MoneyField, TenantAPIView
 from .models import Customer, Invoice
@@ -70,4 +72,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/", CustomerApi.as_view(), name="api_customer_detail"),
     path("invoices/", InvoiceApi.as_view(), name="api_invoice_list"),
     path("invoices/<int:invoice_id>/", InvoiceApi.as_view(), name="api_invoice_detail"),
+    path("payments/", PaymentApi.as_view(), name="api_payment_list"),
+    path("payments/<int:payment_id>/", PaymentApi.as_view(), name="api_payment_detail"),
+    path("bank-files/", BankFileApi.as_view(), name="api_bank_file_create"),
 ]

@@ -1,8 +1,11 @@
 from django.urls import path
 
-from o2c.views import area_placeholder
+from . import views
 
 app_name = "payments"
 urlpatterns = [
-    path("", area_placeholder, {"area": "payments"}, name="index"),
+    path("", views.payment_list, name="index"),
+    path("upload/", views.upload, name="upload"),
+    path("uploads/<int:bank_file_upload_id>/", views.upload_status, name="upload_status"),
+    path("files/<int:bank_file_id>/", views.bank_file_detail, name="bank_file"),
 ]

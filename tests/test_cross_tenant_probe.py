@@ -117,8 +117,16 @@ def _probe_run(world):
     return MatchingRun.objects.create(trigger="manual")
 
 
+def _probe_upload(world):
+    from payments.services import bank_file_upload_create
+
+    return bank_file_upload_create(data=b"not yet imported", file_name="probe.txt")
+
+
 EXTRA_OBJECTS: dict = {
     "payment_id": _probe_payment,
+    "bank_file_id": lambda world: _probe_payment(world).bank_file,
+    "bank_file_upload_id": _probe_upload,
     "suggestion_id": _probe_suggestion,
     "application_id": _probe_application,
     "matching_run_id": _probe_run,

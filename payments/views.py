@@ -1,0 +1,62 @@
+"""Payments pages: the list of payments and bank files, and the upload with its progress."""
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from cashapp.views import ACTORS, VIEWERS
+from o2c.views import _render, roles_required
+
+from .forms import BankFileUploadForm
+from .models import BankFile, BankFileUpload, Payment
+from .services import bank_file_upload_create
+from .tasks import bank_file_upload_import
+
+PAGE = 50
+
+
+@roles_required(VIEWERS)
+@require_GET
+def payment_list(request):
+    qs = Payment.objects.select_related("customer").order_by("-booking_date", "-pk")
+    status = request.GET.get("status", "")
+    if status in ("unapplied", "partially_applied", "applied"):
+        qs = qs.filter(status=status)
+    q = request.GET.get("q", "").strip()
+    if q:
+        qs = qs.filter(bank_reference__istartswith=q) | qs.filter(payer_name__icontains=q)
+    return render(request, "payments/payment_list.html", {
+        "payments": list(qs[:PAGE]), "status": status, "q": q,
+        "files": list(BankFile.objects.order_by("-created_at", "-pk")[:10]),
+        "can_upload": request.membership.role in ACTORS})
+
+
+@roles_required(ACTORS)
+@require_http_methods(["GET", "POST"])
+def upload(request):
+    form = BankFileUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        f = form.cleaned_data["file"]
+        mapping = form.cleaned_data["mapping"]
+        item = bank_file_upload_create(data=f.read(), file_name=f.name, actor=request.user,
+                                       csv_mapping=mapping.mapping if mapping else None)
+        tenant_id = request.tenant.pk
+        transaction.on_commit(lambda: bank_file_upload_import.delay(tenant_id, item.pk))
+        return redirect("payments:upload_status", bank_file_upload_id=item.pk)
+    return render(request, "payments/upload.html", {"form": form}, status=422 if form.errors else 200)
+
+
+@roles_required(VIEWERS)
+@require_GET
+def upload_status(request, bank_file_upload_id):
+    item = get_object_or_404(BankFileUpload.objects.select_related("bank_file"), pk=bank_file_upload_id)
+    return _render(request, "payments/upload_status.html", "payments/_upload_status.html", {"item": item})
+
+
+@roles_required(VIEWERS)
+@require_GET
+def bank_file_detail(request, bank_file_id):
+    bank_file = get_object_or_404(BankFile, pk=bank_file_id)
+    return render(request, "payments/bank_file.html", {
+        "bank_file": bank_file,
+        "payments": list(bank_file.payments.select_related("customer").order_by("pk")[:500])})
