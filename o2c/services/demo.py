@@ -257,7 +257,16 @@ def _seed_tenant(spec: DemoTenant, n_customers: int, n_invoices: int, today: dat
             reason=rng.choice(("Damaged goods", "Pricing error", "Short shipment", "Promotional allowance")),
         ))
     CreditMemo.objects.bulk_create(memos)
+    # A morning's bank statement: the import starts a matching run once the seed commits.
+    from cashapp.demo import demo_statement
+    from payments.services import bank_file_import
+
+    credited = {m.invoice_id for m in memos}
+    statement = demo_statement([i for i in invoices if i.pk not in credited], {c.pk: c for c in customers},
+                               spec.currency, today, spec.seed)
+    bank_file = bank_file_import(data=statement, file_name=f"demo-statement-{today:%Y%m%d}.xml")
     return {"customers": len(customers), "invoices": len(invoices), "credit_memos": len(memos),
+            "payments": bank_file.payments_created,
             "contacts": len(contacts), "aliases": len(aliases), "bank_accounts": len(accounts)}
 
 
