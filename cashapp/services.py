@@ -186,18 +186,24 @@ _OUTCOME = {AUTO: MatchOutcome.AUTO, SUGGEST: MatchOutcome.SUGGEST, UNMATCHED: M
 
 
 def _record_matches(matches: list[tuple], run_id: int | None) -> None:
+    """Upsert the latest decision per payment, in one statement from a COPYed temporary table."""
     if not matches:
         return
     tenant_id = current_tenant_id()
-    with connection.cursor() as cur:
-        cur.executemany(
+    with connection.connection.cursor() as cur:
+        cur.execute("CREATE TEMPORARY TABLE _match_in (payment_id bigint, outcome text, customer_id bigint, "
+                    "confidence numeric, explanation text) ON COMMIT DROP")
+        with cur.copy("COPY _match_in FROM STDIN") as copy:
+            for pid, outcome, customer, confidence, explanation in matches:
+                copy.write_row((pid, _OUTCOME.get(outcome, outcome), customer, confidence, explanation))
+        cur.execute(
             "INSERT INTO cashapp_paymentmatch (tenant_id, payment_id, outcome, customer_id, confidence, explanation, "
-            "run_id, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now()) ON CONFLICT (tenant_id, payment_id) "
-            "DO UPDATE SET outcome = excluded.outcome, customer_id = excluded.customer_id, "
-            "confidence = excluded.confidence, explanation = excluded.explanation, run_id = excluded.run_id, "
-            "updated_at = now()",
-            [(tenant_id, pid, _OUTCOME.get(outcome, outcome), customer, confidence, explanation, run_id)
-             for pid, outcome, customer, confidence, explanation in matches])
+            "run_id, updated_at) SELECT %s, payment_id, outcome, customer_id, confidence, explanation, %s, now() "
+            "FROM _match_in ON CONFLICT (tenant_id, payment_id) DO UPDATE SET outcome = excluded.outcome, "
+            "customer_id = excluded.customer_id, confidence = excluded.confidence, "
+            "explanation = excluded.explanation, run_id = excluded.run_id, updated_at = now()",
+            [tenant_id, run_id])
+        cur.execute("DROP TABLE _match_in")
 
 
 def _remember_payers(customers: dict[int, int], posted: set[int]) -> None:
@@ -205,9 +211,15 @@ def _remember_payers(customers: dict[int, int], posted: set[int]) -> None:
     unposted = [(pid, cid) for pid, cid in customers.items() if pid not in posted]
     if not unposted:
         return
-    with connection.cursor() as cur:
-        cur.executemany("UPDATE payments_payment SET customer_id = %s WHERE tenant_id = %s AND id = %s "
-                        "AND customer_id IS NULL", [(cid, current_tenant_id(), pid) for pid, cid in unposted])
+    with connection.connection.cursor() as cur:
+        cur.execute("CREATE TEMPORARY TABLE _payer_in (payment_id bigint, customer_id bigint) ON COMMIT DROP")
+        with cur.copy("COPY _payer_in FROM STDIN") as copy:
+            for row in unposted:
+                copy.write_row(row)
+        cur.execute("UPDATE payments_payment p SET customer_id = i.customer_id FROM _payer_in i "
+                    "WHERE p.tenant_id = %s AND p.id = i.payment_id AND p.customer_id IS NULL",
+                    [current_tenant_id()])
+        cur.execute("DROP TABLE _payer_in")
 
 
 # --- the clerk's actions -----------------------------------------------------------------------------

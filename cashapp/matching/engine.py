@@ -19,6 +19,7 @@ Every lookup is a dictionary access: the cost per payment does not grow with the
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
@@ -85,14 +86,26 @@ class MatchIndex:
         self.by_account: dict[str, int] = {}
         self.invoices: dict[int, OpenInvoice] = {}
         self.open: dict[int, Decimal] = {}
-        self.by_ref: dict[str, list[int]] = defaultdict(list)
-        self.by_po: dict[str, list[int]] = defaultdict(list)
+        self.by_ref: dict[str, int | list[int]] = {}
+        self.by_po: dict[str, int | list[int]] = {}
         self.by_customer: dict[int, list[int]] = defaultdict(list)
-        self.by_amount: dict[Decimal, list[int]] = defaultdict(list)
+        self.by_amount: dict[Decimal, int | list[int]] = {}
         self._sorted: set[int] = set()
 
     @classmethod
     def build(cls, customers: Iterable[CustomerRecord], invoices: Iterable[OpenInvoice]) -> MatchIndex:
+        # Millions of small lists and dict entries, none of them garbage: the cyclic collector would walk
+        # them over and over as they are allocated (it doubled the build time).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return cls._build(customers, invoices)
+        finally:
+            if enabled:
+                gc.enable()
+
+    @classmethod
+    def _build(cls, customers: Iterable[CustomerRecord], invoices: Iterable[OpenInvoice]) -> MatchIndex:
         idx = cls()
         for c in customers:
             idx.customers[c.id] = c
@@ -106,20 +119,30 @@ class MatchIndex:
                         idx.by_token[token].add(c.id)
             for account in c.bank_accounts:
                 idx.by_account[account_key(account)] = c.id
+        # The hot loop of a run's set-up (a million invoices): locals, no attribute lookups on idx.
+        invoices_, open_, by_ref, by_po = idx.invoices, idx.open, idx.by_ref, idx.by_po
+        by_customer, by_amount, ref_key = idx.by_customer, idx.by_amount, reference_key
         for inv in invoices:
-            if inv.open_balance <= 0:
+            balance = inv.open_balance
+            if balance <= 0:
                 continue
-            idx.invoices[inv.id] = inv
-            idx.open[inv.id] = inv.open_balance
-            key = reference_key(inv.number)
+            iid = inv.id
+            invoices_[iid] = inv
+            open_[iid] = balance
+            # Most keys are unique: store the bare id and make a list only on a second one (a million fewer
+            # lists to allocate). `live()` reads both shapes.
+            key = ref_key(inv.number)
             if key:
-                idx.by_ref[key].append(inv.id)
+                hit = by_ref.get(key)
+                by_ref[key] = iid if hit is None else ([hit, iid] if type(hit) is int else [*hit, iid])
             if inv.po_number:
-                po = reference_key(inv.po_number)
+                po = ref_key(inv.po_number)
                 if po:
-                    idx.by_po[po].append(inv.id)
-            idx.by_customer[inv.customer_id].append(inv.id)
-            idx.by_amount[inv.open_balance].append(inv.id)
+                    hit = by_po.get(po)
+                    by_po[po] = iid if hit is None else ([hit, iid] if type(hit) is int else [*hit, iid])
+            by_customer[inv.customer_id].append(iid)
+            hit = by_amount.get(balance)
+            by_amount[balance] = iid if hit is None else ([hit, iid] if type(hit) is int else [*hit, iid])
         # Tokens shared by many customers (GLOBAL, SERVICES) say nothing about who paid.
         idx.by_token = {t: ids for t, ids in idx.by_token.items() if len(ids) <= 25}
         return idx
@@ -135,7 +158,9 @@ class MatchIndex:
         """A payer and the subsidiaries it pays for."""
         return {customer_id, *self.children.get(customer_id, ())}
 
-    def live(self, ids: Iterable[int], currency: str) -> list[int]:
+    def live(self, ids: Iterable[int] | int, currency: str) -> list[int]:
+        if type(ids) is int:
+            ids = (ids,)
         return [i for i in ids if self.open.get(i, ZERO) > 0 and self.invoices[i].currency == currency]
 
     def consume(self, proposal: Proposal) -> None:
