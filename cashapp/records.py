@@ -70,14 +70,20 @@ def payment_records(payment_ids: list[int]) -> list[PaymentRecord]:
         return []
     lines, texts = defaultdict(list), defaultdict(list)
     with connection.cursor() as cur:
+        # Two index lookups joined by UNION ALL: an OR across the outer join would scan every line.
         cur.execute(
-            "SELECT coalesce(l.payment_id, a.payment_id), l.reference, l.reference_type, l.amount_paid, "
-            "l.gross_amount, l.discount, l.adjustment, l.adjustment_reason, l.text "
-            "FROM payments_remittanceline l LEFT JOIN payments_remittanceadvice a "
-            "ON a.tenant_id = l.tenant_id AND a.id = l.advice_id "
-            "WHERE l.tenant_id = %s AND (l.payment_id = ANY(%s) OR a.payment_id = ANY(%s)) "
-            "ORDER BY l.advice_id NULLS FIRST, l.position, l.id", [tenant_id, payment_ids, payment_ids])
-        for pid, ref, ref_type, paid, gross, discount, adjustment, reason, text in cur.fetchall():
+            "SELECT * FROM ("
+            " SELECT l.payment_id AS pid, l.reference, l.reference_type, l.amount_paid, l.gross_amount, l.discount,"
+            " l.adjustment, l.adjustment_reason, l.text, 0 AS advice, l.position, l.id"
+            " FROM payments_remittanceline l WHERE l.tenant_id = %s AND l.payment_id = ANY(%s)"
+            " UNION ALL"
+            " SELECT a.payment_id, l.reference, l.reference_type, l.amount_paid, l.gross_amount, l.discount,"
+            " l.adjustment, l.adjustment_reason, l.text, a.id, l.position, l.id"
+            " FROM payments_remittanceadvice a JOIN payments_remittanceline l"
+            " ON l.tenant_id = a.tenant_id AND l.advice_id = a.id"
+            " WHERE a.tenant_id = %s AND a.payment_id = ANY(%s)) x ORDER BY advice, position, id",
+            [tenant_id, payment_ids, tenant_id, payment_ids])
+        for pid, ref, ref_type, paid, gross, discount, adjustment, reason, text, *_ in cur.fetchall():
             lines[pid].append(RemittanceRef(ref, ref_type, paid, gross, discount, adjustment, reason))
             if text:
                 texts[pid].append(text)
