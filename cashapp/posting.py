@@ -228,20 +228,23 @@ def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: di
                     for i, v in payments.items() if v.get("touched")]
     # The FSM fields are written set-based here, for thousands of rows at once; the same rules as the
     # models' transitions (paid means zero open, applied means zero unapplied) are check constraints.
+    # Arrays through unnest() rather than a joined temporary table: the planner then walks the primary key
+    # row by row instead of scanning the payments table to hash-join it.
     if invoice_rows:
-        _copy_temp(cur, "_invoice_balance", "id bigint, open_balance numeric, status text", invoice_rows)
+        ids, balances, statuses = zip(*invoice_rows, strict=True)
         cur.execute(
             "UPDATE o2c_invoice i SET open_balance = b.open_balance, status = b.status, updated_at = now() "
-            "FROM _invoice_balance b WHERE i.tenant_id = %s AND i.id = b.id", [tenant_id])
-        cur.execute("DROP TABLE _invoice_balance")
+            "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS b(id, open_balance, status) "
+            "WHERE i.tenant_id = %s AND i.id = b.id", [list(ids), list(balances), list(statuses), tenant_id])
     if payment_rows:
-        _copy_temp(cur, "_payment_balance", "id bigint, unapplied numeric, status text, customer_id bigint",
-                   payment_rows)
+        ids, unapplied, statuses, customers = zip(*payment_rows, strict=True)
         cur.execute(
             "UPDATE payments_payment p SET unapplied_amount = b.unapplied, status = b.status, "
-            "customer_id = b.customer_id FROM _payment_balance b WHERE p.tenant_id = %s AND p.id = b.id",
-            [tenant_id])
-        cur.execute("DROP TABLE _payment_balance")
+            "customer_id = b.customer_id "
+            "FROM unnest(%s::bigint[], %s::numeric[], %s::text[], %s::bigint[]) "
+            "AS b(id, unapplied, status, customer_id) "
+            "WHERE p.tenant_id = %s AND p.id = b.id",
+            [list(ids), list(unapplied), list(statuses), list(customers), tenant_id])
 
 
 def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: str = "") -> list[int]:
