@@ -100,11 +100,14 @@ def report(title: str, per_case) -> None:
     print(f"  {'overall':<22}{total['payments']:>9,}{_pct(total['auto_correct'], total['matchable']):>10}"
           f"{_pct(total['auto_correct'], total['auto']):>12}{total['false_auto']:>11}{total['suggest']:>10,}"
           f"{total['unmatched']:>10,}")
+    wrong = total["auto"] - total["auto_correct"]
+    print(f"  wrong automatic applications: {wrong:,} of {total['auto']:,} "
+          f"(precision {_pct(total['auto_correct'], total['auto'], 3)} %)")
     per_case["_errors"] = errors
 
 
-def _pct(a, b) -> str:
-    return f"{100 * a / b:.2f}" if b else "-"
+def _pct(a, b, places: int = 2) -> str:
+    return f"{100 * a / b:.{places}f}" if b else "-"
 
 
 def main() -> None:
