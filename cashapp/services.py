@@ -24,6 +24,7 @@ from .matching import AUTO, SUGGEST, UNMATCHED, MatchIndex, Proposal, match_paym
 from .models import (
     Application,
     ApplicationSource,
+    CashAppSettings,
     MatchingRun,
     MatchOutcome,
     PaymentMatch,
@@ -79,8 +80,6 @@ def _run_payments(run: MatchingRun):
 
 def matching_after_import(bank_file) -> MatchingRun | None:
     """Called by the bank-file import inside its transaction: start a run once the file has committed."""
-    from .models import CashAppSettings
-
     settings = CashAppSettings.objects.first()
     if settings is not None and not settings.match_after_import:
         return None
@@ -222,6 +221,21 @@ def _remember_payers(customers: dict[int, int], posted: set[int]) -> None:
         cur.execute("DROP TABLE _payer_in")
 
 
+def cash_app_settings_update(*, values: dict, actor) -> CashAppSettings:
+    from .models import CashAppSettings
+
+    row, _ = CashAppSettings.objects.select_for_update().get_or_create()
+    before = {k: getattr(row, k) for k in values}
+    for key, value in values.items():
+        setattr(row, key, value)
+    row.full_clean()
+    row.save()
+    changes = {k: [str(before[k]), str(v)] for k, v in values.items() if before[k] != v}
+    if changes:
+        audit_event("cashapp_settings.updated", row, changes, actor=actor)
+    return row
+
+
 # --- the clerk's actions -----------------------------------------------------------------------------
 
 def _lines_from_json(allocations: list[dict], text: str = "") -> list[Line]:
@@ -332,7 +346,6 @@ def _learn_payer(payment: Payment, customer_id: int) -> None:
 
 
 def _send_receipts_after_commit(payment_ids: list[int]) -> None:
-    from .models import CashAppSettings
     from .tasks import payment_receipts_task
 
     row = CashAppSettings.objects.first()

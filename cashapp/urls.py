@@ -6,6 +6,7 @@ app_name = "cashapp"
 urlpatterns = [
     path("", views.queue, name="index"),
     path("unapplied/", views.unapplied, name="unapplied"),
+    path("settings/", views.settings_view, name="settings"),
     path("runs/", views.run_start, name="run_start"),
     path("runs/<int:matching_run_id>/", views.run_status, name="run"),
     path("suggestions/<int:suggestion_id>/accept/", views.suggestion_accept_view, name="suggestion_accept"),

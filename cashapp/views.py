@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from deductions.models import DeductionReason
 from o2c.errors import ApplicationError
@@ -17,8 +17,16 @@ from o2c.views import _render, roles_required
 from payments.models import Payment
 
 from . import selectors
-from .models import Application, MatchingRun, PaymentMatch, Suggestion, SuggestionStatus
-from .services import application_reverse, matching_run_enqueue, payment_apply, suggestion_accept, suggestion_reject
+from .forms import CashAppSettingsForm
+from .models import Application, CashAppSettings, MatchingRun, PaymentMatch, Suggestion, SuggestionStatus
+from .services import (
+    application_reverse,
+    cash_app_settings_update,
+    matching_run_enqueue,
+    payment_apply,
+    suggestion_accept,
+    suggestion_reject,
+)
 
 ACTORS = frozenset({Role.TENANT_ADMIN, Role.AR_CLERK})
 VIEWERS = ACTORS | {Role.FINANCE_LEAD}
@@ -193,6 +201,18 @@ def run_start(request):
     run = matching_run_enqueue(trigger="manual", actor=request.user)
     messages.info(request, f"Matching {run.payments_total} unapplied payments.")
     return redirect("cashapp:index")
+
+
+@roles_required(frozenset({Role.TENANT_ADMIN}))
+@require_http_methods(["GET", "POST"])
+def settings_view(request):
+    current = CashAppSettings.objects.first() or CashAppSettings()
+    form = CashAppSettingsForm(request.POST or None, instance=current)
+    if request.method == "POST" and form.is_valid():
+        cash_app_settings_update(values={k: form.cleaned_data[k] for k in form.Meta.fields}, actor=request.user)
+        messages.success(request, "Cash-application settings saved; the next run uses them.")
+        return redirect("cashapp:settings")
+    return render(request, "cashapp/settings.html", {"form": form}, status=422 if form.errors else 200)
 
 
 @roles_required(VIEWERS)
