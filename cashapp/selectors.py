@@ -43,15 +43,16 @@ def unapplied_payments(*, limit: int = 100) -> list[Payment]:
 
 
 def payment_applications(payment: Payment) -> list[Application]:
-    apps = list(Application.objects.filter(payment=payment).select_related("invoice", "created_by").order_by("pk"))
-    reversed_ids = {a.reverses_id for a in apps if a.reverses_id}
-    for a in apps:
-        a.is_reversed = a.pk in reversed_ids
-    return apps
+    return _with_reversal_state(Application.objects.filter(payment=payment).select_related("invoice", "created_by"))
 
 
 def invoice_applications(invoice: Invoice) -> list[Application]:
-    apps = list(Application.objects.filter(invoice=invoice).select_related("payment", "created_by").order_by("pk"))
+    return _with_reversal_state(Application.objects.filter(invoice=invoice).select_related("payment", "created_by"))
+
+
+def _with_reversal_state(applications) -> list[Application]:
+    """The journal in order, each row marked `is_reversed` when a later row reverses it."""
+    apps = list(applications.order_by("pk"))
     reversed_ids = {a.reverses_id for a in apps if a.reverses_id}
     for a in apps:
         a.is_reversed = a.pk in reversed_ids
