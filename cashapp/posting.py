@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 
 from o2c.errors import ApplicationError
 from o2c.money import quantize
@@ -68,23 +68,32 @@ class PostingResult:
     application_ids: dict[int, list[int]]  # payment id -> ids of the rows written
 
 
-def _lock_payments(cur, tenant_id: int, ids: list[int]) -> dict[int, dict]:
+def _lock_payments(cur, tenant_id: int, ids: list[int], lock: bool = True) -> dict[int, dict]:
     cur.execute(
         "SELECT id, amount, unapplied_amount, currency, customer_id FROM payments_payment "
-        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
+        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE" if lock else
+        "SELECT id, amount, unapplied_amount, currency, customer_id FROM payments_payment "
+        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id",
         [tenant_id, ids],
     )
-    return {r[0]: {"amount": r[1], "unapplied": r[2], "currency": r[3], "customer_id": r[4]} for r in cur.fetchall()}
+    return {r[0]: {"amount": r[1], "unapplied": r[2], "currency": r[3], "customer_id": r[4],
+                   "was": (r[2], r[4])} for r in cur.fetchall()}
 
 
-def _lock_invoices(cur, tenant_id: int, ids: list[int]) -> dict[int, dict]:
+def _lock_invoices(cur, tenant_id: int, ids: list[int], lock: bool = True) -> dict[int, dict]:
     cur.execute(
         "SELECT id, amount, open_balance, currency, status, customer_id, number FROM o2c_invoice "
-        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
+        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE" if lock else
+        "SELECT id, amount, open_balance, currency, status, customer_id, number FROM o2c_invoice "
+        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id",
         [tenant_id, ids],
     )
     return {r[0]: {"amount": r[1], "open": r[2], "currency": r[3], "status": r[4], "customer_id": r[5],
-                   "number": r[6]} for r in cur.fetchall()}
+                   "number": r[6], "was": (r[2], r[4])} for r in cur.fetchall()}
+
+
+class _Moved(Exception):
+    """A row read without a lock changed before it could be written: post again under row locks."""
 
 
 def _check(posting: Posting, payment: dict | None, invoices: dict[int, dict]) -> str:
@@ -153,14 +162,27 @@ def post(postings: list[Posting], *, run_id: int | None = None, actor_id: int | 
     `partial=True` (a matching run): refused postings are returned for the caller to turn into suggestions
     and the rest are written.
     """
+    if not postings:
+        return PostingResult([], [], {})
+    # Optimistic first: read the balances without locking, check, and write each row only where it still
+    # holds what was read (compare-and-set under the UPDATE's own row lock). Each row is then written once
+    # instead of locked and written. Should a clerk have changed one meanwhile, the attempt is rolled back
+    # and the postings are checked again under row locks.
+    try:
+        with transaction.atomic():
+            return _post(postings, run_id=run_id, actor_id=actor_id, partial=partial, lock=False)
+    except _Moved:
+        return _post(postings, run_id=run_id, actor_id=actor_id, partial=partial, lock=True)
+
+
+def _post(postings: list[Posting], *, run_id, actor_id, partial: bool, lock: bool) -> PostingResult:
     tenant_id = current_tenant_id()
     result = PostingResult([], [], {})
-    if not postings:
-        return result
     raw = connection.connection
     with raw.cursor() as cur:
-        payments = _lock_payments(cur, tenant_id, sorted({p.payment_id for p in postings}))
-        invoices = _lock_invoices(cur, tenant_id, sorted({line.invoice_id for p in postings for line in p.lines}))
+        payments = _lock_payments(cur, tenant_id, sorted({p.payment_id for p in postings}), lock)
+        invoices = _lock_invoices(cur, tenant_id, sorted({line.invoice_id for p in postings for line in p.lines}),
+                                  lock)
         for posting in postings:
             payment = payments.get(posting.payment_id)
             posting.refused = _check(posting, payment, invoices)
@@ -169,7 +191,7 @@ def post(postings: list[Posting], *, run_id: int | None = None, actor_id: int | 
                     raise PostingRefused(f"cannot apply payment {posting.payment_id}: {posting.refused}")
                 result.refused.append(posting)
                 continue
-            # Take the amounts off the locked balances so later postings in this batch see them gone.
+            # Take the amounts off the read balances so later postings in this batch see them gone.
             payment["unapplied"] -= sum((line.applied for line in posting.lines), ZERO)
             payment["touched"] = True
             if payment["customer_id"] is None:
@@ -179,11 +201,13 @@ def post(postings: list[Posting], *, run_id: int | None = None, actor_id: int | 
                 invoices[line.invoice_id]["touched"] = True
             result.posted.append(posting)
         if result.posted:
-            _write(cur, tenant_id, result, payments, invoices, run_id, actor_id)
+            # Balances first: an optimistic attempt that finds a row moved stops before inserting anything.
+            _write_balances(cur, tenant_id, payments, invoices, compare=not lock)
+            _write(cur, tenant_id, result, invoices, run_id, actor_id)
     return result
 
 
-def _write(cur, tenant_id, result, payments, invoices, run_id, actor_id) -> None:
+def _write(cur, tenant_id, result, invoices, run_id, actor_id) -> None:
     lines = [(posting, line) for posting in result.posted for line in posting.lines]
     ids = _next_ids(cur, "cashapp_application", len(lines))
     app_rows, deduction_rows = [], []
@@ -218,33 +242,44 @@ def _write(cur, tenant_id, result, payments, invoices, run_id, actor_id) -> None
             [tenant_id],
         )
         cur.execute("DROP TABLE _deduction_in")
-    _write_balances(cur, tenant_id, payments, invoices)
 
 
-def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: dict[int, dict]) -> None:
-    invoice_rows = [(i, v["open"], _invoice_status(v["amount"], v["open"])) for i, v in invoices.items()
+def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: dict[int, dict],
+                    compare: bool = False) -> None:
+    """Write the new balances and statuses. With `compare`, a row is written only if it still holds what was
+    read (`was`); any row that does not raises _Moved."""
+    invoice_rows = [(i, v["open"], _invoice_status(v["amount"], v["open"]), *v["was"]) for i, v in invoices.items()
                     if v.get("touched")]
-    payment_rows = [(i, v["unapplied"], _payment_status(v["amount"], v["unapplied"]), v["customer_id"])
+    payment_rows = [(i, v["unapplied"], _payment_status(v["amount"], v["unapplied"]), v["customer_id"], *v["was"])
                     for i, v in payments.items() if v.get("touched")]
     # The FSM fields are written set-based here, for thousands of rows at once; the same rules as the
     # models' transitions (paid means zero open, applied means zero unapplied) are check constraints.
     # Arrays through unnest() rather than a joined temporary table: the planner then walks the primary key
-    # row by row instead of scanning the payments table to hash-join it.
-    if invoice_rows:
-        ids, balances, statuses = zip(*invoice_rows, strict=True)
-        cur.execute(
-            "UPDATE o2c_invoice i SET open_balance = b.open_balance, status = b.status, updated_at = now() "
-            "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS b(id, open_balance, status) "
-            "WHERE i.tenant_id = %s AND i.id = b.id", [list(ids), list(balances), list(statuses), tenant_id])
+    # row by row (in id order, the locking order) instead of scanning the table to hash-join it.
     if payment_rows:
-        ids, unapplied, statuses, customers = zip(*payment_rows, strict=True)
+        ids, unapplied, statuses, customers, was_unapplied, was_customer = zip(*payment_rows, strict=True)
         cur.execute(
             "UPDATE payments_payment p SET unapplied_amount = b.unapplied, status = b.status, "
             "customer_id = b.customer_id "
-            "FROM unnest(%s::bigint[], %s::numeric[], %s::text[], %s::bigint[]) "
-            "AS b(id, unapplied, status, customer_id) "
-            "WHERE p.tenant_id = %s AND p.id = b.id",
-            [list(ids), list(unapplied), list(statuses), list(customers), tenant_id])
+            "FROM unnest(%s::bigint[], %s::numeric[], %s::text[], %s::bigint[], %s::numeric[], %s::bigint[]) "
+            "AS b(id, unapplied, status, customer_id, was_unapplied, was_customer) "
+            "WHERE p.tenant_id = %s AND p.id = b.id AND (NOT %s "
+            "OR (p.unapplied_amount = b.was_unapplied AND p.customer_id IS NOT DISTINCT FROM b.was_customer))",
+            [list(ids), list(unapplied), list(statuses), list(customers), list(was_unapplied), list(was_customer),
+             tenant_id, compare])
+        if compare and cur.rowcount != len(ids):
+            raise _Moved
+    if invoice_rows:
+        ids, balances, statuses, was_open, was_status = zip(*invoice_rows, strict=True)
+        cur.execute(
+            "UPDATE o2c_invoice i SET open_balance = b.open_balance, status = b.status, updated_at = now() "
+            "FROM unnest(%s::bigint[], %s::numeric[], %s::text[], %s::numeric[], %s::text[]) "
+            "AS b(id, open_balance, status, was_open, was_status) "
+            "WHERE i.tenant_id = %s AND i.id = b.id AND (NOT %s "
+            "OR (i.open_balance = b.was_open AND i.status = b.was_status))",
+            [list(ids), list(balances), list(statuses), list(was_open), list(was_status), tenant_id, compare])
+        if compare and cur.rowcount != len(ids):
+            raise _Moved
 
 
 def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: str = "") -> list[int]:

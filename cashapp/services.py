@@ -8,11 +8,15 @@ postings and the cursor commit together, no payment is posted twice and none is 
 
 from __future__ import annotations
 
+import json
 import logging
+import queue
 import re
+import threading
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from o2c.models import Customer, CustomerAlias, CustomerBankAccount
@@ -91,7 +95,7 @@ def matching_after_import(bank_file) -> MatchingRun | None:
 def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK_SIZE) -> MatchingRun:
     """Run (or resume) a matching run to its end. Must be called outside any transaction: each chunk
     commits on its own. Safe to call twice concurrently: chunks serialise on the run's row lock and each
-    reads the cursor afresh."""
+    skips what the run's cursor says is done."""
     if connection.in_atomic_block:
         raise RuntimeError("matching_run_execute commits chunk by chunk; call it outside a transaction")
     with tenant_context(tenant_id):
@@ -103,27 +107,101 @@ def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK
         run.save()
         settings = match_settings()
         index = MatchIndex.build(customer_records(), open_invoice_records())
-    while True:
-        with tenant_context(tenant_id):
-            run = MatchingRun.objects.select_for_update().get(pk=run_id)
-            if run.status != RunStatus.RUNNING:
-                return run
-            ids = list(_run_payments(run).filter(pk__gt=run.last_payment_id).order_by("pk")
-                       .values_list("pk", flat=True)[:chunk_size])
-            if not ids:
-                run.finish()
-                run.finished_at = timezone.now()
-                run.save()
-                audit_event("matching_run.finished", run, {
-                    "auto_applied": [None, run.auto_applied], "suggested": [None, run.suggested],
-                    "unmatched": [None, run.unmatched]}, actor=run.requested_by)
-                log.info("matching run %s of tenant %s done: %s auto, %s suggested, %s unmatched", run.pk,
-                         tenant_id, run.auto_applied, run.suggested, run.unmatched)
-                return run
-            _process_chunk(run, ids, index, settings)
-            run.last_payment_id = ids[-1]
-            run.payments_done += len(ids)
-            run.save()
+        ids = list(_run_payments(run).filter(pk__gt=run.last_payment_id).order_by("pk")
+                   .values_list("pk", flat=True))
+    writer = _ChunkWriter(tenant_id, run_id)
+    try:
+        for start in range(0, len(ids), chunk_size):
+            chunk = ids[start:start + chunk_size]
+            with tenant_context(tenant_id):
+                records = payment_records(chunk)
+            decisions = match_payments(records, index, settings)
+            if not writer.put(_MatchedChunk(chunk, decisions, {r.id: r.text[:300] for r in records})):
+                break  # the run was stopped or finished by someone else
+    except BaseException:
+        writer.close(raise_error=False)  # what was matched before the failure still commits, in order
+        raise
+    writer.close()
+    with tenant_context(tenant_id):
+        run = MatchingRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RunStatus.RUNNING:
+            return run
+        run.finish()
+        run.finished_at = timezone.now()
+        run.save()
+        audit_event("matching_run.finished", run, {
+            "auto_applied": [None, run.auto_applied], "suggested": [None, run.suggested],
+            "unmatched": [None, run.unmatched]}, actor=run.requested_by)
+        log.info("matching run %s of tenant %s done: %s auto, %s suggested, %s unmatched", run.pk,
+                 tenant_id, run.auto_applied, run.suggested, run.unmatched)
+        return run
+
+
+@dataclass
+class _MatchedChunk:
+    ids: list[int]
+    decisions: list
+    texts: dict[int, str]
+
+
+class _ChunkWriter:
+    """Commits matched chunks on its own connection while the caller matches the next one, so Postgres
+    writes on one core while Python matches on the other. Chunks commit one at a time, in order, each with
+    the run's cursor; after a failure the rest are dropped and `close()` raises it."""
+
+    def __init__(self, tenant_id: int, run_id: int) -> None:
+        self.tenant_id, self.run_id = tenant_id, run_id
+        self.error: BaseException | None = None
+        self.stopped = False
+        # One chunk waiting at most: the matcher stays a chunk ahead, never further (memory stays flat).
+        self.queue: queue.Queue[_MatchedChunk | None] = queue.Queue(maxsize=1)
+        self.thread = threading.Thread(target=self._loop, name=f"matching-run-{run_id}-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, chunk: _MatchedChunk) -> bool:
+        if self.error is not None:
+            raise self.error
+        if self.stopped:
+            return False
+        self.queue.put(chunk)  # never blocks for long: the loop keeps taking chunks, even after a failure
+        return True
+
+    def close(self, raise_error: bool = True) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if raise_error and self.error is not None:
+            raise self.error
+
+    def _loop(self) -> None:
+        try:
+            while (chunk := self.queue.get()) is not None:
+                if self.error is None and not self.stopped:
+                    try:
+                        self.stopped = not _commit_chunk(self.tenant_id, self.run_id, chunk)
+                    except BaseException as exc:  # handed to the matching thread by put() and close()
+                        self.error = exc
+        finally:
+            connections.close_all()  # this thread's own connection
+
+
+def _commit_chunk(tenant_id: int, run_id: int, chunk: _MatchedChunk) -> bool:
+    """Post one chunk's decisions and move the cursor, in one transaction. False when the run is not running."""
+    with tenant_context(tenant_id):
+        run = MatchingRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RunStatus.RUNNING:
+            return False
+        # A clerk may have decided some of these payments while they were being matched; another executor
+        # of the same run may have committed them already.
+        eligible = set(_run_payments(run).filter(pk__any=chunk.ids, pk__gt=run.last_payment_id)
+                       .values_list("pk", flat=True))
+        decisions = [d for d in chunk.decisions if d.payment_id in eligible]
+        if decisions:
+            _record_decisions(run, decisions, chunk.texts)
+        if chunk.ids[-1] > run.last_payment_id:
+            run.payments_done += sum(1 for pid in chunk.ids if pid > run.last_payment_id)
+            run.last_payment_id = chunk.ids[-1]
+        run.save()
+    return True
 
 
 def _posting_lines(proposal: Proposal, text: str = "") -> list[Line]:
@@ -132,11 +210,8 @@ def _posting_lines(proposal: Proposal, text: str = "") -> list[Line]:
             for a in proposal.allocations]
 
 
-def _process_chunk(run: MatchingRun, ids: list[int], index: MatchIndex, settings) -> None:
-    records = payment_records(ids)
-    texts = {r.id: r.text for r in records}
-    decisions = match_payments(records, index, settings)
-    postings = [Posting(payment_id=d.payment_id, lines=_posting_lines(d.best, texts[d.payment_id][:300]),
+def _record_decisions(run: MatchingRun, decisions: list, texts: dict[int, str]) -> None:
+    postings = [Posting(payment_id=d.payment_id, lines=_posting_lines(d.best, texts[d.payment_id]),
                         source=ApplicationSource.AUTO, confidence=_confidence(d.best.confidence),
                         explanation=d.best.explanation, customer_id=d.best.customer_id)
                 for d in decisions if d.outcome == AUTO and d.best and d.best.allocations]
@@ -155,17 +230,18 @@ def _process_chunk(run: MatchingRun, ids: list[int], index: MatchIndex, settings
             customers[d.payment_id] = customer_id
         if outcome == SUGGEST:
             for rank, proposal in enumerate(d.proposals, start=1):
-                suggestions.append(Suggestion(
-                    payment_id=d.payment_id, run=run, rank=rank, customer_id=proposal.customer_id,
-                    confidence=_confidence(proposal.confidence), explanation=proposal.explanation,
-                    allocations=[_allocation_json(a) for a in proposal.allocations], on_account=proposal.on_account))
+                suggestions.append((d.payment_id, rank, proposal.customer_id, _confidence(proposal.confidence),
+                                    proposal.explanation,
+                                    json.dumps([_allocation_json(a) for a in proposal.allocations]),
+                                    proposal.on_account))
             if not d.proposals:
                 outcome = UNMATCHED
         matches.append((d.payment_id, outcome, customer_id, _confidence(d.best.confidence) if d.best else None,
                         explanation))
-    Suggestion.objects.filter(payment_id__in=ids, status=SuggestionStatus.PENDING).update(
+    payment_ids = [d.payment_id for d in decisions]
+    Suggestion.objects.filter(payment_id__any=payment_ids, status=SuggestionStatus.PENDING).update(
         status=SuggestionStatus.SUPERSEDED)  # bulk FSM move; a transition per row would cost a query each
-    Suggestion.objects.bulk_create(suggestions, batch_size=1000)
+    _insert_suggestions(suggestions, run.pk)
     _record_matches(matches, run.pk)
     _remember_payers(customers, posted)
     run.auto_applied += len(posted)
@@ -173,6 +249,24 @@ def _process_chunk(run: MatchingRun, ids: list[int], index: MatchIndex, settings
     run.unmatched += sum(1 for m in matches if m[1] == UNMATCHED)
     if posted:
         _send_receipts_after_commit(sorted(posted))
+
+
+def _insert_suggestions(rows: list[tuple], run_id: int) -> None:
+    """Pending suggestions in one statement from a COPYed temporary table (thousands per chunk)."""
+    if not rows:
+        return
+    with connection.connection.cursor() as cur:
+        cur.execute("CREATE TEMPORARY TABLE _suggestion_in (payment_id bigint, rank smallint, customer_id bigint, "
+                    "confidence numeric, explanation text, allocations jsonb, on_account numeric) ON COMMIT DROP")
+        with cur.copy("COPY _suggestion_in FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(
+            "INSERT INTO cashapp_suggestion (tenant_id, payment_id, run_id, rank, customer_id, confidence, "
+            "explanation, allocations, on_account, status, created_at) SELECT %s, payment_id, %s, rank, customer_id, "
+            "confidence, explanation, allocations, on_account, %s, now() FROM _suggestion_in",
+            [current_tenant_id(), run_id, SuggestionStatus.PENDING])
+        cur.execute("DROP TABLE _suggestion_in")
 
 
 def _allocation_json(a) -> dict:

@@ -16,4 +16,7 @@ class O2CConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from . import lookups
+
+        lookups.register()
         post_migrate.connect(_sync_rls, dispatch_uid="o2c-rls-sync")

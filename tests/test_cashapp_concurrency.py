@@ -5,6 +5,7 @@ second really waits on the first one's row locks. The assertions are on what the
 """
 
 import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -107,3 +108,41 @@ def test_a_double_reversal_reverses_once(tenant):
         assert Application.objects.filter(reverses_id=app_id).count() == 1
         assert Invoice.objects.get(pk=invoice.pk).open_balance == D("100")
         assert Payment.objects.get(pk=payment.pk).unapplied_amount == D("100")
+
+
+def test_a_posting_that_read_a_balance_another_clerk_then_changed_is_checked_again_under_locks(tenant):
+    """Posting reads balances without locks and writes only rows still as read. Here the second clerk reads
+    100.00 open while the first clerk's 60.00 is written but not committed; when it commits, the second
+    clerk's write finds the row moved, starts over under row locks and is refused on the balance as it is."""
+    [invoice], [p1, p2] = setup(tenant, ["100.00"], ["60.00", "100.00"])
+    first_written, release_first = threading.Event(), threading.Event()
+
+    def first_clerk():
+        result = apply(p1, (invoice, "60.00"))()
+        first_written.set()
+        assert release_first.wait(10)
+        return result
+
+    def second_clerk():
+        assert first_written.wait(10)
+        return apply(p2, (invoice, "100.00"))()
+
+    def release_when_second_waits():
+        # The second clerk blocks on the invoice row the first one holds; then let the first commit.
+        with connections["owner"].cursor() as cur:
+            for _ in range(1000):
+                cur.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
+                if cur.fetchone()[0]:
+                    break
+                time.sleep(0.01)  # polling for the condition, not waiting out a race
+        release_first.set()
+
+    watcher = threading.Thread(target=release_when_second_waits)
+    watcher.start()
+    outcomes = race(tenant, first_clerk, second_clerk)
+    watcher.join(30)
+    assert not isinstance(outcomes[0], Exception), outcomes
+    assert isinstance(outcomes[1], PostingRefused) and "has 40.00 open, 100.00 asked" in outcomes[1].message
+    with tenant_context(tenant):
+        assert Invoice.objects.get(pk=invoice.pk).open_balance == D("40.00")
+        assert Application.objects.count() == 1
