@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
 from difflib import SequenceMatcher
-from itertools import chain
+from itertools import chain, islice
 
 from .normalize import account_key, name_key, one_edit_variants, reference_key, reference_tokens
 from .types import (
@@ -91,6 +91,13 @@ class MatchIndex:
         self.by_customer: dict[int, list[int]] = defaultdict(list)
         self.by_amount: dict[Decimal, int | list[int]] = {}
         self._sorted: set[int] = set()
+        # Per customer and currency, built on first use and kept up to date by consume(): the live invoices
+        # in due order, and the amounts that settle an invoice less its early-pay discount. A big customer's
+        # amount-only payments then cost dictionary lookups, not walks over its invoices.
+        self._live: dict[tuple[int, str], list[int]] = {}
+        self.with_discount: dict[int, list[int]] = defaultdict(list)  # customer -> invoices offering one
+        self._after_discount: dict[tuple[int, str], dict[Decimal, list[int]]] = {}
+        self._part_paid: dict[Decimal, list[int]] = defaultdict(list)  # balances left by this run's postings
 
     @classmethod
     def build(cls, customers: Iterable[CustomerRecord], invoices: Iterable[OpenInvoice]) -> MatchIndex:
@@ -141,6 +148,8 @@ class MatchIndex:
                     hit = by_po.get(po)
                     by_po[po] = iid if hit is None else ([hit, iid] if type(hit) is int else [*hit, iid])
             by_customer[inv.customer_id].append(iid)
+            if inv.discount_percent:
+                idx.with_discount[inv.customer_id].append(iid)
             hit = by_amount.get(balance)
             by_amount[balance] = iid if hit is None else ([hit, iid] if type(hit) is int else [*hit, iid])
         # Tokens shared by many customers (GLOBAL, SERVICES) say nothing about who paid.
@@ -163,9 +172,50 @@ class MatchIndex:
             ids = (ids,)
         return [i for i in ids if self.open.get(i, ZERO) > 0 and self.invoices[i].currency == currency]
 
+    def customer_live(self, customer_id: int, currency: str) -> list[int]:
+        """The customer's invoices still open in that currency, oldest due first."""
+        key = (customer_id, currency)
+        live = self._live.get(key)
+        if live is None:
+            live = self._live[key] = self.live(self.customer_invoices(customer_id), currency)
+        return live
+
+    def settled_by(self, customer_id: int, currency: str, amount: Decimal) -> tuple[list[int], list[int]]:
+        """The customer's live invoices whose open balance is `amount`, and those it settles less an
+        early-pay discount (whether the discount was earned is for the caller to judge)."""
+        candidates = chain(_ids(self.by_amount.get(amount)), self._part_paid.get(amount, ()))
+        exact = [i for i in candidates if self.open[i] == amount and self.invoices[i].customer_id == customer_id
+                 and self.invoices[i].currency == currency]
+        key = (customer_id, currency)
+        after_discount = self._after_discount.get(key)
+        if after_discount is None:
+            after_discount = self._after_discount[key] = defaultdict(list)
+            for i in self.with_discount.get(customer_id, ()):
+                inv = self.invoices[i]
+                if inv.currency == currency and self.open[i] == inv.amount:
+                    after_discount[inv.amount - _discount(inv, inv.amount)].append(i)
+        discounted = [i for i in after_discount.get(amount, ())
+                      if self.open[i] - _discount(self.invoices[i], self.open[i]) == amount != self.open[i]]
+        return exact, discounted
+
     def consume(self, proposal: Proposal) -> None:
         for a in proposal.allocations:
-            self.open[a.invoice_id] -= a.applied + a.discount + a.deduction + a.write_off
+            iid = a.invoice_id
+            self.open[iid] -= a.applied + a.discount + a.deduction + a.write_off
+            inv = self.invoices[iid]
+            key = (inv.customer_id, inv.currency)
+            if self.open[iid] <= 0:
+                if iid in self._live.get(key, ()):
+                    self._live[key].remove(iid)
+            else:
+                self._part_paid[self.open[iid]].append(iid)  # findable by what is left
+
+
+def _ids(hit: int | list[int] | None) -> Iterable[int]:
+    """An index entry as ids: the index stores a bare id for a unique key, a list otherwise."""
+    if hit is None:
+        return ()
+    return (hit,) if type(hit) is int else hit
 
 
 # --- 1. the payer ------------------------------------------------------------------------------------
@@ -236,10 +286,10 @@ def _references(p: PaymentRecord) -> list[_Ref]:
     return refs
 
 
-def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict) -> tuple[list[tuple], str]:
+def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, families: set[int]
+             ) -> tuple[list[tuple], str]:
     """Candidate invoices for one reference, best first: (rank tuple, invoice id, kind). Kinds beyond
     'exact' need the payer or the amount to agree."""
-    families = {c for cid in payers for c in idx.family(cid)}
     target = ref.line.amount_paid if ref.line is not None and ref.line.amount_paid else p.amount
     candidates = []
     lookups = chain(((ref.key, "exact"), (ref.key, "po")), _lazy_variants(ref.key))
@@ -360,8 +410,9 @@ def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, li
 
 def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
     resolved = []
+    families = {c for cid in payers for c in idx.family(cid)}
     for ref in refs:
-        candidates, raw = _resolve(ref, p, idx, payers)
+        candidates, raw = _resolve(ref, p, idx, payers, families)
         if candidates:
             resolved.append((ref, candidates, raw))
     # Numbers that point at someone else's invoice (an RMA or order number in the text) give way to the ones
@@ -433,10 +484,13 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
         if payer_tie:
             # Two customers answer to this name: an amount alone cannot say whose invoice it is.
             score = min(score, 0.6)
-        ids = [i for c in sorted(idx.family(cid)) for i in idx.live(idx.customer_invoices(c), p.currency)]
-        exact = [i for i in ids if idx.open[i] == p.amount]
-        discounted = [i for i in ids if _discount(idx.invoices[i], idx.open[i])
-                      and idx.open[i] - _discount(idx.invoices[i], idx.open[i]) == p.amount]
+        family = sorted(idx.family(cid))
+        ids = [i for c in family for i in idx.customer_live(c, p.currency)]
+        exact, discounted = [], []
+        for c in family:
+            e, d = idx.settled_by(c, p.currency, p.amount)
+            exact += e
+            discounted += d
         for group, label in ((exact, "amount equals its open balance"),
                              (discounted, "amount equals it less the early-payment discount")):
             for i in group:
@@ -448,10 +502,12 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
                                           + ("" if unique else " (so do others: ambiguous)") + f"; {note}; {reason}"))
         if exact or discounted:
             continue
-        combos, complete = _subset_sum(ids, p.amount, idx, settings.max_bundle_size)
+        # Only the first candidates count (see _subset_sum): stop looking once there are more than that.
+        below = list(islice((i for i in ids if idx.open[i] < p.amount), MAX_BUNDLE_CANDIDATES + 1))
+        combos, complete = _subset_sum(below, p.amount, idx, settings.max_bundle_size)
         # Among many open invoices some combination of four or more adds up to almost any amount by chance;
         # only a small combination from a short list is evidence.
-        small_list = sum(1 for i in ids if idx.open[i] < p.amount) <= 25
+        small_list = len(below) <= 25
         for combo in combos:
             unique = complete and len(combos) == 1 and len(combo) <= 3 and small_list
             allocations = tuple(Allocation(i, idx.invoices[i].number, idx.open[i]) for i in combo)
@@ -475,12 +531,12 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
 
 
 def _subset_sum(ids: list[int], amount: Decimal, idx: MatchIndex, max_size: int) -> tuple[list[list[int]], bool]:
-    """Combinations of 2..max_size open invoices summing exactly to `amount` (at most 3 returned). `complete`
-    says the search was exhaustive over the candidates (so one found means the only one)."""
+    """Combinations of 2..max_size of the open invoices `ids` (each below `amount`, due order) summing exactly
+    to `amount` (at most 3 returned). `complete` says the search was exhaustive over the candidates (so one
+    found means the only one)."""
     target = int(amount * 100)
-    items = [(int(idx.open[i] * 100), i) for i in ids if idx.open[i] < amount]
-    complete = len(items) <= MAX_BUNDLE_CANDIDATES
-    items = items[:MAX_BUNDLE_CANDIDATES]
+    complete = len(ids) <= MAX_BUNDLE_CANDIDATES  # the caller passes one more when there are more
+    items = [(int(idx.open[i] * 100), i) for i in ids[:MAX_BUNDLE_CANDIDATES]]
     items.sort(reverse=True)
     suffix = [0] * (len(items) + 1)
     for k in range(len(items) - 1, -1, -1):
