@@ -15,7 +15,7 @@ from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from o2c.money import MoneyField
-from o2c.tenancy import TenantForeignKey, TenantModel
+from o2c.tenancy import TenantForeignKey, TenantModel, tenant_implied_by_parent
 
 
 class CashAppSettings(TenantModel):
@@ -97,9 +97,12 @@ class ApplicationSource(models.TextChoices):
 class Application(TenantModel):
     append_only = True  # o2c.rls.sync revokes UPDATE/DELETE and adds the refusing trigger
 
+    # Enforced keys: payment, invoice and reverses (the money). The tenant, the customer (copied from the
+    # invoice by posting) and the run are provenance, not enforced: see TenantForeignKey.
+    tenant = tenant_implied_by_parent()
     payment = TenantForeignKey("payments.Payment", related_name="applications")
     invoice = TenantForeignKey("o2c.Invoice", related_name="applications")
-    customer = TenantForeignKey("o2c.Customer", related_name="applications")
+    customer = TenantForeignKey("o2c.Customer", related_name="applications", enforced=False)
     applied_amount = MoneyField(help_text="Cash of the payment applied to the invoice")
     discount_amount = MoneyField(default=Decimal(0), help_text="Earned early-payment discount")
     deduction_amount = MoneyField(default=Decimal(0), help_text="Short pay moved to a deduction")
@@ -108,7 +111,7 @@ class Application(TenantModel):
     source = models.CharField(max_length=20, choices=ApplicationSource.choices)
     confidence = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
     explanation = models.TextField(blank=True)
-    run = TenantForeignKey(MatchingRun, null=True, blank=True, related_name="applications")
+    run = TenantForeignKey(MatchingRun, null=True, blank=True, related_name="applications", enforced=False)
     created_by = models.ForeignKey("o2c.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -150,12 +153,13 @@ class MatchOutcome(models.TextChoices):
 class PaymentMatch(TenantModel):
     """The latest decision about a payment and its explanation (one row per payment, updated)."""
 
+    tenant = tenant_implied_by_parent()  # by the payment; customer and run are provenance (TenantForeignKey)
     payment = TenantForeignKey("payments.Payment", related_name="+")
     outcome = models.CharField(max_length=20, choices=MatchOutcome.choices)
-    customer = TenantForeignKey("o2c.Customer", null=True, blank=True, related_name="+")
+    customer = TenantForeignKey("o2c.Customer", null=True, blank=True, related_name="+", enforced=False)
     confidence = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
     explanation = models.TextField(blank=True)
-    run = TenantForeignKey(MatchingRun, null=True, blank=True, related_name="+")
+    run = TenantForeignKey(MatchingRun, null=True, blank=True, related_name="+", enforced=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta(TenantModel.Meta):
@@ -174,10 +178,11 @@ class Suggestion(FSMModelMixin, TenantModel):
     """One ranked answer the matcher was not sure enough to post. `allocations` is a list of
     {invoice_id, invoice_number, applied, discount, deduction, deduction_reason, write_off} (amounts as strings)."""
 
+    tenant = tenant_implied_by_parent()  # by the payment; customer and run are provenance (TenantForeignKey)
     payment = TenantForeignKey("payments.Payment", related_name="suggestions")
-    run = TenantForeignKey(MatchingRun, null=True, blank=True, related_name="suggestions")
+    run = TenantForeignKey(MatchingRun, null=True, blank=True, related_name="suggestions", enforced=False)
     rank = models.PositiveSmallIntegerField()
-    customer = TenantForeignKey("o2c.Customer", null=True, blank=True, related_name="+")
+    customer = TenantForeignKey("o2c.Customer", null=True, blank=True, related_name="+", enforced=False)
     confidence = models.DecimalField(max_digits=4, decimal_places=3)
     explanation = models.TextField()
     allocations = models.JSONField()

@@ -141,6 +141,10 @@ def _sync_foreign_keys(cursor, model) -> None:
             sql.Identifier(_constraint_name(table, f"{field.column}_tidx")), sql.Identifier(table),
             sql.Identifier(field.column)))
         name = _constraint_name(table, f"{field.column}_tfk")
+        if not getattr(field, "o2c_enforced", True):
+            cursor.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+                sql.Identifier(table), sql.Identifier(name)))
+            continue
         if _constraint_exists(cursor, table, name):
             continue
         cursor.execute(

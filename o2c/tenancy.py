@@ -139,6 +139,15 @@ def _stamp_tenant(obj, tenant_id: int) -> None:
         raise TenantNotSet(f"refusing to write a row of tenant {obj.tenant_id} in tenant {tenant_id}'s scope")
 
 
+def tenant_implied_by_parent():
+    """The `tenant` field for high-volume journal tables (a matching run writes 100k+ rows): no foreign
+    key of its own, because the row's enforced composite key to its parent, (tenant_id, payment_id) ->
+    payment (tenant_id, id), already proves the tenant exists; each foreign key is one more lookup per row
+    at commit."""
+    return models.ForeignKey("o2c.Tenant", on_delete=models.PROTECT, related_name="+", editable=False,
+                             db_index=False, db_constraint=False)
+
+
 class TenantModel(models.Model):
     """Base of every tenant-owned table.
 
@@ -163,13 +172,20 @@ class TenantModel(models.Model):
         super().save(*args, **kwargs)
 
 
-def TenantForeignKey(to, on_delete=models.PROTECT, **kwargs):  # noqa: N802 - reads like a field class
+def TenantForeignKey(to, on_delete=models.PROTECT, enforced=True, **kwargs):  # noqa: N802 - reads like a field class
     """A foreign key between tenant tables.
 
     Django's own single-column constraint is left out; `o2c.rls` adds
     FOREIGN KEY (tenant_id, <col>) REFERENCES <to> (tenant_id, id), so a row can never point at
     another tenant's row.
+
+    `enforced=False` keeps the index but not the constraint, for provenance columns of the matching
+    run's journal rows (which run wrote them, which customer they concern) whose value the service copies
+    from rows that are enforced: at 100k rows a run, every foreign key costs seconds of lookups at commit.
+    Row-level security still keeps the referenced row inside the tenant.
     """
     kwargs["db_constraint"] = False
     kwargs.setdefault("db_index", False)  # o2c.rls indexes (tenant_id, <col>) instead
-    return models.ForeignKey(to, on_delete=on_delete, **kwargs)
+    field = models.ForeignKey(to, on_delete=on_delete, **kwargs)
+    field.o2c_enforced = enforced
+    return field
