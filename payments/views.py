@@ -7,8 +7,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from cashapp.views import ACTORS, VIEWERS
 from o2c.views import _render, roles_required
 
-from .forms import BankFileUploadForm
-from .models import BankFile, BankFileUpload, Payment
+from .csv_mappings import CsvMappingInvalid, csv_mapping_preview, csv_mapping_save
+from .forms import BankFileUploadForm, CsvMappingForm
+from .models import BankCsvMapping, BankFile, BankFileUpload, Payment
+from .parsers.types import BankFileError
 from .services import bank_file_upload_create
 from .tasks import bank_file_upload_import
 
@@ -60,3 +62,40 @@ def bank_file_detail(request, bank_file_id):
     return render(request, "payments/bank_file.html", {
         "bank_file": bank_file,
         "payments": list(bank_file.payments.select_related("customer").order_by("pk")[:500])})
+
+
+# --- saved CSV mappings -----------------------------------------------------------------------------
+
+@roles_required(VIEWERS)
+@require_GET
+def mapping_list(request):
+    return render(request, "payments/mappings.html", {
+        "mappings": list(BankCsvMapping.objects.order_by("name")),
+        "can_edit": request.membership.role in ACTORS})
+
+
+@roles_required(ACTORS)
+@require_http_methods(["GET", "POST"])
+def mapping_edit(request, mapping_id=None):
+    """New or existing mapping. 'Preview' parses the sample with it and stores nothing; 'Save' stores it."""
+    mapping = get_object_or_404(BankCsvMapping, pk=mapping_id) if mapping_id is not None else None
+    initial = {"name": mapping.name, **mapping.mapping} if mapping else None
+    form = CsvMappingForm(request.POST or None, request.FILES or None, initial=initial)
+    preview, warnings, problem = None, [], ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            if "preview" in request.POST:
+                sample = form.cleaned_data.get("sample")
+                if not sample:
+                    raise CsvMappingInvalid("choose a sample export to preview")
+                preview, warnings = csv_mapping_preview(values=form.mapping_values(), data=sample.read())
+            else:
+                csv_mapping_save(name=form.cleaned_data["name"], values=form.mapping_values(), actor=request.user,
+                                 mapping=mapping)
+                return redirect("payments:mappings")
+        except (CsvMappingInvalid, BankFileError) as exc:
+            problem = str(exc)
+    status = 422 if (form.errors or problem) else 200
+    return render(request, "payments/mapping_form.html", {
+        "form": form, "mapping": mapping, "problem": problem, "warnings": warnings,
+        "preview": preview, "preview_entries": list(preview.entries[:20]) if preview else []}, status=status)

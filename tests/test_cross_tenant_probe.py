@@ -123,6 +123,12 @@ def _probe_upload(world):
     return bank_file_upload_create(data=b"not yet imported", file_name="probe.txt")
 
 
+def _probe_mapping(world):
+    from payments.models import BankCsvMapping
+
+    return BankCsvMapping.objects.create(name="Globex bank CSV", mapping={"date": "Date", "amount": "Amount"})
+
+
 EXTRA_OBJECTS: dict = {
     "payment_id": _probe_payment,
     "bank_file_id": lambda world: _probe_payment(world).bank_file,
@@ -130,6 +136,7 @@ EXTRA_OBJECTS: dict = {
     "suggestion_id": _probe_suggestion,
     "application_id": _probe_application,
     "matching_run_id": _probe_run,
+    "mapping_id": _probe_mapping,
 }
 NEVER_EXISTS = 2_000_000_000
 
