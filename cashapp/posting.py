@@ -183,9 +183,12 @@ def _post(postings: list[Posting], *, run_id, actor_id, partial: bool, lock: boo
         payments = _lock_payments(cur, tenant_id, sorted({p.payment_id for p in postings}), lock)
         invoices = _lock_invoices(cur, tenant_id, sorted({line.invoice_id for p in postings for line in p.lines}),
                                   lock)
+        pairs: set[tuple[int, int]] = set()
         for posting in postings:
             payment = payments.get(posting.payment_id)
             posting.refused = _check(posting, payment, invoices)
+            if not posting.refused and any((posting.payment_id, line.invoice_id) in pairs for line in posting.lines):
+                posting.refused = "the same payment and invoice appear in two postings of one batch"
             if posting.refused:
                 if not partial:
                     raise PostingRefused(f"cannot apply payment {posting.payment_id}: {posting.refused}")
@@ -199,6 +202,7 @@ def _post(postings: list[Posting], *, run_id, actor_id, partial: bool, lock: boo
             for line in posting.lines:
                 invoices[line.invoice_id]["open"] -= line.settled
                 invoices[line.invoice_id]["touched"] = True
+            pairs.update((posting.payment_id, line.invoice_id) for line in posting.lines)
             result.posted.append(posting)
         if result.posted:
             # Balances first: an optimistic attempt that finds a row moved stops before inserting anything.
@@ -208,40 +212,40 @@ def _post(postings: list[Posting], *, run_id, actor_id, partial: bool, lock: boo
 
 
 def _write(cur, tenant_id, result, invoices, run_id, actor_id) -> None:
-    lines = [(posting, line) for posting in result.posted for line in posting.lines]
-    ids = _next_ids(cur, "cashapp_application", len(lines))
     app_rows, deduction_rows = [], []
-    for app_id, (posting, line) in zip(ids, lines, strict=True):
-        result.application_ids.setdefault(posting.payment_id, []).append(app_id)
-        customer_id = invoices[line.invoice_id]["customer_id"]
-        app_rows.append((app_id, posting.payment_id, line.invoice_id, customer_id, line.applied, line.discount,
-                         line.deduction, line.write_off, posting.source, posting.confidence, posting.explanation))
-        if line.deduction > 0:
-            deduction_rows.append((customer_id, line.invoice_id, posting.payment_id, app_id, line.deduction,
-                                   invoices[line.invoice_id]["currency"], line.deduction_reason,
-                                   line.deduction_text[:300]))
-    _copy_temp(cur, "_application_in", "id bigint, payment_id bigint, invoice_id bigint, customer_id bigint, "
+    for posting in result.posted:
+        for line in posting.lines:
+            customer_id = invoices[line.invoice_id]["customer_id"]
+            app_rows.append((len(app_rows), posting.payment_id, line.invoice_id, customer_id, line.applied,
+                             line.discount, line.deduction, line.write_off, posting.source, posting.confidence,
+                             posting.explanation))
+            if line.deduction > 0:
+                deduction_rows.append((customer_id, line.invoice_id, posting.payment_id, line.deduction,
+                                       invoices[line.invoice_id]["currency"], line.deduction_reason,
+                                       line.deduction_text[:300]))
+    _copy_temp(cur, "_application_in", "seq int, payment_id bigint, invoice_id bigint, customer_id bigint, "
                "applied numeric, discount numeric, deduction numeric, write_off numeric, source text, "
                "confidence numeric, explanation text", app_rows)
+    _copy_temp(cur, "_deduction_in", "customer_id bigint, invoice_id bigint, payment_id bigint, amount numeric, "
+               "currency text, reason text, reason_text text", deduction_rows)
+    # One statement: the applications, then each deduction joined to the application it belongs to by
+    # (payment, invoice), unique within a batch (_post refuses a pair twice).
     cur.execute(
-        "INSERT INTO cashapp_application (tenant_id, id, payment_id, invoice_id, customer_id, applied_amount, "
-        "discount_amount, deduction_amount, write_off_amount, source, confidence, explanation, run_id, "
-        "created_by_id, created_at) SELECT %s, id, payment_id, invoice_id, customer_id, applied, discount, "
-        "deduction, write_off, source, confidence, explanation, %s, %s, now() FROM _application_in",
-        [tenant_id, run_id, actor_id],
+        "WITH app AS (INSERT INTO cashapp_application (tenant_id, payment_id, invoice_id, customer_id, "
+        "applied_amount, discount_amount, deduction_amount, write_off_amount, source, confidence, explanation, "
+        "run_id, created_by_id, created_at) SELECT %s, payment_id, invoice_id, customer_id, applied, discount, "
+        "deduction, write_off, source, confidence, explanation, %s, %s, now() FROM _application_in ORDER BY seq "
+        "RETURNING id, payment_id, invoice_id), "
+        "ded AS (INSERT INTO deductions_deduction (tenant_id, customer_id, invoice_id, payment_id, application_id, "
+        "amount, currency, reason, reason_text, status, created_at) SELECT %s, d.customer_id, d.invoice_id, "
+        "d.payment_id, app.id, d.amount, d.currency, d.reason, d.reason_text, 'open', now() FROM _deduction_in d "
+        "JOIN app ON app.payment_id = d.payment_id AND app.invoice_id = d.invoice_id) "
+        "SELECT payment_id, id FROM app ORDER BY id",
+        [tenant_id, run_id, actor_id, tenant_id],
     )
-    cur.execute("DROP TABLE _application_in")
-    if deduction_rows:
-        _copy_temp(cur, "_deduction_in", "customer_id bigint, invoice_id bigint, payment_id bigint, "
-                   "application_id bigint, amount numeric, currency text, reason text, reason_text text",
-                   deduction_rows)
-        cur.execute(
-            "INSERT INTO deductions_deduction (tenant_id, customer_id, invoice_id, payment_id, application_id, "
-            "amount, currency, reason, reason_text, status, created_at) SELECT %s, customer_id, invoice_id, "
-            "payment_id, application_id, amount, currency, reason, reason_text, 'open', now() FROM _deduction_in",
-            [tenant_id],
-        )
-        cur.execute("DROP TABLE _deduction_in")
+    for payment_id, app_id in cur.fetchall():
+        result.application_ids.setdefault(payment_id, []).append(app_id)
+    cur.execute("DROP TABLE _application_in, _deduction_in")
 
 
 def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: dict[int, dict],

@@ -51,6 +51,9 @@ def test_short_pay_with_deduction_and_bundle(in_tenant):
     deduction = Deduction.objects.get()
     assert (deduction.invoice_id, deduction.amount, deduction.reason, deduction.reason_text, deduction.status) == (
         b.pk, D("50.00"), "damaged", "2 broken", "open")
+    # Linked to the application that created it (joined by payment and invoice inside the posting statement).
+    assert (deduction.application.invoice_id, deduction.application.deduction_amount, deduction.payment_id) == (
+        b.pk, D("50.00"), payment.pk)
 
 
 def test_partial_application_leaves_both_partially_open(in_tenant):
@@ -87,6 +90,16 @@ def test_deduction_needs_reason_and_currency_must_agree(in_tenant):
         post([_manual(payment, Line(invoice.pk, D("90.00"), deduction=D("10.00")))])
     with pytest.raises(PostingRefused, match="is in EUR, the payment in USD"):
         post([_manual(payment, Line(eur.pk, D("100.00")))])
+
+
+def test_one_payment_and_invoice_twice_in_a_batch_is_refused(in_tenant):
+    invoice = InvoiceFactory(amount=D("100.00"))
+    payment = _payment(amount="100.00")
+    twice = [_manual(payment, Line(invoice.pk, D("40.00"))), _manual(payment, Line(invoice.pk, D("10.00")))]
+    result = post(twice, partial=True)
+    assert [p.refused for p in result.posted] == [""]
+    assert "appear in two postings of one batch" in result.refused[0].refused
+    assert Application.objects.count() == 1
 
 
 def test_partial_batch_posts_what_fits_in_order(in_tenant):
