@@ -38,7 +38,55 @@ def parse_args():
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--chunk", type=int, default=5_000)
     p.add_argument("--db", default="o2c_bench_cashapp")
+    p.add_argument("--phases", action="store_true",
+                   help="also print where the time went (seconds summed per phase, across both threads)")
     return p.parse_args()
+
+
+def time_phases():
+    """Wrap the run's phases with timers (bench-only instrumentation; the service is unchanged)."""
+    import functools
+    from collections import Counter
+
+    import cashapp.posting as posting
+    import cashapp.services as services
+    from cashapp.matching import MatchIndex
+
+    totals: Counter = Counter()
+
+    def wrap(module, name, label):
+        original = getattr(module, name)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                totals[label] += time.perf_counter() - started
+        setattr(module, name, timed)
+
+    for name, label in (("customer_records", "set-up: load customers"),
+                        ("open_invoice_records", "set-up: load open invoices"),
+                        ("payment_records", "matcher thread: load payments and remittance"),
+                        ("match_payments", "matcher thread: match"),
+                        ("_commit_chunk", "writer thread: commit chunks (all below)"),
+                        ("post", "writer: post applications, deductions, balances"),
+                        ("_record_matches", "writer: record decisions"),
+                        ("_insert_suggestions", "writer: store suggestions"),
+                        ("_remember_payers", "writer: note identified payers")):
+        wrap(services, name, label)
+    wrap(posting, "_write_balances", "writer: post: balances")
+    build = MatchIndex.build.__func__
+
+    def timed_build(cls, customers, invoices):
+        started = time.perf_counter()
+        try:
+            return build(cls, customers, invoices)
+        finally:
+            totals["set-up: build index"] += time.perf_counter() - started
+    MatchIndex.build = classmethod(timed_build)
+    return totals
 
 
 def migrate() -> None:
@@ -157,7 +205,9 @@ def main() -> None:
     load(tenant.pk, customers, invoices, payments)
     print(f"loaded with COPY in {time.perf_counter() - started:.1f} s (set-up, not timed below)")
 
+    phases = time_phases() if args.phases else None
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu_before = time.process_time()
     started = time.perf_counter()
     with tenant_context(tenant):
         run = matching_run_create(trigger="command")
@@ -167,7 +217,11 @@ def main() -> None:
     print(f"\nmatching run {run.pk}: {run.payments_done:,} payments in {elapsed:.1f} s "
           f"({run.payments_done / elapsed:,.0f} payments/s), as the app role with RLS on")
     print(f"  auto-applied {run.auto_applied:,}, suggested {run.suggested:,}, unmatched {run.unmatched:,}")
-    print(f"  peak RSS {peak / 1024:,.0f} MiB (before the run {rss_before / 1024:,.0f} MiB)")
+    print(f"  peak RSS {peak / 1024:,.0f} MiB (before the run {rss_before / 1024:,.0f} MiB); "
+          f"Python CPU {time.process_time() - cpu_before:.1f} s (both threads)")
+    if phases is not None:
+        for label, seconds in sorted(phases.items()):
+            print(f"  {label:<52}{seconds:6.1f} s")
 
     auto, outcomes = outcome_from_db(tenant.pk)
     report_accuracy(auto, truth)
