@@ -109,19 +109,13 @@ def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK
         index = MatchIndex.build(customer_records(), open_invoice_records())
         ids = list(_run_payments(run).filter(pk__gt=run.last_payment_id).order_by("pk")
                    .values_list("pk", flat=True))
-    writer = _ChunkWriter(tenant_id, run_id)
     try:
-        for start in range(0, len(ids), chunk_size):
-            chunk = ids[start:start + chunk_size]
-            with tenant_context(tenant_id):
-                records = payment_records(chunk)
-            decisions = match_payments(records, index, settings)
-            if not writer.put(_MatchedChunk(chunk, decisions, {r.id: r.text[:300] for r in records})):
-                break  # the run was stopped or finished by someone else
-    except BaseException:
-        writer.close(raise_error=False)  # what was matched before the failure still commits, in order
+        _match_and_commit(tenant_id, run_id, ids, index, settings, chunk_size)
+    except Exception as exc:
+        # The run ends here, saying why; what it committed stays, and the next run takes up the rest.
+        # (A worker killed outright never gets here: the run stays running and the redelivered task resumes.)
+        _run_failed(tenant_id, run_id, exc)
         raise
-    writer.close()
     with tenant_context(tenant_id):
         run = MatchingRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
@@ -135,6 +129,34 @@ def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK
         log.info("matching run %s of tenant %s done: %s auto, %s suggested, %s unmatched", run.pk,
                  tenant_id, run.auto_applied, run.suggested, run.unmatched)
         return run
+
+
+def _match_and_commit(tenant_id: int, run_id: int, ids: list[int], index: MatchIndex, settings,
+                      chunk_size: int) -> None:
+    writer = _ChunkWriter(tenant_id, run_id)
+    try:
+        for start in range(0, len(ids), chunk_size):
+            chunk = ids[start:start + chunk_size]
+            with tenant_context(tenant_id):
+                records = payment_records(chunk)
+            decisions = match_payments(records, index, settings)
+            if not writer.put(_MatchedChunk(chunk, decisions, {r.id: r.text[:300] for r in records})):
+                break  # the run was stopped or finished by someone else
+    except BaseException:
+        writer.close(raise_error=False)  # what was matched before the failure still commits, in order
+        raise
+    writer.close()
+
+
+def _run_failed(tenant_id: int, run_id: int, exc: Exception) -> None:
+    with tenant_context(tenant_id):
+        run = MatchingRun.objects.select_for_update().get(pk=run_id)
+        if run.status == RunStatus.RUNNING:
+            run.fail(f"{type(exc).__name__}: {exc}"[:2000])
+            run.finished_at = timezone.now()
+            run.save()
+            audit_event("matching_run.failed", run, {"error": [None, run.error]}, actor=run.requested_by)
+    log.exception("matching run %s of tenant %s failed", run_id, tenant_id)
 
 
 @dataclass

@@ -116,3 +116,72 @@ def test_import_starts_a_run_automatically(tenant):
         assert (run.trigger, run.status, run.auto_applied) == ("import", "done", 1)
         assert run.bank_file.payments_created == 1
         assert Payment.objects.get().status == "applied"
+
+
+def test_two_workers_executing_one_run_post_each_payment_once(tenant):
+    """A redelivered task can run beside the first one: chunks serialise on the run's row and each skips
+    what the cursor says is committed, and posting re-checks every balance, so nothing is posted twice."""
+    import threading
+
+    from django.db import connections
+
+    _, invoices = ledger(tenant, 12)
+    with tenant_context(tenant):
+        import_credits([Credit(f"R{i}", inv.amount, payer="Wayne Enterprises", invoices=((inv.number, inv.amount),))
+                        for i, inv in enumerate(invoices)])
+        run = matching_run_create()
+    barrier, errors = threading.Barrier(2), []
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            matching_run_execute(tenant_id=tenant.pk, run_id=run.pk, chunk_size=3)
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and not any(t.is_alive() for t in threads)
+    with tenant_context(tenant):
+        run.refresh_from_db()
+        assert (run.status, run.payments_done, run.auto_applied) == ("done", 12, 12)
+        assert Application.objects.count() == 12
+        assert set(Payment.objects.values_list("status", flat=True)) == {"applied"}
+
+
+def test_a_run_that_fails_says_why_keeps_nothing_half_done_and_the_next_run_takes_over(tenant):
+    from django.db import connections
+
+    _, invoices = ledger(tenant, 4)
+    with tenant_context(tenant):
+        import_credits([Credit(f"R{i}", inv.amount, payer="Wayne Enterprises", invoices=((inv.number, inv.amount),))
+                        for i, inv in enumerate(invoices)])
+        run = matching_run_create()
+    # A real database failure while posting (the owner adds a trigger that refuses the third application).
+    with connections["owner"].cursor() as cur:
+        cur.execute("CREATE FUNCTION refuse_third() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "IF (SELECT count(*) FROM cashapp_application) >= 2 THEN "
+                    "RAISE EXCEPTION 'disk full (simulated)'; END IF; RETURN NEW; END $$")
+        cur.execute("CREATE TRIGGER refuse_third BEFORE INSERT ON cashapp_application FOR EACH ROW "
+                    "EXECUTE FUNCTION refuse_third()")
+    try:
+        with pytest.raises(Exception, match="disk full"):
+            matching_run_execute(tenant_id=tenant.pk, run_id=run.pk, chunk_size=2)
+    finally:
+        with connections["owner"].cursor() as cur:
+            cur.execute("DROP TRIGGER refuse_third ON cashapp_application")
+            cur.execute("DROP FUNCTION refuse_third()")
+    with tenant_context(tenant):
+        run.refresh_from_db()
+        assert run.status == "failed" and "disk full" in run.error
+        # The first chunk committed whole; the second left nothing behind.
+        assert (run.payments_done, Application.objects.count()) == (2, 2)
+        assert Payment.objects.filter(status="applied").count() == 2
+        second = matching_run_create()
+    second = matching_run_execute(tenant_id=tenant.pk, run_id=second.pk)
+    assert (second.status, second.auto_applied) == ("done", 2)
