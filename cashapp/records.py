@@ -53,24 +53,12 @@ def open_invoice_records() -> list[OpenInvoice]:
             gc.enable()
 
 
-# reference_key() of the common shape, letters then an optional separator then digits ('INV-0004512' ->
-# '4512'), computed by Postgres as it reads the rows (a regular expression there is cheaper than a million
-# Python calls); other shapes come back NULL and Python reads them. tests/test_cashapp_records.py holds the
-# two to the same answers.
-_OPEN_INVOICES_SQL = (
-    "SELECT id, customer_id, number, amount, open_balance, currency, issue_date, due_date, po_number, "
-    "discount_percent, discount_due_date, "
-    "CASE WHEN number ~ '^[A-Za-z]*[-/ ]?[0-9]+$' "
-    "THEN coalesce(nullif(ltrim(substring(number from '([0-9]+)$'), '0'), ''), '0') END, "
-    "CASE WHEN po_number ~ '^[A-Za-z]*[-/ ]?[0-9]+$' "
-    "THEN coalesce(nullif(ltrim(substring(po_number from '([0-9]+)$'), '0'), ''), '0') END "
-    "FROM o2c_invoice WHERE tenant_id = %s AND status IN ('open', 'partially_paid') AND open_balance > 0 "
-    "ORDER BY id")
-
-
 def _open_invoice_records(tenant_id: int) -> list[OpenInvoice]:
     with connection.cursor() as cur:
-        cur.execute(_OPEN_INVOICES_SQL, [tenant_id])
+        cur.execute(
+            "SELECT id, customer_id, number, amount, open_balance, currency, issue_date, due_date, po_number, "
+            "discount_percent, discount_due_date FROM o2c_invoice WHERE tenant_id = %s "
+            "AND status IN ('open', 'partially_paid') AND open_balance > 0 ORDER BY id", [tenant_id])
         return [OpenInvoice(*row) for row in cur.fetchall()]
 
 

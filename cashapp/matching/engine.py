@@ -138,16 +138,12 @@ class MatchIndex:
             open_[iid] = balance
             # Most keys are unique: store the bare id and make a list only on a second one (a million fewer
             # lists to allocate). `live()` reads both shapes.
-            key = inv.number_key
-            if key is None:
-                key = ref_key(inv.number)
+            key = ref_key(inv.number)
             if key:
                 hit = by_ref.get(key)
                 by_ref[key] = iid if hit is None else ([hit, iid] if type(hit) is int else [*hit, iid])
             if inv.po_number:
-                po = inv.po_key
-                if po is None:
-                    po = ref_key(inv.po_number)
+                po = ref_key(inv.po_number)
                 if po:
                     hit = by_po.get(po)
                     by_po[po] = iid if hit is None else ([hit, iid] if type(hit) is int else [*hit, iid])

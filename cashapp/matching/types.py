@@ -61,9 +61,6 @@ class OpenInvoice:
     po_number: str = ""
     discount_percent: Decimal = Decimal(0)  # early-payment discount of the terms, e.g. 2 for "2/10 net 30"
     discount_due_date: date | None = None  # last day the discount may be taken
-    # reference_key(number) and reference_key(po_number) when the loader computed them (None: not given)
-    number_key: str | None = None
-    po_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
