@@ -144,9 +144,8 @@ def _copy_temp(cur, name: str, columns_sql: str, rows: list[tuple]) -> None:
     with cur.copy(f"COPY {name} FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
-    # Without statistics the planner guesses a temporary table's size and may join it to a million-row
-    # table by scanning that table whole; with them it walks the primary key.
-    cur.execute(f"ANALYZE {name}")
+    # Not analysed: these tables are only read whole by INSERT ... SELECT, never joined to a big table
+    # (balances go through unnest() for that reason), so statistics would buy no better plan.
 
 
 def _next_ids(cur, table: str, n: int) -> list[int]:

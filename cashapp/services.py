@@ -261,8 +261,7 @@ def _record_decisions(run: MatchingRun, decisions: list, texts: dict[int, str]) 
         matches.append((d.payment_id, outcome, customer_id, _confidence(d.best.confidence) if d.best else None,
                         explanation))
     payment_ids = [d.payment_id for d in decisions]
-    Suggestion.objects.filter(payment_id__any=payment_ids, status=SuggestionStatus.PENDING).update(
-        status=SuggestionStatus.SUPERSEDED)  # bulk FSM move; a transition per row would cost a query each
+    _supersede_pending_of(payment_ids)
     _insert_suggestions(suggestions, run.pk)
     _record_matches(matches, run.pk)
     _remember_payers(customers, posted)
@@ -271,6 +270,16 @@ def _record_decisions(run: MatchingRun, decisions: list, texts: dict[int, str]) 
     run.unmatched += sum(1 for m in matches if m[1] == UNMATCHED)
     if posted:
         _send_receipts_after_commit(sorted(posted))
+
+
+def _supersede_pending_of(payment_ids: list[int]) -> None:
+    """Pending suggestions of these payments give way to the new decision: a bulk FSM move (a transition per
+    row would cost a query each), joined to the ids so that Postgres probes the (tenant, payment) index or
+    hashes them, instead of comparing each suggestion row with the whole list."""
+    with connection.cursor() as cur:
+        cur.execute("UPDATE cashapp_suggestion s SET status = %s FROM unnest(%s::bigint[]) AS p(id) "
+                    "WHERE s.tenant_id = %s AND s.payment_id = p.id AND s.status = %s",
+                    [SuggestionStatus.SUPERSEDED, payment_ids, current_tenant_id(), SuggestionStatus.PENDING])
 
 
 def _insert_suggestions(rows: list[tuple], run_id: int) -> None:
