@@ -137,9 +137,7 @@ def _sync_foreign_keys(cursor, model) -> None:
             raise RuntimeError(
                 f"{model.__name__}.{field.name} points at a tenant table: declare it with TenantForeignKey"
             )
-        cursor.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (tenant_id, {})").format(
-            sql.Identifier(_constraint_name(table, f"{field.column}_tidx")), sql.Identifier(table),
-            sql.Identifier(field.column)))
+        _sync_key_index(cursor, table, field.column)
         name = _constraint_name(table, f"{field.column}_tfk")
         if not getattr(field, "o2c_enforced", True):
             cursor.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
@@ -158,6 +156,26 @@ def _sync_foreign_keys(cursor, model) -> None:
                 sql.Identifier(field.related_model._meta.db_table),
             )
         )
+
+
+def _sync_key_index(cursor, table: str, column: str) -> None:
+    """Index (tenant_id, <column>) for the key's lookups, unless a declared index already starts with those
+    two columns (the invoice's (tenant, customer, due_date)): a duplicate is paid on every insert."""
+    name = _constraint_name(table, f"{column}_tidx")
+    cursor.execute(
+        """
+        SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = %s::regclass AND c.relname <> %s AND i.indpred IS NULL AND i.indnkeyatts >= 2
+          AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'tenant_id')
+          AND i.indkey[1] = (SELECT attnum FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s)
+        """,
+        [table, name, table, table, column],
+    )
+    if cursor.fetchone():
+        cursor.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
+    else:
+        cursor.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (tenant_id, {})").format(
+            sql.Identifier(name), sql.Identifier(table), sql.Identifier(column)))
 
 
 def _sync_policy(cursor, model) -> None:

@@ -140,10 +140,10 @@ def _stamp_tenant(obj, tenant_id: int) -> None:
 
 
 def tenant_implied_by_parent():
-    """The `tenant` field for high-volume journal tables (a matching run writes 100k+ rows): no foreign
-    key of its own, because the row's enforced composite key to its parent, (tenant_id, payment_id) ->
-    payment (tenant_id, id), already proves the tenant exists; each foreign key is one more lookup per row
-    at commit."""
+    """The `tenant` field for high-volume tables (a matching run writes 100k+ journal rows, an import a
+    million invoices): no foreign key of its own, because the row's enforced composite key to its parent,
+    e.g. (tenant_id, payment_id) -> payment (tenant_id, id), already proves the tenant exists; each foreign
+    key is one more lookup per row at commit."""
     return models.ForeignKey("o2c.Tenant", on_delete=models.PROTECT, related_name="+", editable=False,
                              db_index=False, db_constraint=False)
 

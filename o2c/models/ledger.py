@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from ..money import CurrencyField, MoneyField
-from ..tenancy import TenantForeignKey, TenantModel
+from ..tenancy import TenantForeignKey, TenantModel, tenant_implied_by_parent
 
 _TERMS = re.compile(
     r"^\s*(?:(?P<pct>\d+(?:\.\d+)?)\s*%?\s*/\s*(?P<days>\d+)\s*,?\s*)?(?:n(?:et)?\s*/?\s*(?P<net>\d+))\s*$",
@@ -126,6 +126,7 @@ class InvoiceStatus(models.TextChoices):
 
 
 class Invoice(FSMModelMixin, TenantModel):
+    tenant = tenant_implied_by_parent()  # by the enforced (tenant_id, customer_id) key (migration 0003)
     number = models.CharField(max_length=64)
     customer = TenantForeignKey(Customer, related_name="invoices")
     issue_date = models.DateField()
