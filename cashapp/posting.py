@@ -80,16 +80,14 @@ def _lock_payments(cur, tenant_id: int, ids: list[int], lock: bool = True) -> di
                    "was": (r[2], r[4])} for r in cur.fetchall()}
 
 
-def _lock_invoices(cur, tenant_id: int, ids: list[int], lock: bool = True) -> dict[int, dict]:
+def _lock_invoices(cur, tenant_id: int, ids: list[int]) -> dict[int, dict]:
     cur.execute(
         "SELECT id, amount, open_balance, currency, status, customer_id, number FROM o2c_invoice "
-        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE" if lock else
-        "SELECT id, amount, open_balance, currency, status, customer_id, number FROM o2c_invoice "
-        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id",
+        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
         [tenant_id, ids],
     )
     return {r[0]: {"amount": r[1], "open": r[2], "currency": r[3], "status": r[4], "customer_id": r[5],
-                   "number": r[6], "was": (r[2], r[4])} for r in cur.fetchall()}
+                   "number": r[6]} for r in cur.fetchall()}
 
 
 class _Moved(Exception):
@@ -148,6 +146,14 @@ def _copy_temp(cur, name: str, columns_sql: str, rows: list[tuple]) -> None:
     # (balances go through unnest() for that reason), so statistics would buy no better plan.
 
 
+def _array(values) -> str:
+    """A Postgres array literal ('{1,2.50,NULL,"paid"}') for unnest(%s::numeric[]) and friends: thousands of
+    ids and amounts go as one string, which costs far less than psycopg adapting each element."""
+    return "{" + ",".join("NULL" if v is None else
+                          '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' if isinstance(v, str) else
+                          str(v) for v in values) + "}"
+
+
 def _next_ids(cur, table: str, n: int) -> list[int]:
     cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n])
     return [r[0] for r in cur.fetchall()]
@@ -163,25 +169,87 @@ def post(postings: list[Posting], *, run_id: int | None = None, actor_id: int | 
     """
     if not postings:
         return PostingResult([], [], {})
-    # Optimistic first: read the balances without locking, check, and write each row only where it still
-    # holds what was read (compare-and-set under the UPDATE's own row lock). Each row is then written once
-    # instead of locked and written. Should a clerk have changed one meanwhile, the attempt is rolled back
-    # and the postings are checked again under row locks.
+    # Optimistic first, for the common case where every posting fits: the payments are read without
+    # locking and written only if they still hold what was read (compare-and-set under the UPDATE's own
+    # row lock); the invoices are not read at all, but written by an UPDATE whose condition is the check
+    # (not void, same currency, enough open), evaluated under its row lock. Each row is then written once
+    # instead of locked, read and written. Anything else (a refusal, a row a clerk moved meanwhile) rolls
+    # the attempt back, and the postings are checked again under row locks, refusals named.
     try:
         with transaction.atomic():
-            return _post(postings, run_id=run_id, actor_id=actor_id, partial=partial, lock=False)
+            return _post_optimistic(postings, run_id=run_id, actor_id=actor_id)
     except _Moved:
-        return _post(postings, run_id=run_id, actor_id=actor_id, partial=partial, lock=True)
+        return _post_locked(postings, run_id=run_id, actor_id=actor_id, partial=partial)
 
 
-def _post(postings: list[Posting], *, run_id, actor_id, partial: bool, lock: bool) -> PostingResult:
+def _post_optimistic(postings: list[Posting], *, run_id, actor_id) -> PostingResult:
+    tenant_id = current_tenant_id()
+    result = PostingResult([], [], {})
+    with connection.connection.cursor() as cur:
+        payments = _lock_payments(cur, tenant_id, sorted({p.payment_id for p in postings}), lock=False)
+        settle: dict[int, list] = {}  # invoice id -> [amount settled in this batch, currency it must be in]
+        pairs: set[tuple[int, int]] = set()
+        for posting in postings:
+            payment = payments.get(posting.payment_id)
+            if payment is None or not posting.lines:
+                raise _Moved
+            cash = sum((line.applied for line in posting.lines), ZERO)
+            if cash > payment["unapplied"] or len({line.invoice_id for line in posting.lines}) < len(posting.lines):
+                raise _Moved
+            for line in posting.lines:
+                if (min(line.applied, line.discount, line.deduction, line.write_off) < 0 or line.settled <= 0
+                        or (line.deduction > 0 and not line.deduction_reason)):
+                    raise _Moved
+                if (posting.payment_id, line.invoice_id) in pairs:
+                    raise _Moved
+                pairs.add((posting.payment_id, line.invoice_id))
+                entry = settle.setdefault(line.invoice_id, [ZERO, payment["currency"]])
+                if entry[1] != payment["currency"]:
+                    raise _Moved
+                entry[0] += line.settled
+            payment["unapplied"] -= cash
+            payment["touched"] = True
+            if payment["customer_id"] is None:
+                payment["customer_id"] = posting.customer_id
+            result.posted.append(posting)
+        _write_balances(cur, tenant_id, payments, {}, compare=True)
+        invoices = _settle_invoices(cur, tenant_id, settle)
+        payers = {p.payment_id: invoices[p.lines[0].invoice_id]["customer_id"] for p in result.posted
+                  if payments[p.payment_id]["customer_id"] is None}
+        if payers:
+            # The payer was not named: the (first) invoice's customer, as the locked path decides.
+            ids, customers = zip(*sorted(payers.items()), strict=True)
+            cur.execute("UPDATE payments_payment p SET customer_id = b.customer_id "
+                        "FROM unnest(%s::bigint[], %s::bigint[]) AS b(id, customer_id) "
+                        "WHERE p.tenant_id = %s AND p.id = b.id", [_array(ids), _array(customers), tenant_id])
+        _write(cur, tenant_id, result, invoices, run_id, actor_id)
+    return result
+
+
+def _settle_invoices(cur, tenant_id: int, settle: dict[int, list]) -> dict[int, dict]:
+    """Take each invoice's amount off its open balance where the invoice can take it; _Moved if one cannot."""
+    ids = sorted(settle)
+    cur.execute(
+        "UPDATE o2c_invoice i SET open_balance = i.open_balance - b.settled, updated_at = now(), "
+        "status = CASE WHEN i.open_balance = b.settled THEN 'paid' "
+        "WHEN i.open_balance - b.settled = i.amount THEN 'open' ELSE 'partially_paid' END "
+        "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS b(id, settled, currency) "
+        "WHERE i.tenant_id = %s AND i.id = b.id AND i.status <> 'void' AND i.currency = b.currency "
+        "AND i.open_balance >= b.settled RETURNING i.id, i.customer_id, i.currency",
+        [_array(ids), _array(settle[i][0] for i in ids), _array(settle[i][1] for i in ids), tenant_id])
+    invoices = {r[0]: {"customer_id": r[1], "currency": r[2]} for r in cur.fetchall()}
+    if len(invoices) != len(ids):
+        raise _Moved
+    return invoices
+
+
+def _post_locked(postings: list[Posting], *, run_id, actor_id, partial: bool) -> PostingResult:
     tenant_id = current_tenant_id()
     result = PostingResult([], [], {})
     raw = connection.connection
     with raw.cursor() as cur:
-        payments = _lock_payments(cur, tenant_id, sorted({p.payment_id for p in postings}), lock)
-        invoices = _lock_invoices(cur, tenant_id, sorted({line.invoice_id for p in postings for line in p.lines}),
-                                  lock)
+        payments = _lock_payments(cur, tenant_id, sorted({p.payment_id for p in postings}))
+        invoices = _lock_invoices(cur, tenant_id, sorted({line.invoice_id for p in postings for line in p.lines}))
         pairs: set[tuple[int, int]] = set()
         for posting in postings:
             payment = payments.get(posting.payment_id)
@@ -204,8 +272,7 @@ def _post(postings: list[Posting], *, run_id, actor_id, partial: bool, lock: boo
             pairs.update((posting.payment_id, line.invoice_id) for line in posting.lines)
             result.posted.append(posting)
         if result.posted:
-            # Balances first: an optimistic attempt that finds a row moved stops before inserting anything.
-            _write_balances(cur, tenant_id, payments, invoices, compare=not lock)
+            _write_balances(cur, tenant_id, payments, invoices)
             _write(cur, tenant_id, result, invoices, run_id, actor_id)
     return result
 
@@ -249,9 +316,9 @@ def _write(cur, tenant_id, result, invoices, run_id, actor_id) -> None:
 
 def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: dict[int, dict],
                     compare: bool = False) -> None:
-    """Write the new balances and statuses. With `compare`, a row is written only if it still holds what was
-    read (`was`); any row that does not raises _Moved."""
-    invoice_rows = [(i, v["open"], _invoice_status(v["amount"], v["open"]), *v["was"]) for i, v in invoices.items()
+    """Write the new balances and statuses of the touched rows. With `compare`, a payment is written only if
+    it still holds what was read (`was`); one that does not raises _Moved."""
+    invoice_rows = [(i, v["open"], _invoice_status(v["amount"], v["open"])) for i, v in invoices.items()
                     if v.get("touched")]
     payment_rows = [(i, v["unapplied"], _payment_status(v["amount"], v["unapplied"]), v["customer_id"], *v["was"])
                     for i, v in payments.items() if v.get("touched")]
@@ -268,21 +335,16 @@ def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: di
             "AS b(id, unapplied, status, customer_id, was_unapplied, was_customer) "
             "WHERE p.tenant_id = %s AND p.id = b.id AND (NOT %s "
             "OR (p.unapplied_amount = b.was_unapplied AND p.customer_id IS NOT DISTINCT FROM b.was_customer))",
-            [list(ids), list(unapplied), list(statuses), list(customers), list(was_unapplied), list(was_customer),
-             tenant_id, compare])
+            [_array(ids), _array(unapplied), _array(statuses), _array(customers), _array(was_unapplied),
+             _array(was_customer), tenant_id, compare])
         if compare and cur.rowcount != len(ids):
             raise _Moved
     if invoice_rows:
-        ids, balances, statuses, was_open, was_status = zip(*invoice_rows, strict=True)
+        ids, balances, statuses = zip(*invoice_rows, strict=True)
         cur.execute(
             "UPDATE o2c_invoice i SET open_balance = b.open_balance, status = b.status, updated_at = now() "
-            "FROM unnest(%s::bigint[], %s::numeric[], %s::text[], %s::numeric[], %s::text[]) "
-            "AS b(id, open_balance, status, was_open, was_status) "
-            "WHERE i.tenant_id = %s AND i.id = b.id AND (NOT %s "
-            "OR (i.open_balance = b.was_open AND i.status = b.was_status))",
-            [list(ids), list(balances), list(statuses), list(was_open), list(was_status), tenant_id, compare])
-        if compare and cur.rowcount != len(ids):
-            raise _Moved
+            "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS b(id, open_balance, status) "
+            "WHERE i.tenant_id = %s AND i.id = b.id", [_array(ids), _array(balances), _array(statuses), tenant_id])
 
 
 def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: str = "") -> list[int]:

@@ -164,3 +164,15 @@ def test_another_tenants_invoice_is_not_found(tenant, other_tenant):
             post([_manual(payment, Line(foreign.pk, D("100.00")))])
     with tenant_context(other_tenant):
         assert Invoice.objects.get(pk=foreign.pk).open_balance == D("100.00")
+
+
+def test_array_literals_round_trip_through_postgres(in_tenant):
+    from cashapp.posting import _array
+
+    texts = ['paid', 'a "quoted" word', 'back\\slash', 'comma, {brace}', 'NULL', '', None]
+    numbers = [D("1234.56"), D("-0.00"), D("1E+2"), D("0.001"), None, 7]
+    with connection.cursor() as cur:
+        cur.execute("SELECT array_agg(x) FROM unnest(%s::text[]) AS x", [_array(texts)])
+        assert cur.fetchone()[0] == texts
+        cur.execute("SELECT array_agg(x) FROM unnest(%s::numeric[]) AS x", [_array(numbers)])
+        assert cur.fetchone()[0] == [D("1234.56"), D("0.00"), D("100"), D("0.001"), None, D(7)]
