@@ -36,7 +36,7 @@ def parse_args():
     p.add_argument("--invoices", type=int, default=1_000_000)
     p.add_argument("--customers", type=int, default=5_000)
     p.add_argument("--seed", type=int, default=2)
-    p.add_argument("--chunk", type=int, default=5_000)
+    p.add_argument("--chunk", type=int, default=None, help="payments per chunk (default: the service's)")
     p.add_argument("--db", default="o2c_bench_cashapp")
     p.add_argument("--phases", action="store_true",
                    help="also print where the time went (seconds summed per phase, across both threads)")
@@ -211,7 +211,8 @@ def main() -> None:
     started = time.perf_counter()
     with tenant_context(tenant):
         run = matching_run_create(trigger="command")
-    run = matching_run_execute(tenant_id=tenant.pk, run_id=run.pk, chunk_size=args.chunk)
+    run = matching_run_execute(tenant_id=tenant.pk, run_id=run.pk,
+                               **({"chunk_size": args.chunk} if args.chunk else {}))
     elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"\nmatching run {run.pk}: {run.payments_done:,} payments in {elapsed:.1f} s "

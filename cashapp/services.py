@@ -41,7 +41,7 @@ from .records import customer_records, match_settings, open_invoice_records, pay
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 2000
+CHUNK_SIZE = 5000  # per transaction: measured 44 s (2,000), 40 s (5,000), 38 s (10,000) for 100k payments
 # A clerk's decision stands: payments a clerk rejected, applied or confirmed are not re-matched by runs.
 CLERK_OUTCOMES = (MatchOutcome.REJECTED, MatchOutcome.MANUAL, MatchOutcome.CONFIRMED)
 
