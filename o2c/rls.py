@@ -137,7 +137,7 @@ def _sync_foreign_keys(cursor, model) -> None:
             raise RuntimeError(
                 f"{model.__name__}.{field.name} points at a tenant table: declare it with TenantForeignKey"
             )
-        _sync_key_index(cursor, table, field.column)
+        _sync_key_index(cursor, table, field.column, field.null)
         name = _constraint_name(table, f"{field.column}_tfk")
         if not getattr(field, "o2c_enforced", True):
             cursor.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
@@ -158,10 +158,20 @@ def _sync_foreign_keys(cursor, model) -> None:
         )
 
 
-def _sync_key_index(cursor, table: str, column: str) -> None:
+def _sync_key_index(cursor, table: str, column: str, nullable: bool) -> None:
     """Index (tenant_id, <column>) for the key's lookups, unless a declared index already starts with those
-    two columns (the invoice's (tenant, customer, due_date)): a duplicate is paid on every insert."""
+    two columns (the invoice's (tenant, customer, due_date)): a duplicate is paid on every insert.
+
+    A nullable key gets a partial index WHERE <column> IS NOT NULL: every lookup through a key names a value
+    (which Postgres knows implies NOT NULL, also in the foreign key's own checks), and rows without one, such
+    as a payment before its payer is known or a remittance line owned by the payment rather than an advice,
+    then cost no index entry when inserted."""
     name = _constraint_name(table, f"{column}_tidx")
+    cursor.execute("SELECT i.indpred IS NOT NULL FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                   "WHERE i.indrelid = %s::regclass AND c.relname = %s", [table, name])
+    existing = cursor.fetchone()
+    if existing is not None and existing[0] != nullable:
+        cursor.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
     cursor.execute(
         """
         SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
@@ -174,8 +184,9 @@ def _sync_key_index(cursor, table: str, column: str) -> None:
     if cursor.fetchone():
         cursor.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
     else:
-        cursor.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (tenant_id, {})").format(
-            sql.Identifier(name), sql.Identifier(table), sql.Identifier(column)))
+        partial = sql.SQL(" WHERE {} IS NOT NULL").format(sql.Identifier(column)) if nullable else sql.SQL("")
+        cursor.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (tenant_id, {}){}").format(
+            sql.Identifier(name), sql.Identifier(table), sql.Identifier(column), partial))
 
 
 def _sync_policy(cursor, model) -> None:
