@@ -193,7 +193,7 @@ def outcome_from_db(tenant_id: int):
 
 def main() -> None:
     args = parse_args()
-    ensure_database(args.db)
+    ensure_database(args.db, fresh=True)
     setup_django(args.db)
     migrate()
     from bench import cashapp_data

@@ -28,7 +28,7 @@ def main() -> None:
     p.add_argument("--entries", type=int, default=100_000)
     p.add_argument("--db", default="o2c_bench_import")
     args = p.parse_args()
-    ensure_database(args.db)
+    ensure_database(args.db, fresh=True)
     setup_django(args.db)
     from django.core.management import call_command
 

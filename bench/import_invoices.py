@@ -64,7 +64,7 @@ def main() -> None:
     p.add_argument("--customers", type=int, default=5_000)
     p.add_argument("--db", default="o2c_bench_invoices")
     args = p.parse_args()
-    ensure_database(args.db)
+    ensure_database(args.db, fresh=True)
     setup_django(args.db)
     from django.core.management import call_command
 

@@ -41,13 +41,17 @@ def parse_args():
     return p.parse_args()
 
 
-def ensure_database(name: str) -> None:
+def ensure_database(name: str, fresh: bool = False) -> None:
+    """Create the bench database if missing; `fresh` drops it first, so that a run does not inherit the
+    previous run's bloat (a reloaded million-row table with its indexes twice the size ran 25% slower)."""
     import psycopg
 
     url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/o2c")
     parts = urlsplit(url)
     admin_url = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
     with psycopg.connect(admin_url, autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')

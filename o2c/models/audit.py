@@ -10,7 +10,9 @@ class AuditEvent(TenantModel):
 
     append_only = True
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # No index of its own: events are read per object (audit_object_idx), and a global time index is the
+    # wrong shape under row-level security while costing an entry per event (a million per big import).
+    created_at = models.DateTimeField(auto_now_add=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT,
                               related_name="+")
     channel = models.CharField(max_length=20)  # web, api, task, command, system
