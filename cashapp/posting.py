@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 
+from o2c.bulk import bulk_cursor, pg_array
 from o2c.errors import ApplicationError
 from o2c.money import quantize
 from o2c.tenancy import current_tenant_id
@@ -71,10 +72,10 @@ class PostingResult:
 def _lock_payments(cur, tenant_id: int, ids: list[int], lock: bool = True) -> dict[int, dict]:
     cur.execute(
         "SELECT id, amount, unapplied_amount, currency, customer_id FROM payments_payment "
-        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE" if lock else
+        "WHERE tenant_id = %s AND id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE" if lock else
         "SELECT id, amount, unapplied_amount, currency, customer_id FROM payments_payment "
-        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id",
-        [tenant_id, ids],
+        "WHERE tenant_id = %s AND id = ANY(%s::bigint[]) ORDER BY id",
+        [tenant_id, pg_array(ids)],
     )
     return {r[0]: {"amount": r[1], "unapplied": r[2], "currency": r[3], "customer_id": r[4],
                    "was": (r[2], r[4])} for r in cur.fetchall()}
@@ -83,8 +84,8 @@ def _lock_payments(cur, tenant_id: int, ids: list[int], lock: bool = True) -> di
 def _lock_invoices(cur, tenant_id: int, ids: list[int]) -> dict[int, dict]:
     cur.execute(
         "SELECT id, amount, open_balance, currency, status, customer_id, number FROM o2c_invoice "
-        "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
-        [tenant_id, ids],
+        "WHERE tenant_id = %s AND id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
+        [tenant_id, pg_array(ids)],
     )
     return {r[0]: {"amount": r[1], "open": r[2], "currency": r[3], "status": r[4], "customer_id": r[5],
                    "number": r[6]} for r in cur.fetchall()}
@@ -146,14 +147,6 @@ def _copy_temp(cur, name: str, columns_sql: str, rows: list[tuple]) -> None:
     # (balances go through unnest() for that reason), so statistics would buy no better plan.
 
 
-def _array(values) -> str:
-    """A Postgres array literal ('{1,2.50,NULL,"paid"}') for unnest(%s::numeric[]) and friends: thousands of
-    ids and amounts go as one string, which costs far less than psycopg adapting each element."""
-    return "{" + ",".join("NULL" if v is None else
-                          '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' if isinstance(v, str) else
-                          str(v) for v in values) + "}"
-
-
 def _next_ids(cur, table: str, n: int) -> list[int]:
     cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n])
     return [r[0] for r in cur.fetchall()]
@@ -185,7 +178,7 @@ def post(postings: list[Posting], *, run_id: int | None = None, actor_id: int | 
 def _post_optimistic(postings: list[Posting], *, run_id, actor_id) -> PostingResult:
     tenant_id = current_tenant_id()
     result = PostingResult([], [], {})
-    with connection.connection.cursor() as cur:
+    with bulk_cursor() as cur:
         payments = _lock_payments(cur, tenant_id, sorted({p.payment_id for p in postings}), lock=False)
         settle: dict[int, list] = {}  # invoice id -> [amount settled in this batch, currency it must be in]
         pairs: set[tuple[int, int]] = set()
@@ -221,7 +214,7 @@ def _post_optimistic(postings: list[Posting], *, run_id, actor_id) -> PostingRes
             ids, customers = zip(*sorted(payers.items()), strict=True)
             cur.execute("UPDATE payments_payment p SET customer_id = b.customer_id "
                         "FROM unnest(%s::bigint[], %s::bigint[]) AS b(id, customer_id) "
-                        "WHERE p.tenant_id = %s AND p.id = b.id", [_array(ids), _array(customers), tenant_id])
+                        "WHERE p.tenant_id = %s AND p.id = b.id", [pg_array(ids), pg_array(customers), tenant_id])
         _write(cur, tenant_id, result, invoices, run_id, actor_id)
     return result
 
@@ -236,7 +229,7 @@ def _settle_invoices(cur, tenant_id: int, settle: dict[int, list]) -> dict[int, 
         "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS b(id, settled, currency) "
         "WHERE i.tenant_id = %s AND i.id = b.id AND i.status <> 'void' AND i.currency = b.currency "
         "AND i.open_balance >= b.settled RETURNING i.id, i.customer_id, i.currency",
-        [_array(ids), _array(settle[i][0] for i in ids), _array(settle[i][1] for i in ids), tenant_id])
+        [pg_array(ids), pg_array(settle[i][0] for i in ids), pg_array(settle[i][1] for i in ids), tenant_id])
     invoices = {r[0]: {"customer_id": r[1], "currency": r[2]} for r in cur.fetchall()}
     if len(invoices) != len(ids):
         raise _Moved
@@ -246,8 +239,7 @@ def _settle_invoices(cur, tenant_id: int, settle: dict[int, list]) -> dict[int, 
 def _post_locked(postings: list[Posting], *, run_id, actor_id, partial: bool) -> PostingResult:
     tenant_id = current_tenant_id()
     result = PostingResult([], [], {})
-    raw = connection.connection
-    with raw.cursor() as cur:
+    with bulk_cursor() as cur:
         payments = _lock_payments(cur, tenant_id, sorted({p.payment_id for p in postings}))
         invoices = _lock_invoices(cur, tenant_id, sorted({line.invoice_id for p in postings for line in p.lines}))
         pairs: set[tuple[int, int]] = set()
@@ -300,7 +292,8 @@ def _write(cur, tenant_id, result, invoices, run_id, actor_id) -> None:
         "WITH app AS (INSERT INTO cashapp_application (tenant_id, payment_id, invoice_id, customer_id, "
         "applied_amount, discount_amount, deduction_amount, write_off_amount, source, confidence, explanation, "
         "run_id, created_by_id, created_at) SELECT %s, payment_id, invoice_id, customer_id, applied, discount, "
-        "deduction, write_off, source, confidence, explanation, %s, %s, now() FROM _application_in ORDER BY seq "
+        "deduction, write_off, source, confidence, explanation, %s::bigint, %s::bigint, now() "
+        "FROM _application_in ORDER BY seq "
         "RETURNING id, payment_id, invoice_id), "
         "ded AS (INSERT INTO deductions_deduction (tenant_id, customer_id, invoice_id, payment_id, application_id, "
         "amount, currency, reason, reason_text, status, created_at) SELECT %s, d.customer_id, d.invoice_id, "
@@ -335,8 +328,8 @@ def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: di
             "AS b(id, unapplied, status, customer_id, was_unapplied, was_customer) "
             "WHERE p.tenant_id = %s AND p.id = b.id AND (NOT %s "
             "OR (p.unapplied_amount = b.was_unapplied AND p.customer_id IS NOT DISTINCT FROM b.was_customer))",
-            [_array(ids), _array(unapplied), _array(statuses), _array(customers), _array(was_unapplied),
-             _array(was_customer), tenant_id, compare])
+            [pg_array(ids), pg_array(unapplied), pg_array(statuses), pg_array(customers), pg_array(was_unapplied),
+             pg_array(was_customer), tenant_id, compare])
         if compare and cur.rowcount != len(ids):
             raise _Moved
     if invoice_rows:
@@ -344,18 +337,18 @@ def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: di
         cur.execute(
             "UPDATE o2c_invoice i SET open_balance = b.open_balance, status = b.status, updated_at = now() "
             "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS b(id, open_balance, status) "
-            "WHERE i.tenant_id = %s AND i.id = b.id", [_array(ids), _array(balances), _array(statuses), tenant_id])
+            "WHERE i.tenant_id = %s AND i.id = b.id",
+            [pg_array(ids), pg_array(balances), pg_array(statuses), tenant_id])
 
 
 def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: str = "") -> list[int]:
     """Reverse applications: insert their negations, cancel the deductions they created, restore balances.
     Refuses (nothing written) an application that is itself a reversal or was reversed already."""
     tenant_id = current_tenant_id()
-    raw = connection.connection
-    with raw.cursor() as cur:
+    with bulk_cursor() as cur:
         cur.execute(
             "SELECT id, payment_id, invoice_id, customer_id, applied_amount, discount_amount, deduction_amount, "
-            "write_off_amount, reverses_id FROM cashapp_application WHERE tenant_id = %s AND id = ANY(%s)",
+            "write_off_amount, reverses_id FROM cashapp_application WHERE tenant_id = %s AND id = ANY(%s::bigint[])",
             [tenant_id, application_ids])
         originals = {r[0]: r for r in cur.fetchall()}
         missing = set(application_ids) - set(originals)
@@ -363,7 +356,8 @@ def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: 
             raise PostingRefused(f"application {min(missing)} not found")
         payments = _lock_payments(cur, tenant_id, sorted({r[1] for r in originals.values()}))
         invoices = _lock_invoices(cur, tenant_id, sorted({r[2] for r in originals.values()}))
-        cur.execute("SELECT reverses_id FROM cashapp_application WHERE tenant_id = %s AND reverses_id = ANY(%s)",
+        cur.execute("SELECT reverses_id FROM cashapp_application "
+                    "WHERE tenant_id = %s AND reverses_id = ANY(%s::bigint[])",
                     [tenant_id, application_ids])
         already = {r[0] for r in cur.fetchall()}
         for app_id, r in originals.items():
@@ -372,7 +366,7 @@ def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: 
             if app_id in already:
                 raise PostingRefused(f"application {app_id} was reversed already")
         cur.execute("SELECT application_id FROM deductions_deduction WHERE tenant_id = %s "
-                    "AND application_id = ANY(%s) AND status <> 'open' AND status <> 'cancelled'",
+                    "AND application_id = ANY(%s::bigint[]) AND status <> 'open' AND status <> 'cancelled'",
                     [tenant_id, application_ids])
         settled = cur.fetchone()
         if settled:
@@ -394,10 +388,10 @@ def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: 
             "INSERT INTO cashapp_application (tenant_id, id, reverses_id, payment_id, invoice_id, customer_id, "
             "applied_amount, discount_amount, deduction_amount, write_off_amount, source, explanation, "
             "created_by_id, created_at) SELECT %s, id, reverses_id, payment_id, invoice_id, customer_id, applied, "
-            "discount, deduction, write_off, 'manual', %s, %s, now() FROM _reversal_in",
+            "discount, deduction, write_off, 'manual', %s::text, %s::bigint, now() FROM _reversal_in",
             [tenant_id, f"reversal: {reason}" if reason else "reversal", actor_id])
         cur.execute("DROP TABLE _reversal_in")
         cur.execute("UPDATE deductions_deduction SET status = 'cancelled' WHERE tenant_id = %s "
-                    "AND application_id = ANY(%s) AND status = 'open'", [tenant_id, application_ids])
+                    "AND application_id = ANY(%s::bigint[]) AND status = 'open'", [tenant_id, application_ids])
         _write_balances(cur, tenant_id, payments, invoices)
     return ids

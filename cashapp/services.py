@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,6 +21,7 @@ from decimal import Decimal
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from o2c.bulk import bulk_cursor, pg_array
 from o2c.models import Customer, CustomerAlias, CustomerBankAccount
 from o2c.services.audit import audit_event
 from o2c.tenancy import current_tenant_id, tenant_context
@@ -41,13 +44,23 @@ from .records import customer_records, match_settings, open_invoice_records, pay
 
 log = logging.getLogger(__name__)
 
+RUN_SWITCH_INTERVAL = float(os.environ.get("O2C_RUN_SWITCH_INTERVAL", "0.0005"))  # seconds; CPython's default 0.005
 CHUNK_SIZE = 5000  # per transaction: measured 44 s (2,000), 40 s (5,000), 38 s (10,000) for 100k payments
 # A clerk's decision stands: payments a clerk rejected, applied or confirmed are not re-matched by runs.
 CLERK_OUTCOMES = (MatchOutcome.REJECTED, MatchOutcome.MANUAL, MatchOutcome.CONFIRMED)
 
 
+_CONFIDENCES: dict[float, Decimal] = {}  # at most 1,001 values; a run asks for ~200k
+
+
 def _confidence(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(str(round(min(max(value, 0.0), 1.0), 3)))
+    if value is None:
+        return None
+    key = round(min(max(value, 0.0), 1.0), 3)
+    found = _CONFIDENCES.get(key)
+    if found is None:
+        found = _CONFIDENCES[key] = Decimal(str(key))
+    return found
 
 
 def _eligible_payments():
@@ -134,6 +147,11 @@ def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK
 def _match_and_commit(tenant_id: int, run_id: int, ids: list[int], index: MatchIndex, settings,
                       chunk_size: int) -> None:
     writer = _ChunkWriter(tenant_id, run_id)
+    # The writer thread gives up the GIL at every round trip to Postgres and then waits for the matcher
+    # thread to hand it back, by default after up to 5 ms: thousands of round trips made the writer (the
+    # run's critical path) wait seconds for nothing. A shorter interval for the run's duration only.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(RUN_SWITCH_INTERVAL)
     try:
         for start in range(0, len(ids), chunk_size):
             chunk = ids[start:start + chunk_size]
@@ -145,6 +163,8 @@ def _match_and_commit(tenant_id: int, run_id: int, ids: list[int], index: MatchI
     except BaseException:
         writer.close(raise_error=False)  # what was matched before the failure still commits, in order
         raise
+    finally:
+        sys.setswitchinterval(switch_interval)
     writer.close()
 
 
@@ -276,17 +296,18 @@ def _supersede_pending_of(payment_ids: list[int]) -> None:
     """Pending suggestions of these payments give way to the new decision: a bulk FSM move (a transition per
     row would cost a query each), joined to the ids so that Postgres probes the (tenant, payment) index or
     hashes them, instead of comparing each suggestion row with the whole list."""
-    with connection.cursor() as cur:
+    with bulk_cursor() as cur:
         cur.execute("UPDATE cashapp_suggestion s SET status = %s FROM unnest(%s::bigint[]) AS p(id) "
                     "WHERE s.tenant_id = %s AND s.payment_id = p.id AND s.status = %s",
-                    [SuggestionStatus.SUPERSEDED, payment_ids, current_tenant_id(), SuggestionStatus.PENDING])
+                    [SuggestionStatus.SUPERSEDED.value, pg_array(payment_ids), current_tenant_id(),
+                     SuggestionStatus.PENDING.value])
 
 
 def _insert_suggestions(rows: list[tuple], run_id: int) -> None:
     """Pending suggestions in one statement from a COPYed temporary table (thousands per chunk)."""
     if not rows:
         return
-    with connection.connection.cursor() as cur:
+    with bulk_cursor() as cur:
         cur.execute("CREATE TEMPORARY TABLE _suggestion_in (payment_id bigint, rank smallint, customer_id bigint, "
                     "confidence numeric, explanation text, allocations jsonb, on_account numeric) ON COMMIT DROP")
         with cur.copy("COPY _suggestion_in FROM STDIN") as copy:
@@ -294,9 +315,9 @@ def _insert_suggestions(rows: list[tuple], run_id: int) -> None:
                 copy.write_row(row)
         cur.execute(
             "INSERT INTO cashapp_suggestion (tenant_id, payment_id, run_id, rank, customer_id, confidence, "
-            "explanation, allocations, on_account, status, created_at) SELECT %s, payment_id, %s, rank, customer_id, "
-            "confidence, explanation, allocations, on_account, %s, now() FROM _suggestion_in",
-            [current_tenant_id(), run_id, SuggestionStatus.PENDING])
+            "explanation, allocations, on_account, status, created_at) SELECT %s, payment_id, %s::bigint, rank, "
+            "customer_id, confidence, explanation, allocations, on_account, %s::text, now() FROM _suggestion_in",
+            [current_tenant_id(), run_id, SuggestionStatus.PENDING.value])
         cur.execute("DROP TABLE _suggestion_in")
 
 
@@ -314,7 +335,7 @@ def _record_matches(matches: list[tuple], run_id: int | None) -> None:
     if not matches:
         return
     tenant_id = current_tenant_id()
-    with connection.connection.cursor() as cur:
+    with bulk_cursor() as cur:
         cur.execute("CREATE TEMPORARY TABLE _match_in (payment_id bigint, outcome text, customer_id bigint, "
                     "confidence numeric, explanation text) ON COMMIT DROP")
         with cur.copy("COPY _match_in FROM STDIN") as copy:
@@ -322,7 +343,8 @@ def _record_matches(matches: list[tuple], run_id: int | None) -> None:
                 copy.write_row((pid, _OUTCOME.get(outcome, outcome), customer, confidence, explanation))
         cur.execute(
             "INSERT INTO cashapp_paymentmatch (tenant_id, payment_id, outcome, customer_id, confidence, explanation, "
-            "run_id, updated_at) SELECT %s, payment_id, outcome, customer_id, confidence, explanation, %s, now() "
+            "run_id, updated_at) SELECT %s, payment_id, outcome, customer_id, confidence, explanation, %s::bigint, "
+            "now() "
             "FROM _match_in ON CONFLICT (tenant_id, payment_id) DO UPDATE SET outcome = excluded.outcome, "
             "customer_id = excluded.customer_id, confidence = excluded.confidence, "
             "explanation = excluded.explanation, run_id = excluded.run_id, updated_at = now()",
@@ -335,7 +357,7 @@ def _remember_payers(customers: dict[int, int], posted: set[int]) -> None:
     unposted = [(pid, cid) for pid, cid in customers.items() if pid not in posted]
     if not unposted:
         return
-    with connection.connection.cursor() as cur:
+    with bulk_cursor() as cur:
         cur.execute("CREATE TEMPORARY TABLE _payer_in (payment_id bigint, customer_id bigint) ON COMMIT DROP")
         with cur.copy("COPY _payer_in FROM STDIN") as copy:
             for row in unposted:

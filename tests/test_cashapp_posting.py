@@ -167,7 +167,7 @@ def test_another_tenants_invoice_is_not_found(tenant, other_tenant):
 
 
 def test_array_literals_round_trip_through_postgres(in_tenant):
-    from cashapp.posting import _array
+    from o2c.bulk import pg_array as _array
 
     texts = ['paid', 'a "quoted" word', 'back\\slash', 'comma, {brace}', 'NULL', '', None]
     numbers = [D("1234.56"), D("-0.00"), D("1E+2"), D("0.001"), None, 7]
