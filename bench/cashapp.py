@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.cashapp_data import CASES, generate  # noqa: E402
+from bench.invoice_list import machine_speed  # noqa: E402
 from cashapp.matching import AUTO, SUGGEST, MatchIndex, MatchSettings, match_payments  # noqa: E402
 from cashapp.matching.types import Allocation, Decision, Proposal  # noqa: E402
 
@@ -112,6 +113,7 @@ def _pct(a, b, places: int = 2) -> str:
 
 def main() -> None:
     args = parse_args()
+    print(machine_speed())
     if args.quick:
         args.payments, args.invoices, args.customers = 10_000, 100_000, 1_000
     started = time.perf_counter()

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.invoice_list import ensure_database, setup_django  # noqa: E402
+from bench.invoice_list import ensure_database, machine_speed, setup_django  # noqa: E402
 
 TENANT_SLUG = "bench-cashapp"
 
@@ -193,6 +193,7 @@ def outcome_from_db(tenant_id: int):
 
 def main() -> None:
     args = parse_args()
+    print(machine_speed())
     ensure_database(args.db, fresh=True)
     setup_django(args.db)
     migrate()

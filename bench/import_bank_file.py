@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.invoice_list import ensure_database, setup_django  # noqa: E402
+from bench.invoice_list import ensure_database, machine_speed, setup_django  # noqa: E402
 from bench.parse_bank_file import bai2_file, camt_file  # noqa: E402
 
 
@@ -28,6 +28,7 @@ def main() -> None:
     p.add_argument("--entries", type=int, default=100_000)
     p.add_argument("--db", default="o2c_bench_import")
     args = p.parse_args()
+    print(machine_speed())
     ensure_database(args.db, fresh=True)
     setup_django(args.db)
     from django.core.management import call_command

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.invoice_list import ensure_database, setup_django  # noqa: E402
+from bench.invoice_list import ensure_database, machine_speed, setup_django  # noqa: E402
 
 HEADER = ("invoice_number,customer_id,customer_name,issue_date,due_date,amount,currency,po_number,"
           "discount_percent,discount_due_date\n")
@@ -64,6 +64,7 @@ def main() -> None:
     p.add_argument("--customers", type=int, default=5_000)
     p.add_argument("--db", default="o2c_bench_invoices")
     args = p.parse_args()
+    print(machine_speed())
     ensure_database(args.db, fresh=True)
     setup_django(args.db)
     from django.core.management import call_command

@@ -58,6 +58,16 @@ def ensure_database(name: str, fresh: bool = False) -> None:
             print(f"created database {name}")
 
 
+def machine_speed() -> str:
+    """A fixed pure-Python loop, timed: the box's speed drifts by a third from hour to hour (shared host),
+    so each benchmark prints this next to its figures (1.3 s on a quiet day)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(20_000_000):
+        total += i
+    return f"machine speed: reference loop {time.perf_counter() - started:.2f} s (lower is faster; 1.3 s when quiet)"
+
+
 def setup_django(db: str) -> None:
     os.environ["O2C_DB_NAME"] = db
     os.environ.setdefault("O2C_DEBUG", "0")  # no per-query bookkeeping, as in production
