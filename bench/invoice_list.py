@@ -60,12 +60,12 @@ def ensure_database(name: str, fresh: bool = False) -> None:
 
 def machine_speed() -> str:
     """A fixed pure-Python loop, timed: the box's speed drifts by a third from hour to hour (shared host),
-    so each benchmark prints this next to its figures (1.3 s on a quiet day)."""
+    so each benchmark prints this next to its figures (0.9-1.8 s seen)."""
     started = time.perf_counter()
     total = 0
     for i in range(20_000_000):
         total += i
-    return f"machine speed: reference loop {time.perf_counter() - started:.2f} s (lower is faster; 1.3 s when quiet)"
+    return f"machine speed: reference loop {time.perf_counter() - started:.2f} s (lower is faster; 0.9-1.8 s seen on this box)"
 
 
 def setup_django(db: str) -> None:
