@@ -60,12 +60,13 @@ def ensure_database(name: str, fresh: bool = False) -> None:
 
 def machine_speed() -> str:
     """A fixed pure-Python loop, timed: the box's speed drifts by a third from hour to hour (shared host),
-    so each benchmark prints this next to its figures (0.9-1.8 s seen)."""
+    so each benchmark prints this next to its figures (0.6-1.8 s seen)."""
     started = time.perf_counter()
     total = 0
     for i in range(20_000_000):
         total += i
-    return f"machine speed: reference loop {time.perf_counter() - started:.2f} s (lower is faster; 0.9-1.8 s seen on this box)"
+    return (f"machine speed: reference loop {time.perf_counter() - started:.2f} s "
+            "(lower is faster; 0.6-1.8 s seen on this box)")
 
 
 def setup_django(db: str) -> None:
@@ -189,6 +190,7 @@ def plan_summary(qs) -> str:
 
 def main():
     args = parse_args()
+    print(machine_speed())
     ensure_database(args.db)
     setup_django(args.db)
     from django.core.management import call_command
