@@ -8,6 +8,7 @@ postings and the cursor commit together, no payment is posted twice and none is 
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -122,6 +123,13 @@ def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK
         index = MatchIndex.build(customer_records(), open_invoice_records())
         ids = list(_run_payments(run).filter(pk__gt=run.last_payment_id).order_by("pk")
                    .values_list("pk", flat=True))
+    # The index is a million long-lived objects the run only reads. Left to its thresholds, the cyclic
+    # collector walks all of them at every full collection the chunks' garbage triggers (4 s of a 100k
+    # run, plus 2.5 s of young collections); freezing them made full collections five times more frequent
+    # instead. So the automatic collector is off for the run and the loop collects the young generations
+    # once per chunk, where a chunk's cycles (if any) end.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         _match_and_commit(tenant_id, run_id, ids, index, settings, chunk_size)
     except Exception as exc:
@@ -129,6 +137,9 @@ def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK
         # (A worker killed outright never gets here: the run stays running and the redelivered task resumes.)
         _run_failed(tenant_id, run_id, exc)
         raise
+    finally:
+        if collecting:
+            gc.enable()
     with tenant_context(tenant_id):
         run = MatchingRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
@@ -160,6 +171,7 @@ def _match_and_commit(tenant_id: int, run_id: int, ids: list[int], index: MatchI
             decisions = match_payments(records, index, settings)
             if not writer.put(_MatchedChunk(chunk, decisions, {r.id: r.text[:300] for r in records})):
                 break  # the run was stopped or finished by someone else
+            gc.collect(1)
     except BaseException:
         writer.close(raise_error=False)  # what was matched before the failure still commits, in order
         raise
