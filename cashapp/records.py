@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.db import connection
 
+from o2c.bulk import bulk_cursor, pg_array
 from o2c.tenancy import current_tenant_id
 
 from .matching import Alias, CustomerRecord, MatchSettings, OpenInvoice, PaymentRecord, RemittanceRef
@@ -69,32 +70,34 @@ def payment_records(payment_ids: list[int]) -> list[PaymentRecord]:
     if not payment_ids:
         return []
     lines, texts = defaultdict(list), defaultdict(list)
-    with connection.cursor() as cur:
+    ids = pg_array(payment_ids)
+    with bulk_cursor() as cur:
         # Two index lookups joined by UNION ALL: an OR across the outer join would scan every line.
         cur.execute(
             "SELECT * FROM ("
             " SELECT l.payment_id AS pid, l.reference, l.reference_type, l.amount_paid, l.gross_amount, l.discount,"
             " l.adjustment, l.adjustment_reason, l.text, 0 AS advice, l.position, l.id"
-            " FROM payments_remittanceline l WHERE l.tenant_id = %s AND l.payment_id = ANY(%s)"
+            " FROM payments_remittanceline l WHERE l.tenant_id = %s AND l.payment_id = ANY(%s::bigint[])"
             " UNION ALL"
             " SELECT a.payment_id, l.reference, l.reference_type, l.amount_paid, l.gross_amount, l.discount,"
             " l.adjustment, l.adjustment_reason, l.text, a.id, l.position, l.id"
             " FROM payments_remittanceadvice a JOIN payments_remittanceline l"
             " ON l.tenant_id = a.tenant_id AND l.advice_id = a.id"
-            " WHERE a.tenant_id = %s AND a.payment_id = ANY(%s)) x ORDER BY advice, position, id",
-            [tenant_id, payment_ids, tenant_id, payment_ids])
+            " WHERE a.tenant_id = %s AND a.payment_id = ANY(%s::bigint[])) x ORDER BY advice, position, id",
+            [tenant_id, ids, tenant_id, ids])
         for pid, ref, ref_type, paid, gross, discount, adjustment, reason, text, *_ in cur.fetchall():
             lines[pid].append(RemittanceRef(ref, ref_type, paid, gross, discount, adjustment, reason))
             if text:
                 texts[pid].append(text)
         cur.execute("SELECT payment_id, unstructured FROM payments_remittanceadvice WHERE tenant_id = %s "
-                    "AND payment_id = ANY(%s) AND unstructured <> ''", [tenant_id, payment_ids])
+                    "AND payment_id = ANY(%s::bigint[]) AND unstructured <> ''", [tenant_id, ids])
         for pid, text in cur.fetchall():
             texts[pid].append(text)
         cur.execute(
             "SELECT id, unapplied_amount, currency, coalesce(value_date, booking_date), payer_name, payer_account, "
-            "remittance_text, end_to_end_id FROM payments_payment WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id",
-            [tenant_id, payment_ids])
+            "remittance_text, end_to_end_id FROM payments_payment "
+            "WHERE tenant_id = %s AND id = ANY(%s::bigint[]) ORDER BY id",
+            [tenant_id, ids])
         records = []
         for pid, unapplied, currency, day, payer, account, text, e2e in cur.fetchall():
             free = " ".join(t for t in [text, "" if e2e in ("", "NOTPROVIDED") else e2e, *texts[pid]] if t)
