@@ -123,6 +123,9 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# Invoice files up to this size import within the request (errors shown at once); bigger ones are handed to
+# a Celery task and followed on a progress page (a million rows take longer than a request may).
+O2C_INVOICE_IMPORT_INLINE_BYTES = int(os.environ.get("O2C_INVOICE_IMPORT_INLINE_BYTES", str(4 * 1024 * 1024)))
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves it on the queue
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -15,6 +15,8 @@ urlpatterns = [
     path("customers/<int:customer_id>/", views.customer_detail, name="customer_detail"),
     path("invoices/", views.invoice_list, name="invoice_list"),
     path("invoices/import/", views.invoice_import, name="invoice_import"),
+    path("invoices/import/uploads/<int:invoice_upload_id>/", views.invoice_upload_status,
+         name="invoice_upload_status"),
     path("invoices/<int:invoice_id>/", views.invoice_detail, name="invoice_detail"),
     path("settings/users/", views.user_list, name="user_list"),
     path("settings/users/invite/", views.invitation_new, name="invitation_new"),

@@ -2,11 +2,13 @@
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cashapp.selectors import invoice_applications
 
@@ -14,8 +16,13 @@ from . import selectors
 from .access import _as_id, access_customer_by_id, access_invoice_by_id, customer_scope, invoice_scope
 from .errors import ApplicationError
 from .forms import ApiTokenForm, InvitationForm, InvoiceFilterForm, InvoiceImportForm
-from .models import ApiToken, Customer, Invitation, InvoiceImport, Membership, Role
-from .services.invoice_import import InvoiceFileError, invoice_import_csv
+from .models import ApiToken, Customer, Invitation, InvoiceImport, InvoiceUpload, Membership, Role
+from .services.invoice_import import (
+    InvoiceFileError,
+    invoice_import_csv,
+    invoice_upload_create,
+    invoice_upload_rows_stored,
+)
 from .services.tenants import (
     api_token_create,
     api_token_revoke,
@@ -23,6 +30,7 @@ from .services.tenants import (
     invitation_revoke,
     membership_deactivate,
 )
+from .tasks import invoice_upload_import
 
 STAFF = frozenset(Role.staff_roles())
 IMPORTERS = frozenset({Role.TENANT_ADMIN, Role.AR_CLERK, Role.FINANCE_LEAD})
@@ -155,6 +163,11 @@ def invoice_import(request):
     errors, status = [], 200
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
+        if upload.size > settings.O2C_INVOICE_IMPORT_INLINE_BYTES:
+            item = invoice_upload_create(data=upload.read(), file_name=upload.name, actor=request.user)
+            tenant_id = request.tenant.pk
+            transaction.on_commit(lambda: invoice_upload_import.delay(tenant_id, item.pk))
+            return redirect("invoice_upload_status", invoice_upload_id=item.pk)
         try:
             batch = invoice_import_csv(data=upload.read(), file_name=upload.name, actor=request.user)
         except InvoiceFileError as exc:
@@ -174,6 +187,16 @@ def invoice_import(request):
         "form": form, "errors": errors, "imports": InvoiceImport.objects.select_related("imported_by")
         .order_by("-created_at", "-id")[:25],
     }, status=status)
+
+
+@roles_required(IMPORTERS)
+@require_GET
+def invoice_upload_status(request, invoice_upload_id):
+    item = get_object_or_404(InvoiceUpload.objects.select_related("invoice_import"), pk=invoice_upload_id)
+    stored = invoice_upload_rows_stored(item) if item.status == "queued" else 0
+    percent = min(100, stored * 100 // item.rows_expected) if item.rows_expected else 0
+    return _render(request, "o2c/invoice_upload_status.html", "o2c/_invoice_upload_status.html",
+                   {"item": item, "stored": stored, "percent": percent})
 
 
 # --- settings: users, invitations, API tokens ---------------------------------------------------

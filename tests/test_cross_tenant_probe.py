@@ -123,6 +123,12 @@ def _probe_upload(world):
     return bank_file_upload_create(data=b"not yet imported", file_name="probe.txt")
 
 
+def _probe_invoice_upload(world):
+    from o2c.services.invoice_import import invoice_upload_create
+
+    return invoice_upload_create(data=b"invoice_number\n", file_name="probe.csv")
+
+
 def _probe_mapping(world):
     from payments.models import BankCsvMapping
 
@@ -137,6 +143,7 @@ EXTRA_OBJECTS: dict = {
     "application_id": _probe_application,
     "matching_run_id": _probe_run,
     "mapping_id": _probe_mapping,
+    "invoice_upload_id": _probe_invoice_upload,
 }
 NEVER_EXISTS = 2_000_000_000
 

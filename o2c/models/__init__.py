@@ -7,12 +7,15 @@ from .ledger import (
     CustomerContact,
     Invoice,
     InvoiceImport,
+    InvoiceUpload,
+    InvoiceUploadStatus,
     PaymentTerms,
 )
 from .tenants import ApiToken, Invitation, Membership, Role, Tenant, User
 
 __all__ = [
     "ApiToken", "AuditEvent", "CreditMemo", "Customer", "CustomerAlias", "CustomerBankAccount",
-    "CustomerContact", "Invitation", "Invoice", "InvoiceImport", "Membership", "PaymentTerms", "Role",
+    "CustomerContact", "Invitation", "Invoice", "InvoiceImport", "InvoiceUpload", "InvoiceUploadStatus", "Membership",
+    "PaymentTerms", "Role",
     "Tenant", "User",
 ]

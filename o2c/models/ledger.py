@@ -241,3 +241,38 @@ class InvoiceImport(TenantModel):
 
     class Meta(TenantModel.Meta):
         ordering = ["-created_at"]
+
+
+class InvoiceUploadStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    DONE = "done", "Imported"
+    FAILED = "failed", "Refused"
+
+
+class InvoiceUpload(FSMModelMixin, TenantModel):
+    """A big invoice file handed to the background import from the browser (a million rows take longer
+    than a request may): holds the bytes until the task runs, then the outcome for the page that polls
+    it. The rows read so far are in the cache (the import is one transaction, invisible until it ends)."""
+
+    file_name = models.CharField(max_length=255)
+    content = models.BinaryField(editable=False)
+    rows_expected = models.PositiveIntegerField(default=0)  # lines in the file less the header
+    uploaded_by = models.ForeignKey("o2c.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    status = FSMField(default=InvoiceUploadStatus.QUEUED, choices=InvoiceUploadStatus.choices, protected=True,
+                      max_length=20)
+    message = models.TextField(blank=True)
+    errors = models.JSONField(default=list, blank=True)  # "line N: reason", the first few hundred
+    invoice_import = TenantForeignKey(InvoiceImport, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    @transition(field=status, source=InvoiceUploadStatus.QUEUED, target=InvoiceUploadStatus.DONE)
+    def succeed(self, batch):
+        self.invoice_import, self.content = batch, b""
+
+    @transition(field=status, source=InvoiceUploadStatus.QUEUED, target=InvoiceUploadStatus.FAILED)
+    def fail(self, message, errors=()):
+        self.message, self.errors, self.content = message, list(errors)[:MAX_UPLOAD_ERRORS], b""
+
+
+MAX_UPLOAD_ERRORS = 300

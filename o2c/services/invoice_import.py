@@ -17,15 +17,18 @@ import io
 import queue
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 
+from django.core.cache import cache
 from django.db import connection, transaction
+from django.utils import timezone
 
 from ..errors import ApplicationError
-from ..models import Customer, Invoice, InvoiceImport
+from ..models import Customer, Invoice, InvoiceImport, InvoiceUpload
 from ..models.ledger import InvoiceStatus
 from ..money import parse_amount
 from ..tenancy import current_origin, current_tenant_id
@@ -289,7 +292,10 @@ class _Background:
 
 # --- storing ------------------------------------------------------------------------------------
 
-def invoice_import_csv(*, data: bytes, file_name: str, actor=None) -> InvoiceImport:
+def invoice_import_csv(*, data: bytes, file_name: str, actor=None,
+                       progress: Callable[[int], None] | None = None) -> InvoiceImport:
+    """Import the file in the current tenant scope. `progress` is told the rows stored so far after each
+    chunk (the background upload shows it; inside the transaction nobody else could see it)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -305,9 +311,13 @@ def invoice_import_csv(*, data: bytes, file_name: str, actor=None) -> InvoiceImp
         )
         with _Writer(batch, actor) as writer:
             with _Background(parser, CHUNK_ROWS) as chunks:
+                stored = 0
                 for chunk in chunks:
                     if not parser.errors:  # once a line is bad nothing will be kept; read on to report all
                         writer.write(chunk)
+                        stored += len(chunk.numbers)
+                        if progress is not None:
+                            progress(stored)
             if parser.errors:
                 raise InvoiceFileError(parser.errors)
             if not parser.rows:
@@ -504,3 +514,45 @@ def _update_changed(rows: list[tuple], actor) -> int:
     Invoice.objects.bulk_update(to_update, [*INVOICE_FIELDS, "open_balance"], batch_size=5000)
     audit_events(events, actor=actor)
     return len(to_update)
+
+
+# --- uploads from the browser too big to import within a request --------------------------------
+
+def invoice_upload_create(*, data: bytes, file_name: str, actor=None) -> InvoiceUpload:
+    # Lines less the header: what the progress bar counts towards (a quoted line break would make it an
+    # overestimate; the bar then ends short of full, which the finished page replaces anyway).
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    return InvoiceUpload.objects.create(file_name=file_name[:255], content=data, rows_expected=max(lines - 1, 0),
+                                        uploaded_by=actor if getattr(actor, "pk", None) else None)
+
+
+def invoice_upload_progress_key(upload: InvoiceUpload) -> str:
+    return f"o2c:invoice-upload:{upload.tenant_id}:{upload.pk}:rows"
+
+
+def invoice_upload_rows_stored(upload: InvoiceUpload) -> int:
+    return cache.get(invoice_upload_progress_key(upload)) or 0
+
+
+def invoice_upload_process(*, upload_id: int) -> InvoiceUpload:
+    """Run the import of a queued upload and record its outcome. Idempotent: a finished upload is left as
+    it is; a worker killed mid-import rolled the import back, so running the task again starts afresh."""
+    upload = InvoiceUpload.objects.select_for_update().get(pk=upload_id)
+    if upload.status != "queued":
+        return upload
+    key = invoice_upload_progress_key(upload)
+    try:
+        with transaction.atomic():
+            batch = invoice_import_csv(data=bytes(upload.content), file_name=upload.file_name,
+                                       actor=upload.uploaded_by,
+                                       progress=lambda rows: cache.set(key, rows, timeout=6 * 3600))
+    except InvoiceFileError as exc:
+        upload.fail(exc.message, exc.errors)
+    except ApplicationError as exc:
+        upload.fail(exc.message)
+    else:
+        upload.succeed(batch)
+    upload.finished_at = timezone.now()
+    upload.save()
+    cache.delete(key)
+    return upload
