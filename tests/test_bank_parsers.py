@@ -3,6 +3,7 @@ format rules that cash application depends on. Pure parsing: no database."""
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +20,19 @@ from payments.parsers import (
     parse_bank_file,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bank-files"
+
+def _shared_fixtures() -> Path:
+    """../shared next to the checkout; O2C_SHARED_DIR or the workplace's /work/shared for a clone elsewhere
+    (a CI clone in a temporary directory would otherwise skip the fixture tests without a word)."""
+    candidates = [Path(__file__).resolve().parents[2] / "shared",
+                  Path(os.environ.get("O2C_SHARED_DIR", "/work/shared"))]
+    for shared in candidates:
+        if (shared / "fixtures" / "bank-files").is_dir():
+            return shared / "fixtures" / "bank-files"
+    return candidates[0] / "fixtures" / "bank-files"
+
+
+FIXTURES = _shared_fixtures()
 FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if p.is_file() and p.name != "SOURCES.md") if FIXTURES.is_dir() \
     else []
 
