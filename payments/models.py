@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from o2c.models.uploads import QueuedUpload
 from o2c.money import CurrencyField, MoneyField
 from o2c.tenancy import TenantForeignKey, TenantModel, tenant_implied_by_parent
 
@@ -207,34 +208,12 @@ class RemittanceLine(TenantModel):
         ]
 
 
-class UploadStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    DONE = "done", "Imported"
-    FAILED = "failed", "Refused"
+class BankFileUpload(QueuedUpload):
+    """A bank file for the background import; its outcome is the imported BankFile (or the refusal)."""
 
-
-class BankFileUpload(FSMModelMixin, TenantModel):
-    """A file handed to the background import from the browser: holds the bytes until the task runs and
-    then the outcome (the imported BankFile, or the refusal message) for the page that polls it."""
-
-    file_name = models.CharField(max_length=255)
-    content = models.BinaryField(editable=False)
     csv_mapping = models.JSONField(null=True, blank=True)
-    uploaded_by = models.ForeignKey("o2c.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    status = FSMField(default=UploadStatus.QUEUED, choices=UploadStatus.choices, protected=True, max_length=20)
-    message = models.TextField(blank=True)
     bank_file = TenantForeignKey(BankFile, null=True, blank=True, related_name="+")
     duplicate = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    @transition(field=status, source=UploadStatus.QUEUED, target=UploadStatus.DONE)
-    def succeed(self, bank_file, duplicate):
-        self.bank_file, self.duplicate, self.content = bank_file, duplicate, b""
-
-    @transition(field=status, source=UploadStatus.QUEUED, target=UploadStatus.FAILED)
-    def fail(self, message):
-        self.message, self.content = message, b""
 
 
 class BankCsvMapping(TenantModel):

@@ -293,7 +293,7 @@ def bank_file_upload_process(*, upload_id: int, progress: Progress | None = None
     except BankFileRefused as exc:
         upload.fail(exc.message)
     else:
-        upload.succeed(bank_file, bank_file.duplicate)
+        upload.succeed(bank_file=bank_file, duplicate=bank_file.duplicate)
     upload.finished_at = timezone.now()
     upload.save()
     return upload

@@ -22,14 +22,9 @@ from payments.parsers import (
 
 
 def _shared_fixtures() -> Path:
-    """../shared next to the checkout; O2C_SHARED_DIR or the workplace's /work/shared for a clone elsewhere
-    (a CI clone in a temporary directory would otherwise skip the fixture tests without a word)."""
-    candidates = [Path(__file__).resolve().parents[2] / "shared",
-                  Path(os.environ.get("O2C_SHARED_DIR", "/work/shared"))]
-    for shared in candidates:
-        if (shared / "fixtures" / "bank-files").is_dir():
-            return shared / "fixtures" / "bank-files"
-    return candidates[0] / "fixtures" / "bank-files"
+    """O2C_SHARED_DIR when set (a clone outside the workplace), else ../shared next to the checkout."""
+    shared = os.environ.get("O2C_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared"
+    return Path(shared) / "fixtures" / "bank-files"
 
 
 FIXTURES = _shared_fixtures()

@@ -8,14 +8,14 @@ from .ledger import (
     Invoice,
     InvoiceImport,
     InvoiceUpload,
-    InvoiceUploadStatus,
     PaymentTerms,
 )
 from .tenants import ApiToken, Invitation, Membership, Role, Tenant, User
+from .uploads import QueuedUpload, UploadStatus
 
 __all__ = [
     "ApiToken", "AuditEvent", "CreditMemo", "Customer", "CustomerAlias", "CustomerBankAccount",
-    "CustomerContact", "Invitation", "Invoice", "InvoiceImport", "InvoiceUpload", "InvoiceUploadStatus", "Membership",
-    "PaymentTerms", "Role",
-    "Tenant", "User",
+    "CustomerContact", "Invitation", "Invoice", "InvoiceImport", "InvoiceUpload", "Membership",
+    "PaymentTerms", "QueuedUpload", "Role",
+    "Tenant", "UploadStatus", "User",
 ]

@@ -10,6 +10,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from ..money import CurrencyField, MoneyField
 from ..tenancy import TenantForeignKey, TenantModel, tenant_implied_by_parent
+from .uploads import QueuedUpload
 
 _TERMS = re.compile(
     r"^\s*(?:(?P<pct>\d+(?:\.\d+)?)\s*%?\s*/\s*(?P<days>\d+)\s*,?\s*)?(?:n(?:et)?\s*/?\s*(?P<net>\d+))\s*$",
@@ -243,36 +244,11 @@ class InvoiceImport(TenantModel):
         ordering = ["-created_at"]
 
 
-class InvoiceUploadStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    DONE = "done", "Imported"
-    FAILED = "failed", "Refused"
+class InvoiceUpload(QueuedUpload):
+    """A big invoice file for the background import (a million rows take longer than a request may). The rows
+    stored so far are in the cache: the import is one transaction, invisible until it ends."""
 
-
-class InvoiceUpload(FSMModelMixin, TenantModel):
-    """A big invoice file handed to the background import from the browser (a million rows take longer
-    than a request may): holds the bytes until the task runs, then the outcome for the page that polls
-    it. The rows read so far are in the cache (the import is one transaction, invisible until it ends)."""
-
-    file_name = models.CharField(max_length=255)
-    content = models.BinaryField(editable=False)
     rows_expected = models.PositiveIntegerField(default=0)  # lines in the file less the header
-    uploaded_by = models.ForeignKey("o2c.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    status = FSMField(default=InvoiceUploadStatus.QUEUED, choices=InvoiceUploadStatus.choices, protected=True,
-                      max_length=20)
-    message = models.TextField(blank=True)
-    errors = models.JSONField(default=list, blank=True)  # "line N: reason", the first few hundred
+    errors = models.JSONField(default=list, blank=True)  # "line N: reason", as many as the import reports
     invoice_import = TenantForeignKey(InvoiceImport, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    @transition(field=status, source=InvoiceUploadStatus.QUEUED, target=InvoiceUploadStatus.DONE)
-    def succeed(self, batch):
-        self.invoice_import, self.content = batch, b""
-
-    @transition(field=status, source=InvoiceUploadStatus.QUEUED, target=InvoiceUploadStatus.FAILED)
-    def fail(self, message, errors=()):
-        self.message, self.errors, self.content = message, list(errors)[:MAX_UPLOAD_ERRORS], b""
-
-
-MAX_UPLOAD_ERRORS = 300

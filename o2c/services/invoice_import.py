@@ -547,11 +547,11 @@ def invoice_upload_process(*, upload_id: int) -> InvoiceUpload:
                                        actor=upload.uploaded_by,
                                        progress=lambda rows: cache.set(key, rows, timeout=6 * 3600))
     except InvoiceFileError as exc:
-        upload.fail(exc.message, exc.errors)
+        upload.fail(exc.message, errors=exc.errors)
     except ApplicationError as exc:
         upload.fail(exc.message)
     else:
-        upload.succeed(batch)
+        upload.succeed(invoice_import=batch)
     upload.finished_at = timezone.now()
     upload.save()
     cache.delete(key)
