@@ -1,5 +1,7 @@
 """Matching runs end to end on the database: import, run (chunked), post, suggest, explain, resume."""
 
+import gc
+import sys
 from decimal import Decimal
 
 import pytest
@@ -40,7 +42,11 @@ def test_run_posts_exact_matches_and_leaves_unknown_payers(tenant):
         run = matching_run_create(trigger="manual")
     assert run.payments_total == 5
 
+    collecting, interval = gc.isenabled(), sys.getswitchinterval()
     run = matching_run_execute(tenant_id=tenant.pk, run_id=run.pk, chunk_size=2)
+    # The run turns the automatic collector off and shortens the GIL switch interval while it lasts, and
+    # hands both back: a worker process runs other tasks afterwards.
+    assert (gc.isenabled(), sys.getswitchinterval()) == (collecting, interval)
 
     assert (run.status, run.payments_done, run.auto_applied, run.unmatched) == ("done", 5, 4, 1)
     with tenant_context(tenant):
@@ -172,6 +178,7 @@ def test_a_run_that_fails_says_why_keeps_nothing_half_done_and_the_next_run_take
     try:
         with pytest.raises(Exception, match="disk full"):
             matching_run_execute(tenant_id=tenant.pk, run_id=run.pk, chunk_size=2)
+        assert gc.isenabled() and sys.getswitchinterval() == pytest.approx(0.005)  # handed back on failure too
     finally:
         with connections["owner"].cursor() as cur:
             cur.execute("DROP TRIGGER refuse_third ON cashapp_application")
