@@ -16,6 +16,7 @@ import queue
 import re
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -123,23 +124,14 @@ def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK
         index = MatchIndex.build(customer_records(), open_invoice_records())
         ids = list(_run_payments(run).filter(pk__gt=run.last_payment_id).order_by("pk")
                    .values_list("pk", flat=True))
-    # The index is a million long-lived objects the run only reads. Left to its thresholds, the cyclic
-    # collector walks all of them at every full collection the chunks' garbage triggers (4 s of a 100k
-    # run, plus 2.5 s of young collections); freezing them made full collections five times more frequent
-    # instead. So the automatic collector is off for the run and the loop collects the young generations
-    # once per chunk, where a chunk's cycles (if any) end.
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        _match_and_commit(tenant_id, run_id, ids, index, settings, chunk_size)
+        with _interpreter_tuned_for_runs():
+            _match_and_commit(tenant_id, run_id, ids, index, settings, chunk_size)
     except Exception as exc:
         # The run ends here, saying why; what it committed stays, and the next run takes up the rest.
         # (A worker killed outright never gets here: the run stays running and the redelivered task resumes.)
         _run_failed(tenant_id, run_id, exc)
         raise
-    finally:
-        if collecting:
-            gc.enable()
     with tenant_context(tenant_id):
         run = MatchingRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
@@ -155,14 +147,45 @@ def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK
         return run
 
 
+_tuning_lock = threading.Lock()
+_tuned_runs = 0
+_untuned: tuple[bool, float] = (True, 0.005)
+
+
+@contextmanager
+def _interpreter_tuned_for_runs():
+    """Two process-wide settings for as long as any run of this process lasts (several may, in threads),
+    handed back when the last one ends.
+
+    - The automatic cyclic collector is off; the run's loop collects the young generations once per chunk,
+      where a chunk's cycles (if any) end. The index is a million long-lived objects the run only reads,
+      and full collections triggered by the chunks' garbage walked all of them (4 s of a 100k run, plus
+      2.5 s of young collections). Freezing them instead made full collections five times more frequent.
+    - A 0.5 ms GIL switch interval (CPython's default is 5 ms): the writer thread gives up the GIL at every
+      round trip to Postgres and then waited up to the interval for the matcher thread to hand it back,
+      seconds in all, on the run's critical path."""
+    global _tuned_runs, _untuned
+    with _tuning_lock:
+        if _tuned_runs == 0:
+            _untuned = (gc.isenabled(), sys.getswitchinterval())
+            gc.disable()
+            sys.setswitchinterval(RUN_SWITCH_INTERVAL)
+        _tuned_runs += 1
+    try:
+        yield
+    finally:
+        with _tuning_lock:
+            _tuned_runs -= 1
+            if _tuned_runs == 0:
+                collecting, interval = _untuned
+                if collecting:
+                    gc.enable()
+                sys.setswitchinterval(interval)
+
+
 def _match_and_commit(tenant_id: int, run_id: int, ids: list[int], index: MatchIndex, settings,
                       chunk_size: int) -> None:
     writer = _ChunkWriter(tenant_id, run_id)
-    # The writer thread gives up the GIL at every round trip to Postgres and then waits for the matcher
-    # thread to hand it back, by default after up to 5 ms: thousands of round trips made the writer (the
-    # run's critical path) wait seconds for nothing. A shorter interval for the run's duration only.
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(RUN_SWITCH_INTERVAL)
     try:
         for start in range(0, len(ids), chunk_size):
             chunk = ids[start:start + chunk_size]
@@ -171,12 +194,10 @@ def _match_and_commit(tenant_id: int, run_id: int, ids: list[int], index: MatchI
             decisions = match_payments(records, index, settings)
             if not writer.put(_MatchedChunk(chunk, decisions, {r.id: r.text[:300] for r in records})):
                 break  # the run was stopped or finished by someone else
-            gc.collect(1)
+            gc.collect(1)  # the automatic collector is off during runs (_interpreter_tuned_for_runs)
     except BaseException:
         writer.close(raise_error=False)  # what was matched before the failure still commits, in order
         raise
-    finally:
-        sys.setswitchinterval(switch_interval)
     writer.close()
 
 
