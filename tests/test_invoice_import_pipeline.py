@@ -194,3 +194,15 @@ def test_an_invoice_cannot_name_a_tenant_its_customer_does_not_belong_to():
                 "(%s, 'I1', %s, %s, %s, 10, 'USD', 10, '', 0, 'open', now(), now())",
                 [tenant_id + 1_000_000, customer_id, date(2026, 1, 1), date(2026, 1, 31)],
             )
+
+
+def test_known_numbers_are_found_whether_the_span_is_dense_or_crowded(in_tenant):
+    """A chunk's stored numbers are read along the index when its span holds few others (the same file
+    again) and looked up one by one when the span is crowded; either way each is found, none twice."""
+    invoice_import_csv(data=csv(*[row(f"A-{i:03d}") for i in range(100)]), file_name="all.csv")
+    # Chunks of two: A-000..A-001 is dense; A-002 and A-098 span 97 stored numbers, so they are probed.
+    again = invoice_import_csv(data=csv(row("A-000"), row("A-001"), row("A-002"), row("A-098", amount="150.00")),
+                               file_name="some.csv")
+    assert (again.created_invoices, again.updated_invoices, again.unchanged_invoices) == (0, 1, 3)
+    assert Invoice.objects.count() == 100
+    assert Invoice.objects.get(number="A-098").amount == Decimal("150.00")
