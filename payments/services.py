@@ -15,10 +15,10 @@ import logging
 from collections.abc import Callable
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from o2c.errors import ApplicationError
 from o2c.services.audit import audit_event
+from o2c.services.uploads import queued_upload_run
 from o2c.tenancy import current_tenant_id
 
 from .models import BankFile, BankFileUpload, BankStatement
@@ -281,19 +281,12 @@ def bank_file_upload_create(*, data: bytes, file_name: str, actor=None, csv_mapp
 
 
 def bank_file_upload_process(*, upload_id: int, progress: Progress | None = None) -> BankFileUpload:
-    """Run the import of a queued upload and record its outcome. Idempotent: a finished upload is left as it
-    is, and re-running an interrupted one finds the file by its hash if it had committed."""
-    upload = BankFileUpload.objects.select_for_update().get(pk=upload_id)
-    if upload.status != "queued":
-        return upload
-    try:
-        with transaction.atomic():
-            bank_file = bank_file_import(data=bytes(upload.content), file_name=upload.file_name,
-                                         actor=upload.uploaded_by, csv_mapping=upload.csv_mapping, progress=progress)
-    except BankFileRefused as exc:
-        upload.fail(exc.message)
-    else:
-        upload.succeed(bank_file=bank_file, duplicate=bank_file.duplicate)
-    upload.finished_at = timezone.now()
-    upload.save()
-    return upload
+    """Run the import of a queued upload and record its outcome (see `queued_upload_run`); re-running an
+    interrupted one finds the file by its hash if it had committed."""
+
+    def work(upload):
+        bank_file = bank_file_import(data=bytes(upload.content), file_name=upload.file_name,
+                                     actor=upload.uploaded_by, csv_mapping=upload.csv_mapping, progress=progress)
+        return {"bank_file": bank_file, "duplicate": bank_file.duplicate}
+
+    return queued_upload_run(BankFileUpload, upload_id=upload_id, work=work, refused=(BankFileRefused,))

@@ -252,3 +252,6 @@ class InvoiceUpload(QueuedUpload):
     errors = models.JSONField(default=list, blank=True)  # "line N: reason", as many as the import reports
     invoice_import = TenantForeignKey(InvoiceImport, null=True, blank=True, related_name="+")
 
+    def refusal_details(self, exc) -> dict:
+        return {"errors": exc.extra.get("errors", [])}  # InvoiceFileError lists the bad lines there
+

@@ -13,7 +13,7 @@ class UploadStatus(models.TextChoices):
 class QueuedUpload(FSMModelMixin, TenantModel):
     """A file handed from the browser to a background import: holds the bytes until the task runs, then
     the outcome for the page that polls it (the bytes are dropped either way). Subclasses add the fields
-    their outcome needs; `succeed` and `fail` set them."""
+    their outcome needs; `succeed` and `fail` set them. `o2c.services.uploads.queued_upload_run` runs one."""
 
     file_name = models.CharField(max_length=255)
     content = models.BinaryField(editable=False)
@@ -25,6 +25,10 @@ class QueuedUpload(FSMModelMixin, TenantModel):
 
     class Meta(TenantModel.Meta):
         abstract = True
+
+    def refusal_details(self, exc) -> dict:
+        """Fields of this upload to set from a refusal besides its message (see `fail`)."""
+        return {}
 
     @transition(field=status, source=UploadStatus.QUEUED, target=UploadStatus.DONE)
     def succeed(self, **outcome):

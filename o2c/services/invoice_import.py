@@ -25,7 +25,6 @@ from operator import itemgetter
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.utils import timezone
 
 from ..errors import ApplicationError
 from ..models import Customer, Invoice, InvoiceImport, InvoiceUpload
@@ -33,6 +32,7 @@ from ..models.ledger import InvoiceStatus
 from ..money import parse_amount
 from ..tenancy import current_origin, current_tenant_id
 from .audit import audit_event, audit_events, diff, snapshot
+from .uploads import queued_upload_run
 
 REQUIRED_COLUMNS = (
     "invoice_number", "customer_id", "customer_name", "issue_date", "due_date", "amount", "currency",
@@ -538,7 +538,11 @@ def invoice_upload_create(*, data: bytes, file_name: str, actor=None) -> Invoice
 
 
 def invoice_upload_progress_key(upload: InvoiceUpload) -> str:
-    return f"o2c:invoice-upload:{upload.tenant_id}:{upload.pk}:rows"
+    return _progress_key(upload.tenant_id, upload.pk)
+
+
+def _progress_key(tenant_id: int, upload_id: int) -> str:
+    return f"o2c:invoice-upload:{tenant_id}:{upload_id}:rows"
 
 
 def invoice_upload_rows_stored(upload: InvoiceUpload) -> int:
@@ -546,24 +550,16 @@ def invoice_upload_rows_stored(upload: InvoiceUpload) -> int:
 
 
 def invoice_upload_process(*, upload_id: int) -> InvoiceUpload:
-    """Run the import of a queued upload and record its outcome. Idempotent: a finished upload is left as
-    it is; a worker killed mid-import rolled the import back, so running the task again starts afresh."""
-    upload = InvoiceUpload.objects.select_for_update().get(pk=upload_id)
-    if upload.status != "queued":
-        return upload
-    key = invoice_upload_progress_key(upload)
+    """Run the import of a queued upload and record its outcome (see `queued_upload_run`); a worker killed
+    mid-import rolled the import back, so running the task again starts afresh."""
+    key = _progress_key(current_tenant_id(), upload_id)
+
+    def work(upload):
+        return {"invoice_import": invoice_import_csv(
+            data=bytes(upload.content), file_name=upload.file_name, actor=upload.uploaded_by,
+            progress=lambda rows: cache.set(key, rows, timeout=6 * 3600))}
+
     try:
-        with transaction.atomic():
-            batch = invoice_import_csv(data=bytes(upload.content), file_name=upload.file_name,
-                                       actor=upload.uploaded_by,
-                                       progress=lambda rows: cache.set(key, rows, timeout=6 * 3600))
-    except InvoiceFileError as exc:
-        upload.fail(exc.message, errors=exc.errors)
-    except ApplicationError as exc:
-        upload.fail(exc.message)
-    else:
-        upload.succeed(invoice_import=batch)
-    upload.finished_at = timezone.now()
-    upload.save()
-    cache.delete(key)
-    return upload
+        return queued_upload_run(InvoiceUpload, upload_id=upload_id, work=work)
+    finally:
+        cache.delete(key)
