@@ -78,6 +78,48 @@ def time_phases():
                         ("_remember_payers", "writer: note identified payers")):
         wrap(services, name, label)
     wrap(posting, "_write_balances", "writer: post: balances")
+    # Every statement of the writer thread, by its opening words: where Postgres (and the round trip) goes.
+    import re
+    import threading
+
+    import psycopg
+
+    execute = psycopg.Cursor.execute
+    statements: Counter = Counter()
+    words = re.compile(r"\s+")
+
+    def timed_execute(self, query, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return execute(self, query, *args, **kwargs)
+        finally:
+            if threading.current_thread().name.endswith("-writer"):
+                text = query if isinstance(query, str) else str(query)
+                statements[" ".join(words.split(text.strip())[:6])[:70]] += time.perf_counter() - started
+    psycopg.Cursor.execute = timed_execute
+    import contextlib
+
+    copy, commit = psycopg.Cursor.copy, psycopg.Connection.commit
+
+    @contextlib.contextmanager
+    def timed_copy(self, statement, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            with copy(self, statement, *args, **kwargs) as c:
+                yield c
+        finally:
+            if threading.current_thread().name.endswith("-writer"):
+                statements[" ".join(words.split(str(statement).strip())[:2])[:70]] += time.perf_counter() - started
+
+    def timed_commit(self):
+        started = time.perf_counter()
+        try:
+            return commit(self)
+        finally:
+            if threading.current_thread().name.endswith("-writer"):
+                statements["COMMIT"] += time.perf_counter() - started
+    psycopg.Cursor.copy, psycopg.Connection.commit = timed_copy, timed_commit
+    totals.statements = statements
     build = MatchIndex.build.__func__
 
     def timed_build(cls, customers, invoices):
@@ -253,6 +295,9 @@ def main() -> None:
             if label.startswith("cyclic GC"):
                 label = label.replace("{n}", f"{phases.gc_counts[int(label.split()[3])]:,}")
             print(f"  {label:<52}{seconds:6.1f} s")
+        print("  writer thread, per statement (execute, including the round trip):")
+        for text, seconds in phases.statements.most_common(16):
+            print(f"    {seconds:6.2f} s  {text}")
 
     auto, outcomes = outcome_from_db(tenant.pk)
     report_accuracy(auto, truth)

@@ -26,6 +26,7 @@ from datetime import timedelta
 from decimal import Decimal
 from difflib import SequenceMatcher
 from itertools import chain, islice
+from operator import attrgetter
 
 from .normalize import account_key, name_key, one_edit_variants, reference_key, reference_tokens
 from .types import (
@@ -64,6 +65,7 @@ _REASON_WORDS = (
     (REASON_UNEARNED_DISCOUNT, ("DISCOUNT",)),
 )
 MAX_BUNDLE_CANDIDATES = 40
+_DUE_DATE = attrgetter("due_date")
 MAX_BUNDLE_NODES = 20_000
 
 
@@ -88,19 +90,21 @@ class MatchIndex:
         self.open: dict[int, Decimal] = {}
         self.by_ref: dict[str, int | list[int]] = {}
         self.by_po: dict[str, int | list[int]] = {}
-        self.by_customer: dict[int, list[int]] = defaultdict(list)
+        self.by_customer: dict[int, list[OpenInvoice]] = defaultdict(list)  # in the order given (id order)
         self.by_amount: dict[Decimal, int | list[int]] = {}
-        self._sorted: set[int] = set()
         # Per customer and currency, built on first use and kept up to date by consume(): the live invoices
-        # in due order, and the amounts that settle an invoice less its early-pay discount. A big customer's
-        # amount-only payments then cost dictionary lookups, not walks over its invoices.
-        self._live: dict[tuple[int, str], list[int]] = {}
+        # in due order (a dict used as an ordered set, so that settling one is not a walk over the list), and
+        # the amounts that settle an invoice less its early-pay discount. A big customer's amount-only
+        # payments then cost dictionary lookups, not walks over its invoices.
+        self._live: dict[tuple[int, str], dict[int, None]] = {}
         self.with_discount: dict[int, list[int]] = defaultdict(list)  # customer -> invoices offering one
         self._after_discount: dict[tuple[int, str], dict[Decimal, list[int]]] = {}
         self._part_paid: dict[Decimal, list[int]] = defaultdict(list)  # balances left by this run's postings
 
     @classmethod
     def build(cls, customers: Iterable[CustomerRecord], invoices: Iterable[OpenInvoice]) -> MatchIndex:
+        """The index of a tenant's customers and open invoices. `invoices` come in id order (ties in due date
+        are then broken by id without sorting on it)."""
         # Millions of small lists and dict entries, none of them garbage: the cyclic collector would walk
         # them over and over as they are allocated (it doubled the build time).
         enabled = gc.isenabled()
@@ -128,7 +132,8 @@ class MatchIndex:
                 idx.by_account[account_key(account)] = c.id
         # The hot loop of a run's set-up (a million invoices): locals, no attribute lookups on idx.
         invoices_, open_, by_ref, by_po = idx.invoices, idx.open, idx.by_ref, idx.by_po
-        by_customer, by_amount, ref_key = idx.by_customer, idx.by_amount, reference_key
+        by_customer, by_amount, with_discount = idx.by_customer, idx.by_amount, idx.with_discount
+        ref_key = reference_key
         for inv in invoices:
             balance = inv.open_balance
             if balance <= 0:
@@ -141,27 +146,36 @@ class MatchIndex:
             key = ref_key(inv.number)
             if key:
                 hit = by_ref.get(key)
-                by_ref[key] = iid if hit is None else ([hit, iid] if type(hit) is int else [*hit, iid])
+                if hit is None:
+                    by_ref[key] = iid
+                elif type(hit) is int:
+                    by_ref[key] = [hit, iid]
+                else:
+                    hit.append(iid)
             if inv.po_number:
                 po = ref_key(inv.po_number)
                 if po:
                     hit = by_po.get(po)
-                    by_po[po] = iid if hit is None else ([hit, iid] if type(hit) is int else [*hit, iid])
-            by_customer[inv.customer_id].append(iid)
+                    if hit is None:
+                        by_po[po] = iid
+                    elif type(hit) is int:
+                        by_po[po] = [hit, iid]
+                    else:
+                        hit.append(iid)
+            by_customer[inv.customer_id].append(inv)
             if inv.discount_percent:
-                idx.with_discount[inv.customer_id].append(iid)
+                with_discount[inv.customer_id].append(iid)
+            # Amounts repeat (thousands of invoices of 100.00): append in place, never copy the list.
             hit = by_amount.get(balance)
-            by_amount[balance] = iid if hit is None else ([hit, iid] if type(hit) is int else [*hit, iid])
+            if hit is None:
+                by_amount[balance] = iid
+            elif type(hit) is int:
+                by_amount[balance] = [hit, iid]
+            else:
+                hit.append(iid)
         # Tokens shared by many customers (GLOBAL, SERVICES) say nothing about who paid.
         idx.by_token = {t: ids for t, ids in idx.by_token.items() if len(ids) <= 25}
         return idx
-
-    def customer_invoices(self, customer_id: int) -> list[int]:
-        """The customer's invoices, oldest due first (sorted on first use: most customers never need it)."""
-        if customer_id not in self._sorted:
-            self.by_customer.get(customer_id, []).sort(key=lambda i: (self.invoices[i].due_date, i))
-            self._sorted.add(customer_id)
-        return self.by_customer.get(customer_id, [])
 
     def family(self, customer_id: int) -> set[int]:
         """A payer and the subsidiaries it pays for."""
@@ -172,12 +186,18 @@ class MatchIndex:
             ids = (ids,)
         return [i for i in ids if self.open.get(i, ZERO) > 0 and self.invoices[i].currency == currency]
 
-    def customer_live(self, customer_id: int, currency: str) -> list[int]:
-        """The customer's invoices still open in that currency, oldest due first."""
+    def customer_live(self, customer_id: int, currency: str) -> dict[int, None]:
+        """The customer's invoices still open in that currency, oldest due first (ties in id order), as the
+        keys of a dict. Sorted on first use: a run needs it only for payments without a usable reference."""
         key = (customer_id, currency)
         live = self._live.get(key)
         if live is None:
-            live = self._live[key] = self.live(self.customer_invoices(customer_id), currency)
+            # By due date only: the sort is stable and the index holds a customer's invoices in id order
+            # (build() takes them so), so ties stay in id order without a tuple key per invoice.
+            invoices = sorted(self.by_customer.get(customer_id, ()), key=_DUE_DATE)
+            open_ = self.open
+            live = self._live[key] = {inv.id: None for inv in invoices
+                                      if inv.currency == currency and open_[inv.id] > 0}
         return live
 
     def settled_by(self, customer_id: int, currency: str, amount: Decimal) -> tuple[list[int], list[int]]:
@@ -205,8 +225,9 @@ class MatchIndex:
             inv = self.invoices[iid]
             key = (inv.customer_id, inv.currency)
             if self.open[iid] <= 0:
-                if iid in self._live.get(key, ()):
-                    self._live[key].remove(iid)
+                live = self._live.get(key)
+                if live is not None:
+                    live.pop(iid, None)
             else:
                 self._part_paid[self.open[iid]].append(iid)  # findable by what is left
 
@@ -292,17 +313,28 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
     'exact' need the payer or the amount to agree."""
     target = ref.line.amount_paid if ref.line is not None and ref.line.amount_paid else p.amount
     candidates = []
+    # The hot loop of a run: a mistyped number is looked up in ~70 spellings, most of them some invoice.
+    invoices, open_, by_ref, by_po, currency = idx.invoices, idx.open, idx.by_ref, idx.by_po, p.currency
+    stranger_fit = 1 if not payers else 0
     lookups = chain(((ref.key, "exact"), (ref.key, "po")), _lazy_variants(ref.key))
     for key, kind in lookups:
-        source = idx.by_po if kind == "po" else idx.by_ref
-        for iid in idx.live(source.get(key, ()), p.currency):
-            inv = idx.invoices[iid]
-            customer_fit = 2 if inv.customer_id in families else (1 if not payers else 0)
-            amount_fit = _amount_fit(idx.open[iid], inv, target, p)
-            if kind not in ("exact", "po") and customer_fit < 2 and amount_fit < 2:
+        hit = (by_po if kind == "po" else by_ref).get(key)
+        if hit is None:
+            continue
+        direct = kind == "exact" or kind == "po"
+        for iid in (hit,) if type(hit) is int else hit:
+            open_balance = open_[iid]
+            if open_balance <= 0:
+                continue
+            inv = invoices[iid]
+            if inv.currency != currency:
+                continue
+            customer_fit = 2 if inv.customer_id in families else stranger_fit
+            amount_fit = 2 if target == open_balance else _amount_fit(open_balance, inv, target, p)
+            if not direct and customer_fit < 2 and amount_fit < 2:
                 continue
             candidates.append(((customer_fit, amount_fit, REF_SCORE[kind]), iid, kind))
-        if candidates and kind in ("exact", "po") and any(c[0][0] == 2 or c[0][1] == 2 for c in candidates):
+        if candidates and direct and any(c[0][0] == 2 or c[0][1] == 2 for c in candidates):
             break  # a corroborated direct hit: no need to look at typos
     candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)
     return candidates, ref.raw
@@ -485,7 +517,7 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
             # Two customers answer to this name: an amount alone cannot say whose invoice it is.
             score = min(score, 0.6)
         family = sorted(idx.family(cid))
-        ids = [i for c in family for i in idx.customer_live(c, p.currency)]
+        lives = [idx.customer_live(c, p.currency) for c in family]
         exact, discounted = [], []
         for c in family:
             e, d = idx.settled_by(c, p.currency, p.amount)
@@ -503,7 +535,8 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
         if exact or discounted:
             continue
         # Only the first candidates count (see _subset_sum): stop looking once there are more than that.
-        below = list(islice((i for i in ids if idx.open[i] < p.amount), MAX_BUNDLE_CANDIDATES + 1))
+        open_, amount = idx.open, p.amount
+        below = list(islice((i for i in chain.from_iterable(lives) if open_[i] < amount), MAX_BUNDLE_CANDIDATES + 1))
         combos, complete = _subset_sum(below, p.amount, idx, settings.max_bundle_size)
         # Among many open invoices some combination of four or more adds up to almost any amount by chance;
         # only a small combination from a short list is evidence.
@@ -515,10 +548,10 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
             proposals.append(Proposal(cid, allocations, ZERO, score * 0.94 if unique else min(score, 0.6),
                                       f"no reference; {len(combo)} open invoices ({numbers}) add up to the amount"
                                       + ("" if unique else " (other combinations may too)") + f"; {reason}"))
-        if not combos and ids:
+        if not combos and any(lives):
             # Nothing explains the amount: offer the oldest invoices, paid in order, for a clerk to judge.
             allocations, remaining = [], p.amount
-            for i in ids[:settings.max_bundle_size]:
+            for i in islice(chain.from_iterable(lives), settings.max_bundle_size):
                 if remaining <= 0:
                     break
                 paid = min(idx.open[i], remaining)

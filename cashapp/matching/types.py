@@ -56,11 +56,11 @@ class OpenInvoice:
     amount: Decimal  # as invoiced
     open_balance: Decimal  # what is still owed (> 0)
     currency: str
-    issue_date: date
     due_date: date
     po_number: str = ""
     discount_percent: Decimal = Decimal(0)  # early-payment discount of the terms, e.g. 2 for "2/10 net 30"
     discount_due_date: date | None = None  # last day the discount may be taken
+    issue_date: date | None = None  # not read by the matcher (a run does not load it)
 
 
 @dataclass(frozen=True, slots=True)
