@@ -330,6 +330,8 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
             if inv.currency != currency:
                 continue
             customer_fit = 2 if inv.customer_id in families else stranger_fit
+            if not direct and customer_fit < 2 and target != open_balance and not inv.discount_percent:
+                continue  # a spelling of the number only: neither the payer nor the amount agrees
             amount_fit = 2 if target == open_balance else _amount_fit(open_balance, inv, target, p)
             if not direct and customer_fit < 2 and amount_fit < 2:
                 continue
@@ -517,7 +519,6 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
             # Two customers answer to this name: an amount alone cannot say whose invoice it is.
             score = min(score, 0.6)
         family = sorted(idx.family(cid))
-        lives = [idx.customer_live(c, p.currency) for c in family]
         exact, discounted = [], []
         for c in family:
             e, d = idx.settled_by(c, p.currency, p.amount)
@@ -534,6 +535,9 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
                                           + ("" if unique else " (so do others: ambiguous)") + f"; {note}; {reason}"))
         if exact or discounted:
             continue
+        # Only now the family's live invoices in due order: most amount-only payments settle one invoice
+        # exactly, found above by dictionary, and never need them.
+        lives = [idx.customer_live(c, p.currency) for c in family]
         # Only the first candidates count (see _subset_sum): stop looking once there are more than that.
         open_, amount = idx.open, p.amount
         below = list(islice((i for i in chain.from_iterable(lives) if open_[i] < amount), MAX_BUNDLE_CANDIDATES + 1))
