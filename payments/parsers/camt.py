@@ -37,6 +37,7 @@ _ROOTS = {"BkToCstmrStmt": "Stmt", "BkToCstmrAcctRpt": "Rpt", "BkToCstmrDbtCdtNt
 _DTD = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _NTRY_OPEN = re.compile(rb"<(?:[\w.-]+:)?Ntry[\s>]")
 _NTRY_CLOSE = re.compile(rb"</(?:[\w.-]+:)?Ntry\s*>")
+_NTRY_NAME = re.compile(rb"Ntry[\s>]")
 
 _DOC_TYPES = {"CINV": "invoice", "CREN": "credit_memo", "CMCN": "invoice", "DEBN": "invoice", "SOAC": "other",
               "PUOR": "purchase_order"}
@@ -182,17 +183,35 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
 
 
 def _raw_entries(data: bytes) -> list[tuple[str, int]]:
-    """Each Ntry's source text and line, in document order (Ntry elements never nest)."""
+    """Each Ntry's source text and line, in document order (Ntry elements never nest).
+
+    The tag patterns are tried only where "Ntry" followed by a space or ">" occurs (a literal the regex engine
+    finds fast), from the "<" before it: trying them at every "<" of a 68 MB statement took 0.7 s."""
+    opens, closes = [], []
+    rfind = data.rfind
+    for m in _NTRY_NAME.finditer(data):
+        lt = rfind(b"<", 0, m.start())
+        if lt < 0:
+            continue
+        tag = _NTRY_OPEN.match(data, lt)
+        if tag is not None and tag.end() == m.end():
+            opens.append((lt, tag.end()))
+            continue
+        tag = _NTRY_CLOSE.match(data, lt)
+        if tag is not None:
+            closes.append((lt, tag.end()))
     out = []
     line = 1
     pos = 0
-    for m in _NTRY_OPEN.finditer(data):
-        close = _NTRY_CLOSE.search(data, m.end())
-        if close is None:
+    c = 0
+    for start, end in opens:
+        while c < len(closes) and closes[c][0] < end:
+            c += 1
+        if c == len(closes):
             break
-        line += data.count(b"\n", pos, m.start())
-        pos = m.start()
-        out.append((data[m.start():close.end()].decode("utf-8", "replace"), line))
+        line += data.count(b"\n", pos, start)
+        pos = start
+        out.append((data[start:closes[c][1]].decode("utf-8", "replace"), line))
     return out
 
 
