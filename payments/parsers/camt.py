@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET  # noqa: S405 - fed only after the DTD check below
+from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 
 from defusedxml import DefusedXmlException
@@ -103,6 +105,26 @@ class _Reader:
 
 
 def parse(data: bytes, warnings: list[str]) -> list[Statement]:
+    statements: list[Statement] = []
+    entries: list[Entry] = []
+    for item in iter_parse(data, warnings):
+        if isinstance(item, Statement):
+            if statements:
+                statements[-1] = replace(statements[-1], entries=tuple(entries),
+                                         currency=statements[-1].currency or (entries[0].currency if entries else ""))
+            statements.append(item)
+            entries = []
+        else:
+            entries.extend(item)
+    statements[-1] = replace(statements[-1], entries=tuple(entries),
+                             currency=statements[-1].currency or (entries[0].currency if entries else ""))
+    return statements
+
+
+def iter_parse(data: bytes, warnings: list[str], chunk_size: int = 5000) -> Iterator[Statement | list[Entry]]:
+    """The file as it is read: each statement (without entries; currency "" when only its entries name one, and
+    then the first entry's currency is the statement's), followed by its entries in lists of up to chunk_size.
+    The import stores each list while the next is read; a refusal can come after lists were yielded."""
     try:
         root = defused_fromstring(data, forbid_dtd=True) if _DTD.search(data) else ET.fromstring(data)  # noqa: S314
     except DefusedXmlException as exc:
@@ -127,7 +149,7 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
 
     raw_entries = _raw_entries(data)
     ntry_no = 0
-    statements: list[Statement] = []
+    seen = False
     skipped = 0
     for s_idx, stmt in enumerate(r.findall(message, stmt_tag), start=1):
         spath = f"{msg_name}/{stmt_tag}[{s_idx}]"
@@ -153,6 +175,9 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
                 closing = amount
             elif code == "OPBD" or opening is None:
                 opening = amount
+        seen = True
+        yield Statement(statement_id=statement_id, account=account, currency=currency, as_of=as_of, entries=(),
+                        opening_balance=opening, closing_balance=closing)
         entries: list[Entry] = []
         for n_idx, ntry in enumerate(r.findall(stmt, "Ntry"), start=1):
             raw, line = raw_entries[ntry_no] if ntry_no < len(raw_entries) else ("", 0)
@@ -162,24 +187,16 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
             if status and status != "BOOK":
                 skipped += 1
                 continue
-            parts = _entry(r, ntry, npath, statement_id, n_idx, raw, line, warnings, as_of)
-            entries.extend(parts)
-            if not currency and parts:
-                currency = parts[0].currency
-        statements.append(Statement(
-            statement_id=statement_id,
-            account=account,
-            currency=currency,
-            as_of=as_of,
-            entries=tuple(entries),
-            opening_balance=opening,
-            closing_balance=closing,
-        ))
-    if not statements:
+            entries.extend(_entry(r, ntry, npath, statement_id, n_idx, raw, line, warnings, as_of))
+            if len(entries) >= chunk_size:
+                yield entries
+                entries = []
+        if entries:
+            yield entries
+    if not seen:
         raise BankFileError(f"no {stmt_tag} element", element=msg_name)
     if skipped:
         warnings.append(f"{skipped} entries not booked (pending or information only) were skipped")
-    return statements
 
 
 def _raw_entries(data: bytes) -> list[tuple[str, int]]:
