@@ -1,10 +1,11 @@
 """Import bank and remittance files: all or nothing, exactly once.
 
 `bank_file_import` hashes the bytes first (the same file again returns the stored BankFile and creates
-nothing), parses the whole file (a refusal stores nothing), then writes everything in one transaction:
-statements, payments, remittance advice and lines. Payments go in through COPY into a temporary table
-and one INSERT ... ON CONFLICT DO NOTHING on the (tenant, account, bank reference) unique key, so an
-entry already imported from another file is skipped and counted, and 100k entries take about a second.
+nothing), then writes everything in one transaction: statements, payments, remittance advice and lines. A
+camt file is stored list by list while a reader thread walks the rest of it (Python on one core, Postgres on
+the other); a refusal anywhere in the file rolls the transaction back, so a broken file still stores nothing.
+Payments go in through COPY into a temporary table and INSERT ... ON CONFLICT DO NOTHING on the (tenant,
+bank reference, account) unique key, so an entry already imported from another file is skipped and counted.
 Only credits become payments; debits, reversals and zero amounts are counted and left out.
 """
 
