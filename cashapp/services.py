@@ -11,12 +11,9 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import queue
 import re
-import sys
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -25,6 +22,7 @@ from django.utils import timezone
 
 from o2c.bulk import bulk_cursor, pg_array
 from o2c.models import Customer, CustomerAlias, CustomerBankAccount
+from o2c.runtime import interpreter_tuned_for_bulk_work
 from o2c.services.audit import audit_event
 from o2c.tenancy import current_tenant_id, tenant_context
 from payments.models import Payment, PaymentStatus
@@ -46,7 +44,6 @@ from .records import customer_records, match_settings, open_invoice_records, pay
 
 log = logging.getLogger(__name__)
 
-RUN_SWITCH_INTERVAL = float(os.environ.get("O2C_RUN_SWITCH_INTERVAL", "0.0005"))  # seconds; CPython's default 0.005
 CHUNK_SIZE = 5000  # per transaction: measured 44 s (2,000), 40 s (5,000), 38 s (10,000) for 100k payments
 # A clerk's decision stands: payments a clerk rejected, applied or confirmed are not re-matched by runs.
 CLERK_OUTCOMES = (MatchOutcome.REJECTED, MatchOutcome.MANUAL, MatchOutcome.CONFIRMED)
@@ -125,7 +122,7 @@ def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK
         ids = list(_run_payments(run).filter(pk__gt=run.last_payment_id).order_by("pk")
                    .values_list("pk", flat=True))
     try:
-        with _interpreter_tuned_for_runs():
+        with interpreter_tuned_for_bulk_work():
             _match_and_commit(tenant_id, run_id, ids, index, settings, chunk_size)
     except Exception as exc:
         # The run ends here, saying why; what it committed stays, and the next run takes up the rest.
@@ -147,42 +144,6 @@ def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK
         return run
 
 
-_tuning_lock = threading.Lock()
-_tuned_runs = 0
-_untuned: tuple[bool, float] = (True, 0.005)
-
-
-@contextmanager
-def _interpreter_tuned_for_runs():
-    """Two process-wide settings for as long as any run of this process lasts (several may, in threads),
-    handed back when the last one ends.
-
-    - The automatic cyclic collector is off; the run's loop collects the young generations once per chunk,
-      where a chunk's cycles (if any) end. The index is a million long-lived objects the run only reads,
-      and full collections triggered by the chunks' garbage walked all of them (4 s of a 100k run, plus
-      2.5 s of young collections). Freezing them instead made full collections five times more frequent.
-    - A 0.5 ms GIL switch interval (CPython's default is 5 ms): the writer thread gives up the GIL at every
-      round trip to Postgres and then waited up to the interval for the matcher thread to hand it back,
-      seconds in all, on the run's critical path."""
-    global _tuned_runs, _untuned
-    with _tuning_lock:
-        if _tuned_runs == 0:
-            _untuned = (gc.isenabled(), sys.getswitchinterval())
-            gc.disable()
-            sys.setswitchinterval(RUN_SWITCH_INTERVAL)
-        _tuned_runs += 1
-    try:
-        yield
-    finally:
-        with _tuning_lock:
-            _tuned_runs -= 1
-            if _tuned_runs == 0:
-                collecting, interval = _untuned
-                if collecting:
-                    gc.enable()
-                sys.setswitchinterval(interval)
-
-
 def _match_and_commit(tenant_id: int, run_id: int, ids: list[int], index: MatchIndex, settings,
                       chunk_size: int) -> None:
     writer = _ChunkWriter(tenant_id, run_id)
@@ -194,7 +155,7 @@ def _match_and_commit(tenant_id: int, run_id: int, ids: list[int], index: MatchI
             decisions = match_payments(records, index, settings)
             if not writer.put(_MatchedChunk(chunk, decisions, {r.id: r.text[:300] for r in records})):
                 break  # the run was stopped or finished by someone else
-            gc.collect(1)  # the automatic collector is off during runs (_interpreter_tuned_for_runs)
+            gc.collect(1)  # the automatic collector is off during runs (o2c.runtime.interpreter_tuned_for_bulk_work)
     except BaseException:
         writer.close(raise_error=False)  # what was matched before the failure still commits, in order
         raise

@@ -1,10 +1,11 @@
 """Import bank and remittance files: all or nothing, exactly once.
 
 `bank_file_import` hashes the bytes first (the same file again returns the stored BankFile and creates
-nothing), parses the whole file (a refusal stores nothing), then writes everything in one transaction:
-statements, payments, remittance advice and lines. Payments go in through COPY into a temporary table
-and one INSERT ... ON CONFLICT DO NOTHING on the (tenant, account, bank reference) unique key, so an
-entry already imported from another file is skipped and counted, and 100k entries take about a second.
+nothing), then writes everything in one transaction: statements, payments, remittance advice and lines. A
+camt file is stored list by list while a reader thread walks the rest of it (Python on one core, Postgres on
+the other); a refusal anywhere in the file rolls the transaction back, so a broken file still stores nothing.
+Payments go in through COPY into a temporary table and INSERT ... ON CONFLICT DO NOTHING on the (tenant,
+bank reference, account) unique key, so an entry already imported from another file is skipped and counted.
 Only credits become payments; debits, reversals and zero amounts are counted and left out.
 """
 
@@ -12,18 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterable
 
 from django.db import connection, transaction
 
 from o2c.errors import ApplicationError
+from o2c.runtime import interpreter_tuned_for_bulk_work
 from o2c.services.audit import audit_event
 from o2c.services.uploads import queued_upload_run
 from o2c.tenancy import current_tenant_id
 
 from .models import BankFile, BankFileUpload, BankStatement
-from .parsers import CREDIT, BankFileError, parse_bank_file
-from .parsers.types import CHANNELS, Entry, ParsedFile
+from .parsers import CREDIT, BankFileError, Statement, stream_bank_file
+from .parsers.types import CHANNELS, Entry
 from .parsers.types import RemittanceAdvice as ParsedAdvice
 
 log = logging.getLogger(__name__)
@@ -55,9 +59,19 @@ def bank_file_import(*, data: bytes, file_name: str, actor=None, csv_mapping=Non
         return existing
     progress("parsing")
     try:
-        parsed = parse_bank_file(data, file_name=file_name, csv_mapping=csv_mapping)
+        stream = stream_bank_file(data, file_name=file_name, csv_mapping=csv_mapping)
     except BankFileError as exc:
         raise BankFileRefused(f"{file_name}: {exc}") from None
+    # The collector off and a short GIL switch interval while the import lasts (o2c.runtime): the reader thread
+    # allocates millions of objects that all survive, and the writer gives up the GIL at every send of COPY data.
+    try:
+        with interpreter_tuned_for_bulk_work():
+            return _import(stream, sha256, data, file_name, actor, progress)
+    except BankFileError as exc:  # raised while reading the rest of a camt file: the transaction is rolled back
+        raise BankFileRefused(f"{file_name}: {exc}") from None
+
+
+def _import(stream, sha256: str, data: bytes, file_name: str, actor, progress: Progress) -> BankFile:
     with transaction.atomic():
         tenant_id = current_tenant_id()
         # One import per tenant at a time: two uploads of the same or overlapping files must not race
@@ -69,20 +83,24 @@ def bank_file_import(*, data: bytes, file_name: str, actor=None, csv_mapping=Non
             existing.duplicate = True
             return existing
         bank_file = BankFile.objects.create(
-            file_name=_clip(file_name, 255), size=len(data), sha256=sha256, format=parsed.format,
+            file_name=_clip(file_name, 255), size=len(data), sha256=sha256, format=stream.format,
             uploaded_by=actor if getattr(actor, "pk", None) else None,
         )
-        warnings = list(parsed.warnings)
         progress("storing payments")
-        statement_ids = _store_statements(parsed, bank_file)
-        _store_payments(parsed, bank_file, statement_ids, warnings)
+        with _PaymentWriter(bank_file) as writer, _ReadAhead(stream) as items:
+            for item in items:
+                if isinstance(item, Statement):
+                    writer.statement(item)
+                else:
+                    writer.entries(item)
+        warnings = list(stream.warnings) + writer.warnings
         progress("storing remittance advice")
-        _store_advices(parsed, bank_file)
+        _store_advices(stream.remittances, bank_file)
         bank_file.remittances_linked = _link_advices(tenant_id, bank_file.pk)
         bank_file.warnings = warnings
         bank_file.save()
         audit_event("bank_file.imported", bank_file, {
-            "sha256": [None, sha256], "format": [None, parsed.format],
+            "sha256": [None, sha256], "format": [None, stream.format],
             "payments_created": [None, bank_file.payments_created],
             "duplicates_skipped": [None, bank_file.duplicates_skipped],
             "remittances": [None, bank_file.remittances],
@@ -96,27 +114,170 @@ def bank_file_import(*, data: bytes, file_name: str, actor=None, csv_mapping=Non
     return bank_file
 
 
-def _store_statements(parsed: ParsedFile, bank_file: BankFile) -> dict[tuple[str, str], int]:
-    """The statement ids of the file, new or already stored from another file (payments link to either)."""
-    ids = {}
-    with connection.cursor() as cursor:
-        for s in parsed.statements:
-            account, statement_id = _clip(s.account, 70), _clip(s.statement_id, 140)
-            cursor.execute(
-                "INSERT INTO payments_bankstatement (tenant_id, bank_file_id, account, statement_id, currency, as_of, "
-                "opening_balance, closing_balance, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now()) "
-                "ON CONFLICT (tenant_id, account, statement_id) DO NOTHING RETURNING id",
-                [bank_file.tenant_id, bank_file.pk, account, statement_id, _clip(s.currency, 3), s.as_of,
-                 s.opening_balance, s.closing_balance],
-            )
-            row = cursor.fetchone()
-            if row is not None:
-                bank_file.statements += 1
-                ids[(s.account, s.statement_id)] = row[0]
-            else:
-                ids[(s.account, s.statement_id)] = BankStatement.objects.values_list("pk", flat=True).get(
-                    account=account, statement_id=statement_id)
-    return ids
+class _ReadAhead:
+    """Iterates the stream in a thread, a couple of lists ahead, so that Python reads the file on one core
+    while Postgres stores the previous list on the other (the thread holds the GIL while it walks XML; this
+    one waits on the socket without it). A refusal raised by the reader comes out of the loop here."""
+
+    _DONE = object()
+
+    def __init__(self, stream: Iterable, depth: int = 2):
+        self._stream = stream
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bank-file-reader", daemon=True)
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._stream:
+                if not self._put((item, None)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the importing thread, which re-raises it
+            self._put((self._DONE, exc))
+            return
+        self._put((self._DONE, None))
+
+    def __enter__(self):
+        self._thread.start()
+        return self._items()
+
+    def _items(self):
+        while True:
+            item, exc = self._queue.get()
+            if exc is not None:
+                raise exc
+            if item is self._DONE:
+                return
+            yield item
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class _PaymentWriter:
+    """Statements and payments of one file, written list by list inside the import's transaction: a refusal
+    further on rolls back what was written. Payments go in through COPY into a temporary table and one
+    INSERT ... ON CONFLICT DO NOTHING per list on the (tenant, bank reference, account) unique key.
+
+    The foreign keys of payments and their lines are checked as each list is inserted instead of all at
+    commit (SET CONSTRAINTS ... IMMEDIATE): the same checks, but Postgres makes them while the next list is
+    read instead of in one 1 s commit at the end."""
+
+    _KEYS = ("payments_payment_bank_file_id_tfk", "payments_payment_statement_id_tfk",
+             "payments_remittanceline_payment_id_tfk")
+
+    def __init__(self, bank_file: BankFile):
+        self.bank_file = bank_file
+        self.warnings: list[str] = []
+        self._statement: Statement | None = None
+        self._statement_id: int | None = None
+        self._reversals = 0
+        self._cur = None
+
+    def __enter__(self):
+        connection.ensure_connection()
+        self._cur = connection.connection.cursor()  # psycopg's, on Django's connection and transaction
+        return self
+
+    def __exit__(self, exc_type, *exc_info) -> None:
+        try:
+            if exc_type is None and self._reversals:
+                n = self._reversals
+                self.warnings.append(f"{n} reversal entr{'y was' if n == 1 else 'ies were'} not imported as "
+                                     "payments; reverse the original payment's applications by hand")
+            if exc_type is None and self._prepared():
+                self._cur.execute(f"SET CONSTRAINTS {', '.join(self._KEYS)} DEFERRED")
+                self._cur.execute("DROP TABLE _payment_in, _payment_line_in")
+        finally:
+            self._cur.close()
+
+    def _prepared(self) -> bool:
+        return getattr(self, "_tables", False)
+
+    def _prepare(self) -> None:
+        if self._prepared():
+            return
+        cur = self._cur
+        columns = ", ".join(_PAYMENT_COLUMNS)
+        # Postgres refuses COPY into a table under row-level security; a temporary table has none, and the
+        # INSERT ... SELECT from it is checked row by row against the tenant policy (WITH CHECK).
+        cur.execute(f"CREATE TEMPORARY TABLE _payment_in ON COMMIT DROP AS SELECT {columns} FROM payments_payment "  # noqa: S608 - constant column names
+                    "WITH NO DATA")
+        cur.execute(f"CREATE TEMPORARY TABLE _payment_line_in ON COMMIT DROP AS SELECT {', '.join(_LINE_COLUMNS)} "  # noqa: S608 - constant column names
+                    "FROM payments_remittanceline WITH NO DATA")
+        cur.execute(f"SET CONSTRAINTS {', '.join(self._KEYS)} IMMEDIATE")
+        self._tables = True
+
+    def statement(self, s: Statement) -> None:
+        """The statement's row, new or already stored from another file (its payments link to either)."""
+        bank_file = self.bank_file
+        account, statement_id = _clip(s.account, 70), _clip(s.statement_id, 140)
+        self._cur.execute(
+            "INSERT INTO payments_bankstatement (tenant_id, bank_file_id, account, statement_id, currency, as_of, "
+            "opening_balance, closing_balance, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now()) "
+            "ON CONFLICT (tenant_id, account, statement_id) DO NOTHING RETURNING id",
+            [bank_file.tenant_id, bank_file.pk, account, statement_id, _clip(s.currency, 3), s.as_of,
+             s.opening_balance, s.closing_balance],
+        )
+        row = self._cur.fetchone()
+        if row is not None:
+            bank_file.statements += 1
+            self._statement_id = row[0]
+        else:
+            self._statement_id = BankStatement.objects.values_list("pk", flat=True).get(
+                account=account, statement_id=statement_id)
+        self._statement = s
+
+    def entries(self, entries: list[Entry]) -> None:
+        bank_file, account = self.bank_file, self._statement.account
+        rows, by_key = [], {}
+        for entry in entries:
+            if entry.direction != CREDIT or entry.amount <= 0 or entry.reversal:
+                bank_file.debits_skipped += 1
+                self._reversals += entry.reversal
+                continue
+            row = _payment_row(entry, account, self._statement_id)
+            rows.append(row)
+            by_key[(row[1], row[0])] = entry
+        if not rows:
+            return
+        self._prepare()
+        cur = self._cur
+        columns = ", ".join(_PAYMENT_COLUMNS)
+        cur.execute("TRUNCATE _payment_in, _payment_line_in")
+        with cur.copy(f"COPY _payment_in ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(
+            f"INSERT INTO payments_payment (tenant_id, bank_file_id, {columns}, unapplied_amount, status, created_at) "  # noqa: S608 - constant column names
+            f"SELECT %s, %s, {columns}, amount, 'unapplied', now() FROM _payment_in "
+            "ON CONFLICT (tenant_id, bank_reference, account) DO NOTHING RETURNING id, account, bank_reference",
+            [bank_file.tenant_id, bank_file.pk],
+        )
+        created = cur.fetchall()
+        bank_file.payments_created += len(created)
+        bank_file.duplicates_skipped += len(rows) - len(created)
+        lines = []
+        for payment_id, key_account, reference in created:
+            for position, item in enumerate(by_key[(key_account, reference)].remittance, start=1):
+                lines.append(_line_row(item, position) + (payment_id, None))
+        if lines:
+            line_columns = ", ".join(_LINE_COLUMNS)
+            with cur.copy(f"COPY _payment_line_in ({line_columns}) FROM STDIN") as copy:
+                for line in lines:
+                    copy.write_row(line)
+            cur.execute(f"INSERT INTO payments_remittanceline (tenant_id, {line_columns}) "  # noqa: S608 - constant column names
+                        f"SELECT %s, {line_columns} FROM _payment_line_in", [bank_file.tenant_id])
 
 
 _PAYMENT_COLUMNS = ("bank_reference", "account", "amount", "currency", "value_date", "booking_date", "channel",
@@ -131,50 +292,6 @@ def _payment_row(entry: Entry, account: str, statement_id: int | None) -> tuple:
         _clip(entry.payer_name, 200), _clip(entry.payer_account, 70), _clip(entry.end_to_end_id, 140),
         entry.unstructured, entry.raw, _clip(entry.source_line, 300), statement_id,
     )
-
-
-def _store_payments(parsed: ParsedFile, bank_file: BankFile, statement_ids: dict, warnings: list[str]) -> None:
-    rows, entries = [], {}
-    reversals = 0
-    for s in parsed.statements:
-        statement_id = statement_ids.get((s.account, s.statement_id))
-        for entry in s.entries:
-            if entry.direction != CREDIT or entry.amount <= 0 or entry.reversal:
-                bank_file.debits_skipped += 1
-                reversals += entry.reversal
-                continue
-            row = _payment_row(entry, s.account, statement_id)
-            rows.append(row)
-            entries[(row[1], row[0])] = entry
-    if reversals:
-        warnings.append(f"{reversals} reversal entr{'y was' if reversals == 1 else 'ies were'} not imported as "
-                        "payments; reverse the original payment's applications by hand")
-    if not rows:
-        return
-    columns = ", ".join(_PAYMENT_COLUMNS)
-    raw = connection.connection  # the psycopg connection under Django's, inside the same transaction
-    with raw.cursor() as cur:
-        cur.execute(f"CREATE TEMPORARY TABLE _payment_in ON COMMIT DROP AS SELECT {columns} FROM payments_payment "  # noqa: S608 - constant column names
-                    "WITH NO DATA")
-        with cur.copy(f"COPY _payment_in ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        # Row-level security checks each inserted row against the tenant scope (WITH CHECK).
-        cur.execute(
-            f"INSERT INTO payments_payment (tenant_id, bank_file_id, {columns}, unapplied_amount, status, created_at) "  # noqa: S608 - constant column names
-            f"SELECT %s, %s, {columns}, amount, 'unapplied', now() FROM _payment_in "
-            "ON CONFLICT (tenant_id, account, bank_reference) DO NOTHING RETURNING id, account, bank_reference",
-            [bank_file.tenant_id, bank_file.pk],
-        )
-        created = cur.fetchall()
-        cur.execute("DROP TABLE _payment_in")
-        bank_file.payments_created = len(created)
-        bank_file.duplicates_skipped = len(rows) - len(created)
-        lines = []
-        for payment_id, account, reference in created:
-            for position, item in enumerate(entries[(account, reference)].remittance, start=1):
-                lines.append(_line_row(item, position) + (payment_id, None))
-        _copy_lines(cur, bank_file.tenant_id, lines)
 
 
 _LINE_COLUMNS = ("position", "reference", "reference_type", "amount_paid", "gross_amount", "discount", "adjustment",
@@ -210,13 +327,13 @@ def advice_fingerprint(advice: ParsedAdvice) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def _store_advices(parsed: ParsedFile, bank_file: BankFile) -> None:
-    if not parsed.remittances:
+def _store_advices(remittances, bank_file: BankFile) -> None:
+    if not remittances:
         return
     seen, lines = set(), []
     raw = connection.connection
     with raw.cursor() as cur:
-        for advice in parsed.remittances:
+        for advice in remittances:
             if advice.direction != CREDIT:
                 bank_file.debits_skipped += 1
                 continue

@@ -75,6 +75,23 @@ def test_a_broken_file_stores_nothing_and_names_the_element(quiet):
     assert _counts() == (0, 0, 0, 0, 0)
 
 
+def test_an_entry_broken_after_lists_were_stored_still_stores_nothing(quiet, monkeypatch):
+    """camt is stored list by list while it is read; a refusal in a later list rolls back the earlier ones."""
+    import payments.parsers as parsers
+
+    real = parsers.stream_bank_file
+    monkeypatch.setattr("payments.services.stream_bank_file", lambda data, **kw: real(data, **{**kw, "chunk_size": 2}))
+    good = camt053([Credit(f"C{i}", f"{i}.00") for i in range(1, 8)]).decode()
+    broken = good.replace('<Amt Ccy="USD">6.00</Amt>', '<Amt Ccy="USD">6,00x</Amt>', 1)
+    assert broken != good
+    with pytest.raises(BankFileRefused) as exc:
+        bank_file_import(data=broken.encode(), file_name="late.xml")
+    assert "Ntry[6]" in exc.value.message
+    assert _counts() == (0, 0, 0, 0, 0)
+    bank_file = bank_file_import(data=good.encode(), file_name="good.xml")
+    assert bank_file.payments_created == 7 == Payment.objects.count()
+
+
 @pytest.mark.parametrize("advice_first", [True, False])
 def test_remittance_advice_links_to_its_payment_in_either_order(quiet, advice_first):
     payment_file = camt053([Credit("CHK-5512", "1490.00", payer="ACME CORP")])

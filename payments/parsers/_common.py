@@ -119,9 +119,14 @@ def unique_references(statements: list[Statement], warnings: list[str]) -> list[
 def reconcile(statement: Statement, warnings: list[str]) -> None:
     """Opening balance plus the entries should give the closing balance. When it does not (a partial
     intraday report, or entries the bank left out) that is worth a warning, not a refusal."""
+    net = sum((e.amount if e.direction == CREDIT else -e.amount for e in statement.entries), Decimal(0))
+    reconcile_net(statement, net, warnings)
+
+
+def reconcile_net(statement: Statement, net: Decimal, warnings: list[str]) -> None:
+    """`reconcile` for a statement read in parts: net is its credits less its debits."""
     if statement.opening_balance is None or statement.closing_balance is None:
         return
-    net = sum((e.amount if e.direction == CREDIT else -e.amount for e in statement.entries), Decimal(0))
     if statement.opening_balance + net != statement.closing_balance:
         warnings.append(
             f"statement {statement.statement_id}: opening {statement.opening_balance} + entries {net} "

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET  # noqa: S405 - fed only after the DTD check below
+from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 
 from defusedxml import DefusedXmlException
@@ -37,6 +39,7 @@ _ROOTS = {"BkToCstmrStmt": "Stmt", "BkToCstmrAcctRpt": "Rpt", "BkToCstmrDbtCdtNt
 _DTD = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _NTRY_OPEN = re.compile(rb"<(?:[\w.-]+:)?Ntry[\s>]")
 _NTRY_CLOSE = re.compile(rb"</(?:[\w.-]+:)?Ntry\s*>")
+_NTRY_NAME = re.compile(rb"Ntry[\s>]")
 
 _DOC_TYPES = {"CINV": "invoice", "CREN": "credit_memo", "CMCN": "invoice", "DEBN": "invoice", "SOAC": "other",
               "PUOR": "purchase_order"}
@@ -64,7 +67,8 @@ class _Reader:
 
     def __init__(self, ns: str):
         self.ns = ns
-        self._paths: dict[str, str] = {}
+        self._paths: dict[str, tuple[str, ...]] = {}
+        self._texts: dict[str, tuple[tuple[str, ...], str]] = {}
 
     def q(self, path: str) -> tuple[str, ...]:
         hit = self._paths.get(path)
@@ -91,17 +95,41 @@ class _Reader:
 
     def text(self, el, path: str) -> str:
         # The hottest call of a big statement (about 20 per entry): the walk is inlined rather than going
-        # through find(), which alone cost a second per 100k entries.
-        tags = self._paths.get(path) or self.q(path)
-        for tag in tags:
+        # through find(), which alone cost a second per 100k entries, and the last step is findtext (in C).
+        split = self._texts.get(path)
+        if split is None:
+            tags = self.q(path)
+            split = self._texts[path] = (tags[:-1], tags[-1])
+        head, last = split
+        for tag in head:
             el = el.find(tag)
             if el is None:
                 return ""
-        text = el.text
+        text = el.findtext(last)
         return text.strip() if text else ""
 
 
 def parse(data: bytes, warnings: list[str]) -> list[Statement]:
+    statements: list[Statement] = []
+    entries: list[Entry] = []
+    for item in iter_parse(data, warnings):
+        if isinstance(item, Statement):
+            if statements:
+                statements[-1] = replace(statements[-1], entries=tuple(entries),
+                                         currency=statements[-1].currency or (entries[0].currency if entries else ""))
+            statements.append(item)
+            entries = []
+        else:
+            entries.extend(item)
+    statements[-1] = replace(statements[-1], entries=tuple(entries),
+                             currency=statements[-1].currency or (entries[0].currency if entries else ""))
+    return statements
+
+
+def iter_parse(data: bytes, warnings: list[str], chunk_size: int = 5000) -> Iterator[Statement | list[Entry]]:
+    """The file as it is read: each statement (without entries; currency "" when only its entries name one, and
+    then the first entry's currency is the statement's), followed by its entries in lists of up to chunk_size.
+    The import stores each list while the next is read; a refusal can come after lists were yielded."""
     try:
         root = defused_fromstring(data, forbid_dtd=True) if _DTD.search(data) else ET.fromstring(data)  # noqa: S314
     except DefusedXmlException as exc:
@@ -126,7 +154,7 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
 
     raw_entries = _raw_entries(data)
     ntry_no = 0
-    statements: list[Statement] = []
+    seen = False
     skipped = 0
     for s_idx, stmt in enumerate(r.findall(message, stmt_tag), start=1):
         spath = f"{msg_name}/{stmt_tag}[{s_idx}]"
@@ -152,6 +180,9 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
                 closing = amount
             elif code == "OPBD" or opening is None:
                 opening = amount
+        seen = True
+        yield Statement(statement_id=statement_id, account=account, currency=currency, as_of=as_of, entries=(),
+                        opening_balance=opening, closing_balance=closing)
         entries: list[Entry] = []
         for n_idx, ntry in enumerate(r.findall(stmt, "Ntry"), start=1):
             raw, line = raw_entries[ntry_no] if ntry_no < len(raw_entries) else ("", 0)
@@ -161,38 +192,48 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
             if status and status != "BOOK":
                 skipped += 1
                 continue
-            parts = _entry(r, ntry, npath, statement_id, n_idx, raw, line, warnings, as_of)
-            entries.extend(parts)
-            if not currency and parts:
-                currency = parts[0].currency
-        statements.append(Statement(
-            statement_id=statement_id,
-            account=account,
-            currency=currency,
-            as_of=as_of,
-            entries=tuple(entries),
-            opening_balance=opening,
-            closing_balance=closing,
-        ))
-    if not statements:
+            entries.extend(_entry(r, ntry, npath, statement_id, n_idx, raw, line, warnings, as_of))
+            if len(entries) >= chunk_size:
+                yield entries
+                entries = []
+        if entries:
+            yield entries
+    if not seen:
         raise BankFileError(f"no {stmt_tag} element", element=msg_name)
     if skipped:
         warnings.append(f"{skipped} entries not booked (pending or information only) were skipped")
-    return statements
 
 
 def _raw_entries(data: bytes) -> list[tuple[str, int]]:
-    """Each Ntry's source text and line, in document order (Ntry elements never nest)."""
+    """Each Ntry's source text and line, in document order (Ntry elements never nest).
+
+    The tag patterns are tried only where "Ntry" followed by a space or ">" occurs (a literal the regex engine
+    finds fast), from the "<" before it: trying them at every "<" of a 68 MB statement took 0.7 s."""
+    opens, closes = [], []
+    rfind = data.rfind
+    for m in _NTRY_NAME.finditer(data):
+        lt = rfind(b"<", 0, m.start())
+        if lt < 0:
+            continue
+        tag = _NTRY_OPEN.match(data, lt)
+        if tag is not None and tag.end() == m.end():
+            opens.append((lt, tag.end()))
+            continue
+        tag = _NTRY_CLOSE.match(data, lt)
+        if tag is not None:
+            closes.append((lt, tag.end()))
     out = []
     line = 1
     pos = 0
-    for m in _NTRY_OPEN.finditer(data):
-        close = _NTRY_CLOSE.search(data, m.end())
-        if close is None:
+    c = 0
+    for start, end in opens:
+        while c < len(closes) and closes[c][0] < end:
+            c += 1
+        if c == len(closes):
             break
-        line += data.count(b"\n", pos, m.start())
-        pos = m.start()
-        out.append((data[m.start():close.end()].decode("utf-8", "replace"), line))
+        line += data.count(b"\n", pos, start)
+        pos = start
+        out.append((data[start:closes[c][1]].decode("utf-8", "replace"), line))
     return out
 
 
@@ -211,7 +252,10 @@ def _amount(r: _Reader, el, path: str, where: str) -> tuple[Decimal, str]:
 
 
 def _date(r: _Reader, el, path: str, where: str):
-    text = r.text(el, f"{path}/Dt") or r.text(el, f"{path}/DtTm")
+    found = r.find(el, path)
+    if found is None:
+        return None
+    text = r.text(found, "Dt") or r.text(found, "DtTm")
     if not text:
         return None
     return parse_date(text, "ISO", what="date", element=f"{where}/{path}")
@@ -225,10 +269,19 @@ def _direction(indicator: str, where: str) -> str:
     raise BankFileError(f"CdtDbtInd {indicator!r} is neither CRDT nor DBIT", element=f"{where}/CdtDbtInd")
 
 
+_PARTY_PATHS = {role: (f"{role}/Nm", f"{role}/Pty/Nm", f"Ultmt{role}/Nm", f"Ultmt{role}/Pty/Nm",
+                        f"{role}Acct/Id/IBAN", f"{role}Acct/Id/Othr/Id") for role in ("Dbtr", "Cdtr")}
+
+
 def _party(r: _Reader, tx, role: str) -> tuple[str, str]:
-    name = (r.text(tx, f"RltdPties/{role}/Nm") or r.text(tx, f"RltdPties/{role}/Pty/Nm")
-            or r.text(tx, f"RltdPties/Ultmt{role}/Nm") or r.text(tx, f"RltdPties/Ultmt{role}/Pty/Nm"))
-    account = (r.text(tx, f"RltdPties/{role}Acct/Id/IBAN") or r.text(tx, f"RltdPties/{role}Acct/Id/Othr/Id"))
+    # Every path starts at RltdPties: found once rather than once per path (six walks per entry).
+    parties = r.find(tx, "RltdPties")
+    if parties is None:
+        return "", ""
+    nm, pty_nm, ultmt_nm, ultmt_pty_nm, iban, othr = _PARTY_PATHS[role]
+    name = (r.text(parties, nm) or r.text(parties, pty_nm) or r.text(parties, ultmt_nm)
+            or r.text(parties, ultmt_pty_nm))
+    account = r.text(parties, iban) or r.text(parties, othr)
     return name, account
 
 
