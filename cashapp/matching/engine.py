@@ -65,7 +65,7 @@ _REASON_WORDS = (
     (REASON_UNEARNED_DISCOUNT, ("DISCOUNT",)),
 )
 MAX_BUNDLE_CANDIDATES = 40
-_DUE_DATE = attrgetter("due_date")
+_DUE_ORDER = attrgetter("due_date", "id")
 MAX_BUNDLE_NODES = 20_000
 
 
@@ -90,7 +90,7 @@ class MatchIndex:
         self.open: dict[int, Decimal] = {}
         self.by_ref: dict[str, int | list[int]] = {}
         self.by_po: dict[str, int | list[int]] = {}
-        self.by_customer: dict[int, list[OpenInvoice]] = defaultdict(list)  # in the order given (id order)
+        self.by_customer: dict[int, list[OpenInvoice]] = defaultdict(list)
         self.by_amount: dict[Decimal, int | list[int]] = {}
         # Per customer and currency, built on first use and kept up to date by consume(): the live invoices
         # in due order (a dict used as an ordered set, so that settling one is not a walk over the list), and
@@ -103,8 +103,6 @@ class MatchIndex:
 
     @classmethod
     def build(cls, customers: Iterable[CustomerRecord], invoices: Iterable[OpenInvoice]) -> MatchIndex:
-        """The index of a tenant's customers and open invoices. `invoices` come in id order (ties in due date
-        are then broken by id without sorting on it)."""
         # Millions of small lists and dict entries, none of them garbage: the cyclic collector would walk
         # them over and over as they are allocated (it doubled the build time).
         enabled = gc.isenabled()
@@ -192,9 +190,7 @@ class MatchIndex:
         key = (customer_id, currency)
         live = self._live.get(key)
         if live is None:
-            # By due date only: the sort is stable and the index holds a customer's invoices in id order
-            # (build() takes them so), so ties stay in id order without a tuple key per invoice.
-            invoices = sorted(self.by_customer.get(customer_id, ()), key=_DUE_DATE)
+            invoices = sorted(self.by_customer.get(customer_id, ()), key=_DUE_ORDER)
             open_ = self.open
             live = self._live[key] = {inv.id: None for inv in invoices
                                       if inv.currency == currency and open_[inv.id] > 0}
