@@ -1,0 +1,1095 @@
+"""The cash-application matcher as pure functions: hand-built indexes in, decisions out. No database.
+
+Each test builds a small `MatchIndex` from plain records, runs `match_payments` and pins the decision: the
+outcome, every allocation (invoice, applied, discount, deduction and its reason, write-off), what is left on
+account, the confidence against the threshold, and the phrases of the explanation a clerk reads. A change to
+the engine that alters a decision fails here. The last test is an accuracy gate on the labelled generator of
+`bench/cashapp_data.py` at a small scale.
+
+Behaviour that looks wrong is pinned as `xfail(strict=True)` with the behaviour we expect, so fixing it shows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from bench.cashapp_data import generate
+from cashapp.matching import (
+    AUTO,
+    DEDUCTION_REASONS,
+    SUGGEST,
+    UNMATCHED,
+    Alias,
+    Allocation,
+    CustomerRecord,
+    Decision,
+    MatchIndex,
+    MatchSettings,
+    OpenInvoice,
+    PaymentRecord,
+    Proposal,
+    RemittanceRef,
+    match_payments,
+)
+from cashapp.matching.engine import infer_reason
+from cashapp.matching.normalize import (
+    account_key,
+    name_key,
+    name_tokens,
+    one_edit_variants,
+    reference_key,
+    reference_tokens,
+)
+
+D = Decimal
+TODAY = date(2026, 11, 1)
+ACME, GLOBEX, INITECH, UMBRELLA = 1, 2, 3, 4
+ACME_IBAN = "DE44 5001 0517 5407 3249 31"
+LEARNED_ON = date(2026, 3, 5)
+
+
+def customers() -> list[CustomerRecord]:
+    return [
+        CustomerRecord(ACME, "Acme Industrial Supply, Inc.", bank_accounts=(ACME_IBAN,),
+                       aliases=(Alias("ACMEIND AP DEPT", "learned", LEARNED_ON), Alias("Acme Trading", "import"))),
+        CustomerRecord(GLOBEX, "Globex Corporation GmbH"),
+        CustomerRecord(INITECH, "Initech Holdings Ltd", parent_id=GLOBEX),  # Globex pays Initech's invoices
+        CustomerRecord(UMBRELLA, "Umbrella Retail Partners LLC"),
+    ]
+
+
+def inv(iid: int, cid: int, amount: str, *, number: str | None = None, po: str = "", due: date | None = None,
+        open_balance: str | None = None, discount: int = 0, discount_due: date | None = None,
+        currency: str = "USD") -> OpenInvoice:
+    return OpenInvoice(id=iid, customer_id=cid, number=number or f"INV-{iid:07d}", amount=D(amount),
+                       open_balance=D(open_balance or amount), currency=currency,
+                       due_date=due or date(2026, 9, 1) + timedelta(days=iid % 60), po_number=po,
+                       discount_percent=D(discount), discount_due_date=discount_due)
+
+
+def pay(amount: str, *, pid: int = 1, name: str = "", account: str = "", text: str = "",
+        lines: tuple[RemittanceRef, ...] | list[RemittanceRef] = (), day: date = TODAY,
+        currency: str = "USD") -> PaymentRecord:
+    return PaymentRecord(pid, D(amount), currency, day, name, account, text, tuple(lines))
+
+
+def line(reference: str, amount_paid: str | None = None, **kw) -> RemittanceRef:
+    return RemittanceRef(reference, amount_paid=D(amount_paid) if amount_paid else None, **kw)
+
+
+def run(invoices, payments, *, people=None, index: MatchIndex | None = None, **settings) -> list[Decision]:
+    """Match `payments` (one batch) and check the contract every decision keeps."""
+    settings = MatchSettings(**settings)
+    invoices = list(invoices)
+    idx = index or MatchIndex.build(people if people is not None else customers(), invoices)
+    balances = {i.id: i.open_balance for i in invoices}
+    payments = list(payments) if isinstance(payments, list | tuple) else [payments]
+    decisions = match_payments(payments, idx, settings)
+    assert [d.payment_id for d in decisions] == [p.id for p in payments]
+    for p, d in zip(payments, decisions, strict=True):
+        assert d.outcome in (AUTO, SUGGEST, UNMATCHED)
+        confidences = [pr.confidence for pr in d.proposals]
+        assert confidences == sorted(confidences, reverse=True)
+        assert all(0.0 <= c <= 1.0 for c in confidences)
+        for pr in d.proposals:
+            assert sum((a.applied for a in pr.allocations), D(0)) + pr.on_account == p.amount
+            for a in pr.allocations:
+                assert a.applied > 0
+                assert a.applied + a.discount + a.deduction + a.write_off <= balances[a.invoice_id]
+                assert (a.deduction > 0) == bool(a.deduction_reason)
+                assert not a.deduction_reason or a.deduction_reason in DEDUCTION_REASONS
+        if d.outcome == AUTO:
+            assert len(d.proposals) == 1 and d.best.allocations
+            assert d.best.confidence >= settings.auto_apply_threshold
+            assert d.explanation == d.best.explanation
+        elif d.outcome == UNMATCHED:
+            assert d.proposals == ()
+        else:
+            assert d.proposals
+            # Suggested because not sure enough, or because the runner-up is too close.
+            assert d.best.confidence < settings.auto_apply_threshold or (
+                len(d.proposals) > 1 and d.best.confidence - d.proposals[1].confidence < 0.05)
+    return decisions
+
+
+def one(invoices, payment, **kw) -> Decision:
+    [decision] = run(invoices, [payment], **kw)
+    return decision
+
+
+def allocs(proposal: Proposal) -> list[tuple]:
+    """(invoice id, applied, discount, deduction, reason, write-off) per allocation, as strings of money."""
+    return [(a.invoice_id, str(a.applied), str(a.discount), str(a.deduction), a.deduction_reason, str(a.write_off))
+            for a in proposal.allocations]
+
+
+def paid_in_full(iid: int, amount: str) -> tuple:
+    return (iid, amount, "0", "0", "", "0")
+
+
+# A small ledger: Acme owns 4512 (with a PO), 4513 and 5105; Globex owns 4521 (one transposition from 4512)
+# and 7002; Initech (Globex's subsidiary) owns 7001.
+LEDGER = [inv(4512, ACME, "1200.00", po="PO-778812"), inv(4513, ACME, "350.50"), inv(5105, ACME, "777.00"),
+          inv(4521, GLOBEX, "990.00"), inv(7002, GLOBEX, "64.10"), inv(7001, INITECH, "640.00"),
+          inv(8000, UMBRELLA, "1200.00")]
+ACME_NAME = "Acme Industrial Supply"
+
+
+# --- who paid ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "account", "reason"), [
+    ("", "de44500105175407324931", "remitting account on file"),
+    ("ACME INDUSTRIAL SUPPLY INC", "", "payer name matches"),
+    ("Acme Industrial Supply GmbH", "", "payer name matches"),
+    ("ACME INDUSTRIAL SUP", "", "payer name cut short by the bank"),
+    ("ACME INDUSTRIAL SUPPLY INC ACCOUNTS", "", "payer name is the customer's followed by other words"),
+    ("ACMEIND AP DEPT", "", "payer alias learned 5 Mar"),
+    ("ACME TRADING", "", "payer alias 'Acme Trading'"),
+])
+def test_payer_identified_by_account_name_or_alias_then_amount_only_match_posts(name, account, reason):
+    # No reference: only who paid and the amount decide, so the payer must have been recognised.
+    d = one(LEDGER, pay("350.50", name=name, account=account, text="thank you"))
+    assert d.outcome == AUTO
+    assert d.customer_id == ACME
+    assert allocs(d.best) == [paid_in_full(4513, "350.50")]
+    assert d.best.on_account == 0
+    assert d.best.explanation.startswith("no reference; invoice INV-0004513: amount equals its open balance")
+    assert d.best.explanation.endswith(reason)
+
+
+def test_payer_confidence_orders_account_over_exact_name_over_misspelt_name():
+    confidence = {}
+    for label, name, account in [("account", "", ACME_IBAN), ("name", ACME_NAME, ""),
+                                 ("misspelt", "Acme Industiral Supply Inc", "")]:
+        d = one(LEDGER, pay("350.50", name=name, account=account))
+        confidence[label] = d.best.confidence
+    assert confidence["account"] == pytest.approx(0.99 * 0.96)
+    assert confidence["name"] == pytest.approx(0.97 * 0.96)
+    assert confidence["misspelt"] < confidence["name"]
+
+
+def test_misspelt_payer_is_proved_by_its_own_invoice_in_the_reference():
+    d = one(LEDGER, pay("1200.00", name="Acme Industiral Supply Inc", text="INV-0004512"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.confidence == pytest.approx(0.98)
+    assert d.explanation.endswith("payer name spelt differently (95% alike)")
+
+
+def test_misspelt_payer_with_amount_only_is_suggested_not_posted():
+    # A name only 88% alike is a guess at who paid; an amount alone does not make it certain.
+    d = one(LEDGER, pay("350.50", name="Acme Indstrl Suply"))
+    assert d.outcome == SUGGEST
+    assert d.customer_id == ACME
+    assert allocs(d.best) == [paid_in_full(4513, "350.50")]
+    assert "payer name spelt differently" in d.best.explanation
+
+
+@pytest.mark.parametrize("name", [
+    "Acme Foods Brewing",  # shares a word only
+    "ACME INDL SUPPLY",  # 84% alike: below the 86% a misspelling may differ by
+    "ACME IND",  # cut too short (under 10 letters) to say who it is
+])
+def test_name_unlike_any_customer_does_not_identify_a_payer(name):
+    d = one(LEDGER, pay("351.00", name=name))
+    assert d.customer_id is None
+    assert d.outcome == UNMATCHED
+
+
+def test_short_name_as_first_word_of_another_company_is_not_the_payer():
+    # 'APEX' followed by other words is another company; 'ACME INDUSTRIAL SUPPLY ...' (8+ letters) is not.
+    people = [CustomerRecord(1, "Apex Ltd")]
+    d = one([inv(10, 1, "500.00")], pay("500.00", name="APEX MEDICAL GROUP"), people=people)
+    assert d.outcome == SUGGEST
+    assert d.explanation == "payer unknown; INV-0000010 is the only open invoice of this amount"
+    assert d.best.confidence == pytest.approx(0.5)
+
+
+def test_reference_with_learned_alias_names_the_date_learned():
+    d = one(LEDGER, pay("1200.00", name="acmeind ap dept", text="INV-0004512"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.confidence == pytest.approx(1.0)
+    assert "payer alias learned 5 Mar" in d.explanation
+
+
+def test_parent_pays_subsidiary_invoice():
+    d = one(LEDGER, pay("640.00", name="GLOBEX CORPORATION", text="INV-7001"))
+    assert d.outcome == AUTO
+    assert d.customer_id == INITECH  # the invoice's customer, not the payer
+    assert d.best.customer_id == INITECH
+    assert allocs(d.best) == [paid_in_full(7001, "640.00")]
+    assert "parent Globex Corporation GmbH pays for its subsidiary" in d.explanation
+
+
+def test_parent_pays_subsidiary_by_amount_only():
+    d = one(LEDGER, pay("640.00", name="Globex Corporation"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(7001, "640.00")]
+    assert d.best.customer_id == INITECH
+
+
+def test_subsidiary_does_not_pay_for_its_parent():
+    # Initech naming Globex's invoice: another customer's invoice, for a clerk to confirm.
+    d = one(LEDGER, pay("990.00", name="Initech Holdings", text="INV-0004521"))
+    assert d.outcome == SUGGEST
+    assert allocs(d.best) == [paid_in_full(4521, "990.00")]
+    assert "the invoices belong to another customer than the payer's" in d.best.explanation
+
+
+def test_two_customers_with_one_name_cannot_be_told_apart_by_amount():
+    people = [CustomerRecord(1, "Summit Steel Works Inc"), CustomerRecord(2, "SUMMIT STEEL WORKS LLC")]
+    d = one([inv(10, 1, "500.00"), inv(20, 2, "730.00")], pay("500.00", name="Summit Steel Works"), people=people)
+    assert d.outcome == SUGGEST
+    assert allocs(d.best) == [paid_in_full(10, "500.00")]
+    assert d.best.confidence <= 0.6
+
+
+def test_two_customers_with_one_name_told_apart_by_reference():
+    people = [CustomerRecord(1, "Summit Steel Works Inc"), CustomerRecord(2, "SUMMIT STEEL WORKS LLC")]
+    d = one([inv(10, 1, "500.00"), inv(20, 2, "730.00")], pay("730.00", name="Summit Steel Works", text="INV-20"),
+            people=people)
+    assert d.outcome == AUTO
+    assert d.customer_id == 2
+    assert allocs(d.best) == [paid_in_full(20, "730.00")]
+
+
+# --- which invoices ----------------------------------------------------------------------------------
+
+def test_exact_number_in_structured_remittance():
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, lines=[line("INV-0004512", "1200.00")]))
+    assert d.outcome == AUTO
+    assert d.customer_id == ACME
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.on_account == 0
+    assert d.best.confidence == pytest.approx(1.0)
+    assert d.explanation == "invoice INV-0004512 found in remittance; amount equal; payer name matches"
+
+
+def test_exact_number_in_free_text():
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="Remittance: INV-0004512"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.confidence == pytest.approx(1.0)
+    assert "invoice INV-0004512 found in the payment text" in d.explanation
+    assert "amount equal; payer name matches" in d.explanation
+
+
+@pytest.mark.xfail(strict=True, reason="a number found in the free text keeps only its key ('4512') as what was "
+                   "written, so an invoice number spelt exactly is explained as '(prefix, zeros or letters for "
+                   "digits differ)'; it should read like the structured case")
+def test_exact_number_in_free_text_is_not_explained_as_misspelt():
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="Remittance: INV-0004512"))
+    assert d.explanation == "invoice INV-0004512 found in the payment text; amount equal; payer name matches"
+
+
+@pytest.mark.parametrize("text", ["your order PO-778812", "PO 778812", "po778812"])
+def test_po_number_only(text):
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text=text))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.confidence == pytest.approx(0.97)
+    assert "invoice INV-0004512 found in the payment text by its PO number" in d.explanation
+
+
+def test_po_number_in_structured_remittance():
+    ref = line("PO-778812", "1200.00", reference_type="purchase_order")
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, lines=[ref]))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert "invoice INV-0004512 found in remittance by its PO number" in d.explanation
+
+
+@pytest.mark.parametrize(("label", "text"), [
+    ("missing prefix", "0004512"),
+    ("dropped zeros", "INV-4512"),
+    ("prefix and zeros", "4512"),
+    ("lower case, space", "inv 4512"),
+    ("O for 0", "INV-OOO4512"),
+    ("O for 0 inside", "INV-0OO4512"),
+    ("S for 5", "INV-0004S12"),
+    ("l for 1", "INV-00045l2"),
+    ("I for 1", "INV-00045I2"),
+    ("several letters", "INV-OOO4SI2"),
+])
+def test_number_read_the_way_a_person_would(label, text):
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text=f"Payment {text}"))
+    assert d.outcome == AUTO, label
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.confidence == pytest.approx(1.0)
+    assert "invoice INV-0004512 found in the payment text (prefix, zeros or letters for digits differ)" \
+        in d.explanation
+
+
+def test_structured_reference_without_prefix_is_explained():
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, lines=[line("4512", "1200.00")]))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert "invoice INV-0004512 found in remittance (prefix, zeros or letters for digits differ)" in d.explanation
+
+
+def test_two_adjacent_digits_transposed():
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004152"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.confidence == pytest.approx(0.93)
+    assert "invoice INV-0004512 found in the payment text with two digits transposed" in d.explanation
+
+
+def test_one_digit_wrong_is_found_but_suggested_at_the_default_threshold():
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004518"))
+    assert d.outcome == SUGGEST
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.confidence == pytest.approx(0.85)
+    assert "invoice INV-0004512 found in the payment text with one digit wrong" in d.explanation
+
+
+def test_one_digit_wrong_posts_under_a_lower_threshold():
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004518"), auto_apply_threshold=0.85)
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+
+
+def test_typo_that_spells_another_customers_invoice_goes_to_the_payers_own():
+    # 4521 is a real invoice (Globex's, 990.00); Acme meant its own 4512 for 1200.00.
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004521"))
+    assert d.outcome == AUTO
+    assert d.customer_id == ACME
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert "with two digits transposed" in d.explanation
+
+
+def test_uncorroborated_typo_towards_another_customers_invoice_is_not_posted():
+    # 4512 (Acme's, 1200.00) is one transposition from 4521 (Globex's, 990.00); Umbrella pays 700.00 for it.
+    ledger = [i for i in LEDGER if i.id != 4521] + [inv(9000, UMBRELLA, "300.00")]
+    d = one(ledger, pay("700.00", name="Umbrella Retail Partners", text="INV-0004521"))
+    assert d.outcome == SUGGEST
+    assert d.customer_id == UMBRELLA
+    assert all(a.invoice_id != 4512 for pr in d.proposals for a in pr.allocations)
+    assert d.best.explanation.startswith("no reference and no invoice matches the amount; oldest invoices first")
+    assert d.best.confidence == pytest.approx(0.4)
+
+
+def test_uncorroborated_typo_from_unknown_payer_is_unmatched():
+    d = one(LEDGER, pay("700.00", name="Zorbix Ventures", text="INV-0004152"))
+    assert d.outcome == UNMATCHED
+    assert d.customer_id is None
+    assert d.explanation == "payer not identified and nothing in the remittance matches an open invoice"
+
+
+def test_typo_from_unknown_payer_corroborated_by_amount_is_only_suggested():
+    d = one(LEDGER, pay("1200.00", name="Zorbix Ventures", text="INV-0004152"))
+    assert d.outcome == SUGGEST
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert "payer not identified, the invoices' customer assumed" in d.best.explanation
+    assert d.best.confidence == pytest.approx(0.93 * 0.96)
+
+
+def test_exact_number_and_amount_from_unknown_payer_posts():
+    d = one(LEDGER, pay("1200.00", name="Zorbix Ventures", text="INV-0004512"))
+    assert d.outcome == AUTO
+    assert d.customer_id == ACME
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.confidence == pytest.approx(0.96)
+
+
+def test_exact_number_of_another_customer_with_other_amount_is_only_suggested():
+    # No invoice of Acme's is one typing error from 7002: Globex's 7002 is the only candidate.
+    d = one(LEDGER, pay("50.00", name=ACME_NAME, text="INV-0007002"))
+    assert d.outcome == SUGGEST
+    assert d.best.customer_id == GLOBEX
+    assert allocs(d.best) == [(7002, "50.00", "0", "14.10", "short_payment", "0")]
+    assert "the invoices belong to another customer than the payer's" in d.best.explanation
+
+
+def test_number_pointing_at_someone_else_gives_way_to_the_payers_own():
+    # "RMA 7002" is Globex's invoice number by chance; the payer's own INV-4513 is the one meant.
+    d = one(LEDGER, pay("350.50", name=ACME_NAME, text="INV-4513 RMA 7002"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4513, "350.50")]
+    assert d.explanation == ("invoice INV-0004513 found in the payment text (prefix, zeros or letters for digits "
+                             "differ); amount equal; payer name matches")
+
+
+def test_same_number_under_two_prefixes_is_ambiguous():
+    ledger = [inv(1, ACME, "300.00", number="INV-004512"), inv(2, ACME, "300.00", number="SO-4512")]
+    d = one(ledger, pay("300.00", name=ACME_NAME, text="4512"))
+    assert d.outcome == SUGGEST
+    assert d.best.confidence <= 0.6
+    assert "another invoice fits that reference equally well" in d.best.explanation
+
+
+def test_reference_in_other_currency_is_not_matched():
+    ledger = [inv(4512, ACME, "1200.00", currency="EUR")]
+    d = one(ledger, pay("1200.00", name=ACME_NAME, text="INV-0004512"))
+    assert d.outcome == UNMATCHED
+    assert d.customer_id == ACME
+    assert d.explanation == ("payer Acme Industrial Supply, Inc. (payer name matches) has no open invoice that "
+                             "explains it")
+
+
+def test_reference_in_both_structured_line_and_text_is_applied_once():
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004512", lines=[line("INV-0004512", "1200.00")]))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+
+
+def test_credit_memo_line_is_not_read_as_an_invoice():
+    # The credit memo's number is also invoice 4512's; read as a reference it would short-pay 4512.
+    d = one(LEDGER, pay("350.50", name=ACME_NAME, lines=[line("CM-0004512", reference_type="credit_memo")]))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4513, "350.50")]
+    assert d.best.explanation.startswith("no reference;")
+
+
+def test_amount_only_when_one_open_invoice_of_the_payer_explains_it():
+    # Umbrella's invoice 8000 is also 1200.00: another customer's, so Acme's 4512 stays the only answer.
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="payment"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.confidence == pytest.approx(0.97 * 0.96)
+    assert d.explanation == ("no reference; invoice INV-0004512: amount equals its open balance; amount equal; "
+                             "payer name matches")
+
+
+@pytest.mark.parametrize("text", [
+    "paid 2026-11-01 total 1,200.00",
+    "USD 350.50 value 01.11.2026",
+    "amount 12,345.67 on 01/11/26",
+    "payment of 350.50",
+])
+def test_amounts_and_dates_in_free_text_are_not_references(text):
+    assert reference_tokens(text) == []
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text=text))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.explanation.startswith("no reference;")
+
+
+@pytest.mark.xfail(strict=True, reason="_NOT_A_REFERENCE wants a thousands separator after at most three digits, "
+                   "so a plain amount of 1000 or more ('1200.00') is read as reference 120000")
+def test_amount_of_four_digits_in_free_text_is_not_a_reference():
+    assert reference_tokens("payment 1200.00") == []
+
+
+@pytest.mark.xfail(strict=True, reason="'payment 1200.00' is read as reference 120000, another customer's invoice; "
+                   "the reference path then wins and the amount-only match on the payer's own 1200.00 is never tried")
+def test_amount_in_free_text_does_not_hide_the_amount_only_match():
+    ledger = [*LEDGER, inv(120000, GLOBEX, "55.00")]
+    d = one(ledger, pay("1200.00", name=ACME_NAME, text="payment 1200.00"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+
+
+@pytest.mark.xfail(strict=True, reason="_TOKEN stops at a comma, so '1.234,56' (European decimal comma) leaves the "
+                   "token '1.234', read as reference 1234")
+def test_european_amount_in_free_text_is_not_a_reference():
+    assert reference_tokens("Zahlung EUR 1.234,56") == []
+
+
+@pytest.mark.xfail(strict=True, reason="_TOKEN stops at a comma, so '1,234,567.89' leaves the token '234', read as "
+                   "reference 234 (with dense numbering, some invoice)")
+def test_amount_with_two_thousands_separators_is_not_a_reference():
+    assert reference_tokens("paid 1,234,567.89") == []
+
+
+@pytest.mark.xfail(strict=True, reason="_NOT_A_REFERENCE wants two-digit day and month, so the date '1/11/2026' is "
+                   "read as reference 1112026")
+def test_date_with_one_digit_day_is_not_a_reference():
+    assert reference_tokens("paid on 1/11/2026") == []
+
+
+@pytest.mark.xfail(strict=True, reason="an amount read as a reference ('1.234,56' -> 1234) names the payer's own "
+                   "invoice 1234, and the bundle is posted AUTO at 0.9: 99.00 on INV-1234 and a 99.00 short-pay "
+                   "deduction on INV-4512, which was paid in full")
+def test_european_amount_in_text_does_not_add_an_invoice_to_the_payment():
+    ledger = [inv(4512, ACME, "1234.56"), inv(1234, ACME, "99.00", due=date(2026, 8, 1))]
+    d = one(ledger, pay("1234.56", name=ACME_NAME, text="INV-4512 EUR 1.234,56"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1234.56")]
+
+
+# --- bundles -----------------------------------------------------------------------------------------
+
+BUNDLE = [inv(101, ACME, "1000.00", due=date(2026, 9, 1)), inv(102, ACME, "250.00", due=date(2026, 9, 15)),
+          inv(103, ACME, "410.25", due=date(2026, 10, 1)), inv(201, GLOBEX, "990.00")]
+
+
+def test_structured_multi_invoice_remittance():
+    lines = [line("INV-0000101", "1000.00"), line("INV-0000103", "410.25"), line("INV-0000102", "250.00")]
+    d = one(BUNDLE, pay("1660.25", name=ACME_NAME, lines=lines))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(101, "1000.00"), paid_in_full(103, "410.25"),
+                              paid_in_full(102, "250.00")]  # in remittance order
+    assert d.best.on_account == 0
+    assert d.best.confidence == pytest.approx(1.0)
+    for number in ("INV-0000101", "INV-0000102", "INV-0000103"):
+        assert f"invoice {number} found in remittance" in d.explanation
+
+
+def test_structured_bundle_with_one_line_short_deducts_on_that_line():
+    lines = [line("INV-0000101", "1000.00"),
+             line("INV-0000103", "380.25", adjustment=D("-30.00"), adjustment_reason="shortage 3 units")]
+    d = one(BUNDLE, pay("1380.25", name=ACME_NAME, lines=lines))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(101, "1000.00"), (103, "380.25", "0", "30.00", "shortage", "0")]
+
+
+def test_structured_lines_claiming_more_than_the_payment_short_the_last_line():
+    # The lines add up to 1250.00 but only 1100.00 came: the 150.00 missing becomes a deduction on the last.
+    lines = [line("INV-0000101", "1000.00"), line("INV-0000102", "250.00")]
+    d = one(BUNDLE, pay("1100.00", name=ACME_NAME, lines=lines))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(101, "1000.00"), (102, "100.00", "0", "150.00", "short_payment", "0")]
+    assert d.best.confidence == pytest.approx(0.93)
+
+
+def test_invoices_named_in_free_text_without_amounts():
+    d = one(BUNDLE, pay("1660.25", name=ACME_NAME, text="Invoices INV-0000101, INV-102, 0000103"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(101, "1000.00"), paid_in_full(102, "250.00"),
+                              paid_in_full(103, "410.25")]
+    assert d.best.on_account == 0
+    assert d.best.confidence == pytest.approx(1.0)
+
+
+def test_invoices_in_text_paid_short_put_the_shortfall_on_the_last_due():
+    # Which invoice was shorted is a guess: capped at 0.9, which the default threshold still posts.
+    d = one(BUNDLE, pay("1600.25", name=ACME_NAME, text="INV-103, INV-101, INV-102 freight"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(101, "1000.00"), paid_in_full(102, "250.00"),
+                              (103, "350.25", "0", "60.00", "freight", "0")]
+    assert d.best.confidence == pytest.approx(0.9)
+    assert "short by 60.00: deduction (freight)" in d.explanation
+    assert one(BUNDLE, pay("1600.25", name=ACME_NAME, text="INV-103, INV-101, INV-102 freight"),
+               auto_apply_threshold=0.91).outcome == SUGGEST
+
+
+def test_two_invoices_in_text_paid_short_cap_the_confidence():
+    d = one(BUNDLE, pay("1200.00", name=ACME_NAME, text="INV-101 INV-102"))
+    assert allocs(d.best) == [paid_in_full(101, "1000.00"), (102, "200.00", "0", "50.00", "short_payment", "0")]
+    assert d.best.confidence == pytest.approx(0.9)  # not 0.93: which of the two was shorted is a guess
+
+
+def test_invoices_in_text_paid_far_too_little_fall_back_to_amount():
+    # 900.00 does not reach the second invoice: not the named bundle; nothing of Acme's is 900.00 either.
+    d = one(BUNDLE, pay("900.00", name=ACME_NAME, text="INV-102 INV-103 INV-101"))
+    assert d.outcome == SUGGEST
+    assert d.best.confidence == pytest.approx(0.4)
+    assert "oldest invoices first" in d.best.explanation
+
+
+def test_reference_free_bundle_found_by_subset_sum():
+    d = one(BUNDLE, pay("1250.00", name=ACME_NAME, text="payment"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(101, "1000.00"), paid_in_full(102, "250.00")]
+    assert d.best.confidence == pytest.approx(0.97 * 0.94)
+    assert d.explanation == ("no reference; 2 open invoices (INV-0000101, INV-0000102) add up to the amount; "
+                             "payer name matches")
+
+
+def test_reference_free_bundle_of_three_is_posted():
+    d = one(BUNDLE, pay("1660.25", name=ACME_NAME))
+    assert d.outcome == AUTO
+    assert {a.invoice_id for a in d.best.allocations} == {101, 102, 103}
+
+
+def test_subset_sum_with_several_combinations_is_suggested():
+    ledger = [inv(101, ACME, "100.00"), inv(102, ACME, "200.00"), inv(103, ACME, "300.00"),
+              inv(104, ACME, "400.00")]
+    d = one(ledger, pay("500.00", name=ACME_NAME))
+    assert d.outcome == SUGGEST
+    assert sorted(tuple(a.invoice_id for a in pr.allocations) for pr in d.proposals) == [(101, 104), (102, 103)]
+    assert all(pr.confidence == pytest.approx(0.6) for pr in d.proposals)
+    assert all("(other combinations may too)" in pr.explanation for pr in d.proposals)
+    assert d.explanation.startswith("2 possible answers; best: no reference;")
+
+
+def test_subset_sum_offers_at_most_three_combinations():
+    ledger = [inv(100 + k, ACME, f"{100 * k}.00") for k in range(1, 7)]  # 100.00 ... 600.00
+    d = one(ledger, pay("700.00", name=ACME_NAME))
+    assert d.outcome == SUGGEST
+    assert [[a.invoice_id for a in pr.allocations] for pr in d.proposals] == [[101, 106], [102, 105], [103, 104]]
+
+
+def test_unique_subset_of_four_invoices_is_suggested_not_posted():
+    # Four or more invoices adding up is chance, not evidence.
+    ledger = [inv(101, ACME, "100.00"), inv(102, ACME, "200.00"), inv(103, ACME, "300.00"),
+              inv(104, ACME, "400.00"), inv(105, ACME, "1.00")]
+    d = one(ledger, pay("1000.00", name=ACME_NAME))
+    assert d.outcome == SUGGEST
+    [proposal] = d.proposals
+    assert [a.invoice_id for a in proposal.allocations] == [101, 102, 103, 104]
+
+
+@pytest.mark.parametrize(("n_small", "outcome"), [(18, AUTO), (23, AUTO), (24, SUGGEST), (30, SUGGEST)])
+def test_subset_sum_from_a_long_list_is_suggested_not_posted(n_small, outcome):
+    # Only 300.01 + 411.37 makes 711.38 (eight small invoices stay below 300), but among more than 25 open
+    # invoices below the amount a combination adding up is no longer evidence.
+    small = [inv(100 + k, ACME, f"{5 + k}.{k * 7 % 100:02d}") for k in range(n_small)]
+    d = one([inv(90, ACME, "300.01"), inv(91, ACME, "411.37"), *small], pay("711.38", name=ACME_NAME))
+    assert d.outcome == outcome
+    assert [allocs(pr) for pr in d.proposals] == [[paid_in_full(90, "300.01"), paid_in_full(91, "411.37")]]
+
+
+def test_max_bundle_size_limits_the_subset_sum():
+    ledger = [inv(101, ACME, "100.00"), inv(102, ACME, "200.00"), inv(103, ACME, "400.00")]
+    assert one(ledger, pay("700.00", name=ACME_NAME)).outcome == AUTO
+    d = one(ledger, pay("700.00", name=ACME_NAME), max_bundle_size=2)
+    assert d.outcome == SUGGEST
+    assert "oldest invoices first" in d.best.explanation
+
+
+# --- short pays, discounts, write-offs -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("reason_text", "reason", "confidence"), [
+    ("2 cases damaged in transit", "damaged", 0.95),
+    ("freight charge not agreed", "freight", 0.95),
+    ("price difference per contract", "pricing", 0.95),
+    ("short shipped 3 units", "shortage", 0.95),
+    ("promo allowance Q3", "promotion", 0.95),
+    ("RMA 5512 returned goods", "return", 0.95),
+    ("sales tax exempt", "tax", 0.95),
+    ("", "short_payment", 0.93),
+])
+def test_structured_short_pay_is_a_deduction_with_the_reason_read_from_the_text(reason_text, reason, confidence):
+    ref = line("INV-0000101", "900.00", adjustment=D("-100.00"), adjustment_reason=reason_text)
+    d = one(BUNDLE, pay("900.00", name=ACME_NAME, lines=[ref]))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "900.00", "0", "100.00", reason, "0")]
+    assert d.best.on_account == 0
+    assert d.best.confidence == pytest.approx(confidence)
+    label = reason.replace("_", " ")
+    suffix = ", no reason given" if not reason_text else ""
+    assert f"short by 100.00: deduction ({label}{suffix})" in d.explanation
+
+
+def test_short_pay_reason_from_the_free_text():
+    d = one(BUNDLE, pay("900.00", name=ACME_NAME, text="INV-0000101 price difference per contract"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "900.00", "0", "100.00", "pricing", "0")]
+    assert "short by 100.00: deduction (pricing)" in d.explanation
+
+
+def test_short_pay_without_reason_says_no_reason_given():
+    d = one(BUNDLE, pay("900.00", name=ACME_NAME, text="INV-0000101"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "900.00", "0", "100.00", "short_payment", "0")]
+    assert "short by 100.00: deduction (short payment, no reason given)" in d.explanation
+
+
+@pytest.mark.xfail(strict=True, reason="reason words are matched inside other words: 'information' contains RMA, "
+                   "so an ordinary short pay is booked as a return")
+def test_reason_words_match_whole_words_only():
+    d = one(BUNDLE, pay("900.00", name=ACME_NAME, text="INV-0000101 see attached information"))
+    assert allocs(d.best) == [(101, "900.00", "0", "100.00", "short_payment", "0")]
+
+
+@pytest.mark.xfail(strict=True, reason="reason words are matched inside other words: PRIVATE contains VAT, SYNTAX "
+                   "contains TAX, PHARMA contains RMA")
+@pytest.mark.parametrize("text", ["private label order", "syntax", "Pharma order 77"])
+def test_infer_reason_ignores_words_that_merely_contain_a_reason_word(text):
+    assert infer_reason(text) == ("short_payment", False)
+
+
+def test_short_pay_within_write_off_tolerance_is_written_off():
+    d = one(BUNDLE, pay("999.50", name=ACME_NAME, lines=[line("INV-0000101", "999.50")]),
+            write_off_tolerance=D("1.00"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "999.50", "0", "0", "", "0.50")]
+    assert d.best.confidence == pytest.approx(0.97)
+    assert "0.50 short, within tolerance: written off" in d.explanation
+
+
+def test_short_pay_at_the_tolerance_is_written_off_and_above_it_is_a_deduction():
+    at = one(BUNDLE, pay("999.00", name=ACME_NAME, text="INV-101"), write_off_tolerance=D("1.00"))
+    assert allocs(at.best) == [(101, "999.00", "0", "0", "", "1.00")]
+    above = one(BUNDLE, pay("998.99", name=ACME_NAME, text="INV-101"), write_off_tolerance=D("1.00"))
+    assert allocs(above.best) == [(101, "998.99", "0", "1.01", "short_payment", "0")]
+
+
+def test_without_tolerance_a_cent_short_is_a_deduction():
+    d = one(BUNDLE, pay("999.99", name=ACME_NAME, text="INV-101"))
+    assert allocs(d.best) == [(101, "999.99", "0", "0.01", "short_payment", "0")]
+
+
+DISCOUNT_DATE = date(2026, 10, 20)
+DISCOUNTED = [inv(101, ACME, "1000.00", discount=2, discount_due=DISCOUNT_DATE), inv(102, ACME, "250.00")]
+
+
+@pytest.mark.parametrize("day", [DISCOUNT_DATE - timedelta(days=5), DISCOUNT_DATE])
+def test_early_pay_discount_inside_the_terms_settles_in_full(day):
+    d = one(DISCOUNTED, pay("980.00", name=ACME_NAME, text="INV-0000101 less 2% discount", day=day))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "980.00", "20.00", "0", "", "0")]
+    assert d.best.on_account == 0
+    assert d.best.confidence == pytest.approx(0.99)
+    assert "2% early-payment discount taken in time" in d.explanation
+
+
+def test_early_pay_discount_by_amount_only():
+    d = one(DISCOUNTED, pay("980.00", name=ACME_NAME, day=DISCOUNT_DATE))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "980.00", "20.00", "0", "", "0")]
+    assert "amount equals it less the early-payment discount" in d.explanation
+
+
+def test_discount_taken_after_its_date_is_an_unearned_discount_deduction():
+    d = one(DISCOUNTED, pay("980.00", name=ACME_NAME, text="INV-0000101 less 2% discount",
+                            day=DISCOUNT_DATE + timedelta(days=1)))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "980.00", "0", "20.00", "unearned_discount", "0")]
+    assert d.best.confidence == pytest.approx(0.95)
+    assert "discount taken after 2026-10-20: unearned, a deduction" in d.explanation
+
+
+def test_late_discount_in_structured_remittance_is_unearned():
+    ref = line("INV-0000101", "980.00", discount=D("20.00"))
+    d = one(DISCOUNTED, pay("980.00", name=ACME_NAME, lines=[ref], day=DISCOUNT_DATE + timedelta(days=9)))
+    assert allocs(d.best) == [(101, "980.00", "0", "20.00", "unearned_discount", "0")]
+
+
+@pytest.mark.parametrize(("days_late", "earned"), [(1, True), (2, True), (3, False)])
+def test_discount_grace_days_extend_the_discount(days_late, earned):
+    d = one(DISCOUNTED, pay("980.00", name=ACME_NAME, text="INV-0000101",
+                            day=DISCOUNT_DATE + timedelta(days=days_late)), discount_grace_days=2)
+    assert d.outcome == AUTO
+    if earned:
+        assert allocs(d.best) == [(101, "980.00", "20.00", "0", "", "0")]
+    else:
+        assert allocs(d.best) == [(101, "980.00", "0", "20.00", "unearned_discount", "0")]
+
+
+def test_discount_on_a_bundle_named_in_text():
+    ledger = [inv(101, ACME, "1000.00", discount=2, discount_due=DISCOUNT_DATE),
+              inv(102, ACME, "500.00", discount=2, discount_due=DISCOUNT_DATE)]
+    d = one(ledger, pay("1470.00", name=ACME_NAME, text="INV-101 INV-102", day=DISCOUNT_DATE))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "980.00", "20.00", "0", "", "0"), (102, "490.00", "10.00", "0", "", "0")]
+
+
+def test_no_discount_on_a_part_paid_invoice():
+    # The terms' discount is on the invoice amount; once part-paid, paying less is a short pay.
+    ledger = [inv(101, ACME, "1000.00", open_balance="600.00", discount=2, discount_due=DISCOUNT_DATE)]
+    d = one(ledger, pay("580.00", name=ACME_NAME, text="INV-101", day=DISCOUNT_DATE))
+    assert allocs(d.best) == [(101, "580.00", "0", "20.00", "short_payment", "0")]
+
+
+# --- overpayment, nothing found, ambiguity, threshold ----------------------------------------------------
+
+def test_overpayment_leaves_the_remainder_on_account():
+    d = one(BUNDLE, pay("1150.00", name=ACME_NAME, text="INV-0000101"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(101, "1000.00")]
+    assert d.best.on_account == D("150.00")
+    assert d.best.confidence == pytest.approx(0.95)
+    assert "overpaid by 150.00: left on account" in d.explanation
+
+
+def test_structured_line_paying_more_than_is_open_leaves_the_rest_on_account():
+    d = one(BUNDLE, pay("1150.00", name=ACME_NAME, lines=[line("INV-0000101", "1150.00")]))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(101, "1000.00")]
+    assert d.best.on_account == D("150.00")
+    assert "remittance pays more than is open" in d.explanation
+
+
+@pytest.mark.xfail(strict=True, reason="a structured line for exactly the open balance inside a larger payment puts "
+                   "the rest on account at confidence 1.0 with the explanation 'amount equal': the clerk is not told "
+                   "150.00 was left unapplied")
+def test_structured_overpayment_explains_the_amount_left_on_account():
+    d = one(BUNDLE, pay("1150.00", name=ACME_NAME, lines=[line("INV-0000101", "1000.00")]))
+    assert d.best.on_account == D("150.00")
+    assert "150.00" in d.explanation
+
+
+def test_unknown_payers_overpayment_against_an_exact_reference_is_only_suggested():
+    # A number from a stranger for another amount: ask (0.95 for the overpayment, 0.96 for the unknown payer,
+    # 0.85 for both together).
+    d = one(LEDGER, pay("1300.00", name="Zorbix Ventures", text="INV-0004512"))
+    assert d.outcome == SUGGEST
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert d.best.on_account == D("100.00")
+    assert d.best.confidence == pytest.approx(0.95 * 0.96 * 0.85)
+
+
+def test_unknown_payer_with_nothing_matching_stays_unmatched():
+    d = one(LEDGER, pay("123.37", name="Zorbix Ventures", text="transfer ref 88123"))
+    assert d.outcome == UNMATCHED
+    assert d.proposals == ()
+    assert d.customer_id is None
+    assert d.explanation == "payer not identified and nothing in the remittance matches an open invoice"
+
+
+def test_unknown_payer_whose_amount_one_invoice_has_is_suggested_only():
+    d = one(LEDGER, pay("990.00", name="Zorbix Ventures"))
+    assert d.outcome == SUGGEST
+    assert allocs(d.best) == [paid_in_full(4521, "990.00")]
+    assert d.best.confidence == pytest.approx(0.5)
+    assert d.explanation == "payer unknown; INV-0004521 is the only open invoice of this amount"
+
+
+def test_unknown_payer_whose_amount_two_invoices_have_is_unmatched():
+    assert one(LEDGER, pay("1200.00", name="Zorbix Ventures")).outcome == UNMATCHED  # 4512 and 8000
+
+
+def test_known_payer_without_open_invoices_is_unmatched_with_the_payer():
+    d = one([inv(201, GLOBEX, "990.00")], pay("990.00", name="Initech Holdings"))
+    assert d.outcome == UNMATCHED
+    assert d.customer_id == INITECH
+    assert d.explanation == "payer Initech Holdings Ltd (payer name matches) has no open invoice that explains it"
+
+
+def test_known_payer_whose_amount_explains_nothing_gets_oldest_invoices_suggested():
+    d = one(BUNDLE, pay("1100.00", name=ACME_NAME))
+    assert d.outcome == SUGGEST
+    assert allocs(d.best) == [paid_in_full(101, "1000.00"), paid_in_full(102, "100.00")]
+    assert d.best.on_account == 0
+    assert d.best.confidence == pytest.approx(0.4)
+
+
+def test_two_identical_invoices_without_reference_are_both_suggested_never_posted():
+    ledger = [inv(101, ACME, "500.00"), inv(102, ACME, "500.00"), inv(201, GLOBEX, "990.00")]
+    d = one(ledger, pay("500.00", name=ACME_NAME, text="payment thank you"))
+    assert d.outcome == SUGGEST
+    assert [allocs(pr) for pr in d.proposals] == [[paid_in_full(101, "500.00")], [paid_in_full(102, "500.00")]]
+    assert all(pr.confidence == pytest.approx(0.6) for pr in d.proposals)
+    assert all("(so do others: ambiguous)" in pr.explanation for pr in d.proposals)
+    assert d.explanation.startswith("2 possible answers; best:")
+    # Not even a permissive tenant posts it: the two answers are alike.
+    assert one(ledger, pay("500.00", name=ACME_NAME), auto_apply_threshold=0.5).outcome == SUGGEST
+
+
+def test_auto_apply_threshold_turns_auto_into_suggest():
+    payment = pay("350.50", name=ACME_NAME)
+    assert one(LEDGER, payment).outcome == AUTO  # 0.9312
+    d = one(LEDGER, payment, auto_apply_threshold=0.95)
+    assert d.outcome == SUGGEST
+    assert allocs(d.best) == [paid_in_full(4513, "350.50")]
+    assert d.best.confidence == pytest.approx(0.97 * 0.96)
+    assert one(LEDGER, payment, auto_apply_threshold=0.97 * 0.96).outcome == AUTO  # at the threshold: posted
+
+
+def test_suggestion_does_not_consume_the_invoice():
+    payments = [pay("350.50", pid=1, name=ACME_NAME), pay("350.50", pid=2, name=ACME_NAME)]
+    first, second = run(LEDGER, payments, auto_apply_threshold=0.95)
+    assert first.outcome == second.outcome == SUGGEST
+    assert allocs(second.best) == [paid_in_full(4513, "350.50")]
+
+
+# --- the index over a batch ------------------------------------------------------------------------------
+
+def test_auto_applied_invoice_is_not_posted_again_in_the_same_batch():
+    payments = [pay("1200.00", pid=1, name=ACME_NAME, text="INV-0004512"),
+                pay("1200.00", pid=2, name=ACME_NAME, text="INV-0004512")]
+    idx = MatchIndex.build(customers(), LEDGER)
+    first, second = run(LEDGER, payments, index=idx)
+    assert first.outcome == AUTO
+    assert allocs(first.best) == [paid_in_full(4512, "1200.00")]
+    assert second.outcome != AUTO
+    assert all(a.invoice_id != 4512 for pr in second.proposals for a in pr.allocations)
+    assert idx.open[4512] == 0
+
+
+def test_consumed_invoice_stays_consumed_across_batches_on_one_index():
+    idx = MatchIndex.build(customers(), LEDGER)
+    [first] = run(LEDGER, [pay("350.50", pid=1, name=ACME_NAME)], index=idx)
+    [second] = run(LEDGER, [pay("350.50", pid=2, name=ACME_NAME)], index=idx)
+    assert first.outcome == AUTO
+    assert second.outcome == SUGGEST
+    assert all(a.invoice_id != 4513 for pr in second.proposals for a in pr.allocations)
+
+
+def test_consuming_one_of_two_identical_invoices_makes_the_other_unique():
+    ledger = [inv(101, ACME, "500.00"), inv(102, ACME, "500.00")]
+    first, second = run(ledger, [pay("500.00", pid=1, name=ACME_NAME, text="INV-102"),
+                                 pay("500.00", pid=2, name=ACME_NAME)])
+    assert allocs(first.best) == [paid_in_full(102, "500.00")]
+    assert second.outcome == AUTO
+    assert allocs(second.best) == [paid_in_full(101, "500.00")]
+
+
+def test_deduction_and_write_off_settle_the_invoice_in_the_index():
+    ledger = [inv(101, ACME, "1000.00"), inv(102, ACME, "999.50")]
+    idx = MatchIndex.build(customers(), ledger)
+    run(ledger, [pay("900.00", pid=1, name=ACME_NAME, text="INV-101 damaged"),
+                 pay("999.00", pid=2, name=ACME_NAME, text="INV-102")], index=idx, write_off_tolerance=D("1.00"))
+    assert idx.open[101] == 0 and idx.open[102] == 0
+
+
+def test_part_paid_invoice_is_findable_by_what_is_left():
+    ledger = [inv(101, ACME, "1000.00", open_balance="400.00"), inv(102, ACME, "250.00")]
+    d = one(ledger, pay("400.00", name=ACME_NAME))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(101, "400.00")]
+    assert one(ledger, pay("1000.00", name=ACME_NAME)).outcome == SUGGEST  # the amount invoiced is not owed
+
+
+def test_balance_left_by_a_posting_in_the_batch_is_findable_by_what_is_left():
+    # A permissive tenant posts "oldest invoices first" for 700.00, leaving 300.00 open on INV-101.
+    ledger = [inv(101, ACME, "1000.00", due=date(2026, 8, 1)), inv(102, ACME, "250.00")]
+    idx = MatchIndex.build(customers(), ledger)
+    first, second = run(ledger, [pay("700.00", pid=1, name=ACME_NAME), pay("300.00", pid=2, name=ACME_NAME)],
+                        index=idx, auto_apply_threshold=0.4)
+    assert first.outcome == AUTO
+    assert allocs(first.best) == [paid_in_full(101, "700.00")]
+    assert second.outcome == AUTO
+    assert allocs(second.best) == [paid_in_full(101, "300.00")]
+    assert "amount equals its open balance" in second.explanation
+    assert idx.open[101] == 0
+
+
+def test_consume_of_a_partial_allocation_indexes_the_balance_left():
+    ledger = [inv(101, ACME, "1000.00"), inv(102, ACME, "250.00")]
+    idx = MatchIndex.build(customers(), ledger)
+    idx.consume(Proposal(ACME, (Allocation(101, "INV-0000101", D("640.00")),), D(0), 1.0, "confirmed by a clerk"))
+    assert idx.open[101] == D("360.00")
+    first, second = run(ledger, [pay("360.00", pid=1, name=ACME_NAME), pay("360.00", pid=2, name=ACME_NAME)],
+                        index=idx)
+    assert first.outcome == AUTO
+    assert allocs(first.best) == [paid_in_full(101, "360.00")]
+    assert second.outcome == SUGGEST  # 101 is settled now: only the oldest-first guess on 102 is left
+    assert [a.invoice_id for pr in second.proposals for a in pr.allocations] == [102]
+
+
+def test_index_skips_settled_invoices_and_stores_duplicate_keys():
+    ledger = [inv(1, ACME, "10.00", open_balance="0"), inv(2, ACME, "10.00", number="INV-9"),
+              inv(3, GLOBEX, "10.00", number="SO-0009")]
+    idx = MatchIndex.build(customers(), ledger)
+    assert 1 not in idx.invoices
+    assert sorted(idx.by_ref["9"]) == [2, 3]
+    assert idx.by_account[account_key(ACME_IBAN)] == ACME
+    assert idx.family(GLOBEX) == {GLOBEX, INITECH}
+    assert idx.family(INITECH) == {INITECH}
+
+
+def test_batch_decisions_equal_one_by_one_on_fresh_copies():
+    # Decisions of independent payments do not depend on being matched together.
+    payments = [pay("1200.00", pid=1, name=ACME_NAME, text="INV-4512"), pay("640.00", pid=2, name="Globex"),
+                pay("990.00", pid=3, name="Globex Corporation", text="INV-4521"), pay("5.00", pid=4, name="x")]
+    together = run(LEDGER, payments)
+    alone = [one(LEDGER, p) for p in payments]
+    assert [(d.outcome, d.proposals) for d in together] == [(d.outcome, d.proposals) for d in alone]
+
+
+# --- normalize.py ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("reference", "key"), [
+    ("INV-004512", "4512"), ("inv 4512", "4512"), ("INV-OO4512", "4512"), ("4512", "4512"),
+    ("INV/0004512", "4512"), ("INV-45l2", "4512"), ("INV-4S12", "4512"), ("PO-000123", "123"),
+    ("RE 0000", "0"), ("HELLO", ""), ("", ""), ("INV-", ""), ("ABC123DEF", "1230"), ("TOTAL", ""),
+    ("INV-1WXYK", ""),  # still mostly letters after the OCR reading: a word, not a number
+])
+def test_reference_key(reference, key):
+    assert reference_key(reference) == key
+
+
+@pytest.mark.xfail(strict=True, reason="the prefix is stripped as 'all leading letters', so an OCR letter at the "
+                   "start of the number is eaten with it: 'INV-S512' gives 512 and 'INV-I234' gives 234 (another "
+                   "invoice, with dense numbering), though the dash marks where the prefix ends")
+@pytest.mark.parametrize(("reference", "key"), [("INV-S512", "5512"), ("INV-I234", "1234"), ("INV-B0ZZ", "8022")])
+def test_reference_key_reads_an_ocr_letter_at_the_start_of_the_number(reference, key):
+    assert reference_key(reference) == key
+
+
+@pytest.mark.parametrize(("text", "tokens"), [
+    ("INV-0004512 thanks", ["4512"]),
+    ("Invoices INV-101, INV-102 and 0000103", ["101", "102", "103"]),
+    ("INV 4512", ["4512"]),
+    ("qty 60 INV-60", ["60"]),  # a bare short number is a quantity; with a prefix it is a reference
+    ("ref 88123", ["88123"]),
+    ("promo allowance Q3", []),
+    ("2 cases damaged in transit", []),
+    ("total 1,200.00 on 2026-11-01, 01.11.2026, 01/11/2026", []),
+    ("", []),
+])
+def test_reference_tokens(text, tokens):
+    assert reference_tokens(text) == tokens
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    ("Acme Industrial Supply, Inc.", "ACME INDUSTRIAL SUPPLY"),
+    ("ACME INDUSTRIAL SUPPLY INC", "ACME INDUSTRIAL SUPPLY"),
+    ("Globex Corporation GmbH", "GLOBEX"),
+    ("The Home Depot", "HOME DEPOT"),
+    ("Smith & Sons Ltd.", "SMITH SONS"),
+    ("Riverside Co-op", "RIVERSIDE OP"),  # CO is a legal suffix wherever it stands
+    ("Inc", "INC"),  # nothing but suffixes: keep them rather than nothing
+    ("", ""),
+])
+def test_name_key(name, key):
+    assert name_key(name) == key
+
+
+def test_name_tokens_drop_legal_suffixes_and_punctuation():
+    assert name_tokens("Pacific Steel, BV") == ["PACIFIC", "STEEL"]
+    assert name_tokens("pacific steel gmbh & co. kg") == ["PACIFIC", "STEEL"]
+
+
+@pytest.mark.xfail(strict=True, reason="a dotted suffix is split into letters before the suffix list is read: "
+                   "'Pacific Steel B.V.' keys as 'PACIFIC STEEL B V', so the bank's 'PACIFIC STEEL BV' is not an "
+                   "exact name match (it is found only as a name 'cut short by the bank', 0.95 instead of 0.97)")
+@pytest.mark.parametrize("name", ["Pacific Steel B.V.", "Pacific Steel S.A.", "Pacific Steel N.V."])
+def test_name_key_drops_dotted_legal_suffixes(name):
+    assert name_key(name) == "PACIFIC STEEL"
+
+
+@pytest.mark.xfail(strict=True, reason="letters outside A-Z are dropped as punctuation: 'Müller GmbH' keys as "
+                   "'M LLER', so a bank's 'MULLER GMBH' or 'MUELLER GMBH' shares no token with it and is not found")
+def test_name_key_folds_accented_letters():
+    assert name_key("Müller GmbH") == name_key("MULLER GMBH")
+
+
+def test_account_key():
+    assert account_key(ACME_IBAN) == "DE44500105175407324931"
+    assert account_key("021000021:12-345/678") == "02100002112345678"
+
+
+def test_one_edit_variants():
+    variants = one_edit_variants("4512")
+    assert variants[:3] == [("5412", "transposed"), ("4152", "transposed"), ("4521", "transposed")]
+    assert len(variants) == 3 + 4 * 9
+    assert ("4518", "wrong digit") in variants and ("0512", "wrong digit") in variants
+    assert all(v != "4512" for v, _ in variants)
+    assert len(set(v for v, _ in variants)) == len(variants)
+    # Equal neighbours are not transposed (it would give the key itself).
+    assert [v for v, kind in one_edit_variants("1100") if kind == "transposed"] == ["1010"]
+    assert one_edit_variants("") == []
+
+
+def test_infer_reason():
+    assert infer_reason("2 cases DAMAGED") == ("damaged", True)
+    assert infer_reason("less 2% discount") == ("unearned_discount", True)
+    assert infer_reason("freight and price")[0] == "freight"  # the first reason in the list wins
+    assert infer_reason("thank you") == ("short_payment", False)
+
+
+# --- accuracy gate on the labelled generator -------------------------------------------------------------
+
+def test_accuracy_on_the_labelled_generator():
+    """Scored as bench/cashapp.py scores it: AUTO is correct when the applied amounts and the deductions per
+    invoice equal the truth. Small scale (seed 1, the tuning seed) so that it runs in about a second."""
+    data = generate(seed=1, n_payments=3000, n_invoices=30000, n_customers=300)
+    decisions = match_payments(data.payments, MatchIndex.build(data.customers, data.invoices), MatchSettings())
+    totals, false_auto = Counter(), Counter()
+    for d in decisions:
+        truth = data.truth[d.payment_id]
+        totals["matchable"] += truth.matchable
+        if d.outcome != AUTO:
+            continue
+        totals["auto"] += 1
+        if not truth.matchable:
+            false_auto[truth.case] += 1
+            continue
+        applied = {a.invoice_id: a.applied for a in d.best.allocations}
+        deduction = {a.invoice_id: a.deduction for a in d.best.allocations if a.deduction}
+        totals["correct"] += applied == truth.applied and deduction == truth.deduction
+    cases = Counter(t.case for t in data.truth.values())
+    assert cases["ambiguous"] > 100 and cases["unknown_payer"] > 100  # the gate sees enough of both
+    assert false_auto == Counter()  # no ambiguous or unknown payer payment posted
+    assert totals["correct"] / totals["matchable"] >= 0.95
+    assert totals["correct"] / totals["auto"] >= 0.999
