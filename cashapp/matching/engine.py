@@ -20,6 +20,7 @@ Every lookup is a dictionary access: the cost per payment does not grow with the
 from __future__ import annotations
 
 import gc
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
@@ -28,7 +29,7 @@ from difflib import SequenceMatcher
 from itertools import chain, islice
 from operator import attrgetter
 
-from .normalize import account_key, name_key, one_edit_variants, reference_key, reference_tokens
+from .normalize import account_key, name_key, one_edit_variants, reference_key, reference_tokens_as_written
 from .types import (
     AUTO,
     REASON_DAMAGED,
@@ -69,11 +70,17 @@ _DUE_ORDER = attrgetter("due_date", "id")
 MAX_BUNDLE_NODES = 20_000
 
 
+# Each word must start a word of the text ('DAMAGED', 'RETURNS', 'RMA123'), so that 'information' is not an
+# RMA, 'private' not VAT and 'syntax' not a tax.
+_REASON_PATTERNS = tuple((reason, re.compile(r"(?<![A-Z0-9])(?:" + "|".join(map(re.escape, words)) + ")"))
+                         for reason, words in _REASON_WORDS)
+
+
 def infer_reason(text: str) -> tuple[str, bool]:
     """The deduction reason the customer wrote, and whether they wrote one."""
     upper = text.upper()
-    for reason, words in _REASON_WORDS:
-        if any(w in upper for w in words):
+    for reason, pattern in _REASON_PATTERNS:
+        if pattern.search(upper):
             return reason, True
     return REASON_SHORT_PAYMENT, False
 
@@ -296,10 +303,10 @@ def _references(p: PaymentRecord) -> list[_Ref]:
         if key and key not in seen:
             seen.add(key)
             refs.append(_Ref(key, line, line.reference))
-    for key in reference_tokens(p.text):
+    for key, written in reference_tokens_as_written(p.text):
         if key not in seen:
             seen.add(key)
-            refs.append(_Ref(key, None, key))
+            refs.append(_Ref(key, None, written))
     return refs
 
 
@@ -397,6 +404,10 @@ def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings) -> 
         notes.append(note)
         score = min(score, s)
         remaining -= paid
+    if allocations and remaining > 0:
+        # The lines explain less than was paid: say so, as for invoices named without amounts.
+        notes.append(f"overpaid by {remaining}: left on account")
+        score = min(score, 0.95)
     return allocations, remaining, notes, score
 
 

@@ -7,6 +7,7 @@ forms it later looks up from a bank's free text.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 LEGAL_SUFFIXES = frozenset("""
     INC INCORPORATED LLC LLP LP LTD LIMITED CORP CORPORATION CO COMPANY PLC GMBH AG KG SA SAS SARL SPA SRL
@@ -15,16 +16,28 @@ LEGAL_SUFFIXES = frozenset("""
 # Letters that OCR and typing turn digits into (and back): read inside a token that is mostly digits.
 _OCR = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "|": "1", "Z": "2", "S": "5", "B": "8",
                       "G": "6"})
+_OCR_LETTERS = frozenset("OQDILZSBG|")
 _NON_ALNUM = re.compile(r"[^0-9A-Z]+")
 _TOKEN = re.compile(r"[A-Z0-9][A-Z0-9\-/_.#]*[A-Z0-9]|[0-9]")
-# Amounts and dates in free text are numbers too, but not document numbers.
-_NOT_A_REFERENCE = re.compile(r"\d{1,3}([.,]\d{3})*[.,]\d{2}|\d{4}-\d{2}-\d{2}|\d{2}[./]\d{2}[./]\d{2,4}")
+# Amounts in free text are numbers too, but not document numbers: taken out of the text before it is cut into
+# tokens, because a token stops at a comma ('1.234,56' would leave '1.234', '1,234,567.89' would leave '234').
+# Decimals with a point or a comma, with or without thousands separators (point, comma, apostrophe).
+_AMOUNT = re.compile(r"(?<![0-9A-Z.,'])(?:\d{1,3}(?:[.,']\d{3})+|\d+)[.,]\d{2}(?![0-9A-Z]|[.,']?\d)")
+# Dates: ISO, and day, month and year with points or slashes (one- or two-digit day and month).
+_NOT_A_REFERENCE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}")
+# 'B.V.', 'S.A.', 'N.V.': letters with points are one word (a legal suffix), not several letters.
+_DOTTED = re.compile(r"(?<![A-Z])([A-Z])\.(?=[A-Z](?:\.|\b))")
 
 
 def name_tokens(name: str) -> list[str]:
     """Upper-case words without punctuation or legal suffixes: 'Acme Industrial Supply, Inc.' -> ACME INDUSTRIAL
     SUPPLY."""
-    words = _NON_ALNUM.sub(" ", name.upper().replace("&", " AND ")).split()
+    upper = name.upper()
+    if not upper.isascii():
+        # Banks often send names without accents: 'MÜLLER' and 'MULLER' are the same payer.
+        upper = "".join(ch for ch in unicodedata.normalize("NFKD", upper) if not unicodedata.combining(ch))
+    upper = _DOTTED.sub(r"\1", upper)
+    words = _NON_ALNUM.sub(" ", upper.replace("&", " AND ")).split()
     kept = [w for w in words if w not in LEGAL_SUFFIXES]
     return kept or words
 
@@ -49,7 +62,8 @@ def reference_key(reference: str) -> str:
         rest = rest[1:]
     if rest.isdigit() and rest.isascii():
         return rest.lstrip("0") or "0"
-    text = _NON_ALNUM.sub("", reference.upper())
+    upper = reference.upper()
+    text = _NON_ALNUM.sub("", upper)
     # Strip a leading alphabetic prefix (INV, PO, RE...) before reading letters as digits: the prefix's
     # letters are letters, the confusions happen inside the number.
     i = 0
@@ -57,6 +71,16 @@ def reference_key(reference: str) -> str:
         i += 1
     if i == len(text):
         return ""
+    # Where a separator marks the end of the prefix ('INV-S512'), letters after it that OCR confuses with digits
+    # are the number's first digits, not more prefix.
+    head = upper.lstrip(_LETTERS)
+    if head[:1] in ("-", "/", " ", "#", ".") and len(head) > 1:
+        after = head[1:]
+        j = 0
+        while j < len(after) and after[j] in _OCR_LETTERS:
+            j += 1
+        if 0 < j < len(after) and after[j].isdigit():
+            i -= j
     core = text[i:].translate(_OCR)
     digits = "".join(ch for ch in core if ch.isdigit())
     # A token that stays mostly letters after the OCR reading is a word, not a mangled number.
@@ -68,16 +92,20 @@ def reference_key(reference: str) -> str:
 def reference_tokens(text: str) -> list[str]:
     """Candidate document numbers in free text: tokens holding at least three digits (after OCR reading),
     plus prefix+number pairs split by a space ('INV 4512')."""
-    upper = text.upper()
-    tokens = _TOKEN.findall(upper)
+    return [key for key, _ in reference_tokens_as_written(text)]
+
+
+def reference_tokens_as_written(text: str) -> list[tuple[str, str]]:
+    """reference_tokens() with each key's token as it was written ('INV-0004512'), for explanations."""
+    upper = _AMOUNT.sub(" ", text.upper())
     found = []
-    for tok in tokens:
+    for tok in _TOKEN.findall(upper):
         if _NOT_A_REFERENCE.fullmatch(tok):
             continue
         key = reference_key(tok)
         # Short numbers count only with a prefix ('INV-60'); a bare '60' is a quantity or a day.
         if len(key) >= 3 or (key and tok[:2].isalpha()):
-            found.append(key)
+            found.append((key, tok))
     return found
 
 
