@@ -112,7 +112,9 @@ class Application(TenantModel):
     confidence = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
     explanation = models.TextField(blank=True)
     run = TenantForeignKey(MatchingRun, null=True, blank=True, related_name="applications", enforced=False)
-    created_by = models.ForeignKey("o2c.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Indexed only where set (below): a run's postings have no author, and each index entry is paid per posting.
+    created_by = models.ForeignKey("o2c.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                   db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta(TenantModel.Meta):
@@ -128,10 +130,15 @@ class Application(TenantModel):
                    & Q(deduction_amount__lte=0) & Q(write_off_amount__lte=0)),
                 name="application_signs",
             ),
-            models.UniqueConstraint(fields=["tenant", "reverses"], name="application_reversed_once"),
+            # Only reversals hold reverses_id: the originals (nearly every row) need no entry in this key.
+            models.UniqueConstraint(fields=["tenant", "reverses"], condition=Q(reverses__isnull=False),
+                                    name="application_reversed_once"),
         ]
-        # No indexes of its own: the (tenant_id, payment_id) and (tenant_id, invoice_id) indexes that every
-        # tenant foreign key gets serve the payment and invoice pages; each extra index is paid per posting.
+        # No indexes of its own beyond the author's: the (tenant_id, payment_id) and (tenant_id, invoice_id)
+        # indexes that every tenant foreign key gets serve the payment and invoice pages; each extra index is
+        # paid per posting.
+        indexes = [models.Index(fields=["created_by"], condition=Q(created_by__isnull=False),
+                                name="application_created_by_idx")]
 
     def __str__(self):
         return f"{self.applied_amount} to invoice {self.invoice_id}"
@@ -189,7 +196,8 @@ class Suggestion(FSMModelMixin, TenantModel):
     on_account = MoneyField(default=Decimal(0))
     status = FSMField(default=SuggestionStatus.PENDING, choices=SuggestionStatus.choices, protected=True,
                       max_length=20)
-    decided_by = models.ForeignKey("o2c.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey("o2c.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                   db_index=False)  # indexed only where set (below): pending ones have none
     decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -200,7 +208,9 @@ class Suggestion(FSMModelMixin, TenantModel):
             models.CheckConstraint(condition=Q(confidence__gte=0) & Q(confidence__lte=1),
                                    name="suggestion_confidence_in_range"),
         ]
-        indexes = [models.Index(fields=["tenant", "status", "confidence", "id"], name="suggestion_queue_idx")]
+        indexes = [models.Index(fields=["tenant", "status", "confidence", "id"], name="suggestion_queue_idx"),
+                   models.Index(fields=["decided_by"], condition=Q(decided_by__isnull=False),
+                                name="suggestion_decided_by_idx")]
 
     @transition(field=status, source=SuggestionStatus.PENDING, target=SuggestionStatus.ACCEPTED)
     def accept(self):

@@ -160,7 +160,8 @@ def _sync_foreign_keys(cursor, model) -> None:
 
 def _sync_key_index(cursor, table: str, column: str, nullable: bool) -> None:
     """Index (tenant_id, <column>) for the key's lookups, unless a declared index already starts with those
-    two columns (the invoice's (tenant, customer, due_date)): a duplicate is paid on every insert.
+    two columns (the invoice's (tenant, customer, due_date)), or for a nullable key, a declared index on them
+    WHERE <column> IS NOT NULL (a reversal's unique key): a duplicate is paid on every insert.
 
     A nullable key gets a partial index WHERE <column> IS NOT NULL: every lookup through a key names a value
     (which Postgres knows implies NOT NULL, also in the foreign key's own checks), and rows without one, such
@@ -175,11 +176,12 @@ def _sync_key_index(cursor, table: str, column: str, nullable: bool) -> None:
     cursor.execute(
         """
         SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE i.indrelid = %s::regclass AND c.relname <> %s AND i.indpred IS NULL AND i.indnkeyatts >= 2
+        WHERE i.indrelid = %s::regclass AND c.relname <> %s AND i.indnkeyatts >= 2
+          AND (i.indpred IS NULL OR (%s AND pg_get_expr(i.indpred, i.indrelid) = %s))
           AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'tenant_id')
           AND i.indkey[1] = (SELECT attnum FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s)
         """,
-        [table, name, table, table, column],
+        [table, name, nullable, f"({column} IS NOT NULL)", table, table, column],
     )
     if cursor.fetchone():
         cursor.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(name)))
