@@ -338,8 +338,12 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
             amount_fit = 2 if target == open_balance else _amount_fit(open_balance, inv, target, p)
             if not direct and customer_fit < 2 and amount_fit < 2:
                 continue
-            candidates.append(((customer_fit, amount_fit, REF_SCORE[kind]), iid, kind))
-        if candidates and direct and any(c[0][0] == 2 or c[0][1] == 2 for c in candidates):
+            # Ranked by the payer, then an amount that settles the invoice exactly, then how the number was found
+            # (its own number before a PO number, spelt right before a typo), and only then whether the invoice
+            # is at least the amount: for a bundle every invoice is smaller than the payment, so that last fit
+            # must not put another invoice's PO number ahead of the number itself.
+            candidates.append(((customer_fit, amount_fit == 2, REF_SCORE[kind], amount_fit), iid, kind))
+        if candidates and direct and any(c[0][0] == 2 or c[0][1] for c in candidates):
             break  # a corroborated direct hit: no need to look at typos
     candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)
     return candidates, ref.raw
