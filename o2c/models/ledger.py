@@ -173,7 +173,9 @@ class Invoice(FSMModelMixin, TenantModel):
             # walks invoice_due_idx and skips the rows of other statuses.
             models.Index(fields=["tenant", "due_date", "id"], name="invoice_due_idx"),
             models.Index(fields=["tenant", "customer", "due_date"], name="invoice_customer_due_idx"),
-            models.Index(fields=["tenant", "po_number"], name="invoice_po_idx"),
+            # Only invoices that have a PO number: the exact-PO search never looks for an empty one, and an import
+            # then adds no entry for the many invoices without (half the benchmark's file).
+            models.Index(fields=["tenant", "po_number"], name="invoice_po_idx", condition=~Q(po_number="")),
         ]
 
     def __str__(self):
