@@ -279,7 +279,7 @@ class ImportedInvoiceCreation:
 
     @property
     def created_at(self):
-        return self.event.created_at if self.event else self.batch.created_at
+        return self.batch.created_at  # when the import began, as its invoices' created_at (the transaction's start)
 
     @property
     def actor(self):
