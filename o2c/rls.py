@@ -137,7 +137,11 @@ def _sync_foreign_keys(cursor, model) -> None:
             raise RuntimeError(
                 f"{model.__name__}.{field.name} points at a tenant table: declare it with TenantForeignKey"
             )
-        _sync_key_index(cursor, table, field.column, field.null)
+        if getattr(field, "o2c_indexed", True):
+            _sync_key_index(cursor, table, field.column, field.null)
+        else:
+            cursor.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(
+                sql.Identifier(_constraint_name(table, f"{field.column}_tidx"))))
         name = _constraint_name(table, f"{field.column}_tfk")
         if not getattr(field, "o2c_enforced", True):
             cursor.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(

@@ -250,18 +250,58 @@ def customer_related(customer) -> dict:
 
 
 def customer_activity(customer, *, limit: int = 15) -> list:
-    """Recent audit events about the customer or any of its invoices."""
-    invoice_ids = Invoice.objects.filter(customer=customer).values("id")
+    """Recent audit events about the customer or any of its invoices, and the imports that created some of
+    them (an import writes one event for the invoices it creates, not one per invoice)."""
+    invoices = Invoice.objects.filter(customer=customer)
+    batches = invoices.filter(import_batch__isnull=False).values("import_batch_id")
     return list(
         AuditEvent.objects.filter(Q(object_type="customer", object_id=customer.pk)
-                                  | Q(object_type="invoice", object_id__in=invoice_ids))
+                                  | Q(object_type="invoice", object_id__in=invoices.values("id"))
+                                  | Q(object_type="invoiceimport", action="invoice_import.completed",
+                                      object_id__in=batches))
         .select_related("actor").order_by("-created_at", "-id")[:limit]
     )
 
 
+@dataclass(frozen=True)
+class ImportedInvoiceCreation:
+    """The entry "created by import of FILE by USER at TIME" in the history of an invoice an import created.
+
+    Such an invoice has no audit event of its own: it carries its batch (`import_batch`), and the batch has
+    the import's one audit event (who, from which channel and address, when) and the file's name and hash.
+    What the invoice was created with is its current state less the changes of its later `invoice.updated`
+    events, which keep their before and after."""
+
+    batch: InvoiceImport
+    event: AuditEvent | None  # the batch's invoice_import.completed; None only if the log lacks it
+    action = "invoice.created"
+    object_type = "invoice"
+
+    @property
+    def created_at(self):
+        return self.batch.created_at  # when the import began, as its invoices' created_at (the transaction's start)
+
+    @property
+    def actor(self):
+        return self.event.actor if self.event else self.batch.imported_by
+
+    @property
+    def channel(self) -> str:
+        return self.event.channel if self.event else ""
+
+
 def invoice_activity(invoice, *, limit: int = 50) -> list:
-    return list(AuditEvent.objects.filter(object_type="invoice", object_id=invoice.pk)
-                .select_related("actor").order_by("-created_at", "-id")[:limit])
+    """The invoice's audit events, newest first, ending with its creation by an import if one created it."""
+    events: list = list(AuditEvent.objects.filter(object_type="invoice", object_id=invoice.pk)
+                        .select_related("actor").order_by("-created_at", "-id")[:limit])
+    if invoice.import_batch_id is not None and len(events) < limit:
+        batch = InvoiceImport.objects.select_related("imported_by").filter(pk=invoice.import_batch_id).first()
+        if batch is not None:
+            event = (AuditEvent.objects.filter(object_type="invoiceimport", object_id=batch.pk,
+                                               action="invoice_import.completed")
+                     .select_related("actor").first())
+            events.append(ImportedInvoiceCreation(batch, event))
+    return events
 
 
 # --- dashboard ----------------------------------------------------------------------------------

@@ -172,7 +172,7 @@ class TenantModel(models.Model):
         super().save(*args, **kwargs)
 
 
-def TenantForeignKey(to, on_delete=models.PROTECT, enforced=True, **kwargs):  # noqa: N802 - reads like a field class
+def TenantForeignKey(to, on_delete=models.PROTECT, enforced=True, indexed=True, **kwargs):  # noqa: N802 - reads like a field class
     """A foreign key between tenant tables.
 
     Django's own single-column constraint is left out; `o2c.rls` adds
@@ -183,9 +183,16 @@ def TenantForeignKey(to, on_delete=models.PROTECT, enforced=True, **kwargs):  # 
     run's journal rows (which run wrote them, which customer they concern) whose value the service copies
     from rows that are enforced: at 100k rows a run, every foreign key costs seconds of lookups at commit.
     Row-level security still keeps the referenced row inside the tenant.
+
+    `indexed=False` (only with `enforced=False`) leaves out the (tenant_id, <col>) index too, for a
+    provenance column nothing reads rows by, such as the import batch that created an invoice: a million
+    entries an import for an index no query uses.
     """
+    if indexed is False and enforced:
+        raise ValueError("an enforced key needs its index: deleting the referenced row looks rows up by it")
     kwargs["db_constraint"] = False
     kwargs.setdefault("db_index", False)  # o2c.rls indexes (tenant_id, <col>) instead
     field = models.ForeignKey(to, on_delete=on_delete, **kwargs)
     field.o2c_enforced = enforced
+    field.o2c_indexed = indexed
     return field

@@ -49,14 +49,16 @@ def test_happy_path(in_tenant, csv_file, member_factory, tenant):
     assert (inv.issue_date, inv.due_date, inv.po_number) == (date(2026, 1, 5), date(2026, 2, 4), "PO-9")
     assert inv.discount_percent == Decimal("2") and inv.discount_due_date == date(2026, 1, 15)
     assert Customer.objects.get(external_id="C-2").currency == "EUR"
+    # One event for the import, which is every created invoice's provenance: each carries its batch and has
+    # no event of its own (a million-row file wrote a million events). New customers keep theirs.
     event = AuditEvent.objects.get(action="invoice_import.completed")
-    assert event.actor == user and event.object_id == batch.pk
-    assert event.changes["created_invoices"] == [None, 3]
-    # Each new invoice and customer has its own event, naming who imported it.
-    created = AuditEvent.objects.filter(action="invoice.created")
-    assert created.count() == 3 and {e.actor_id for e in created} == {user.pk}
-    first = created.get(object_id=inv.pk)
-    assert first.changes["amount"] == [None, "1200.50"] and first.changes["invoice_import_id"] == [None, batch.pk]
+    assert event.actor == user and event.object_type == "invoiceimport" and event.object_id == batch.pk
+    assert event.changes == {"file_name": [None, "jan.csv"], "file_sha256": [None, batch.file_sha256],
+                             "rows": [None, 3], "created_invoices": [None, 3], "updated_invoices": [None, 0],
+                             "unchanged_invoices": [None, 0], "created_customers": [None, 2]}
+    assert set(Invoice.objects.values_list("import_batch_id", flat=True)) == {batch.pk}
+    assert batch.imported_by == user
+    assert not AuditEvent.objects.filter(object_type="invoice").exists()
     assert AuditEvent.objects.filter(action="customer.created").count() == 2
 
 
@@ -97,6 +99,8 @@ def test_changed_amount_updates_the_invoice_and_is_audited(in_tenant, csv_file):
     assert (batch.updated_invoices, batch.unchanged_invoices) == (1, 2)
     inv = Invoice.objects.get(number="INV-2")
     assert inv.amount == inv.open_balance == Decimal("95.25")
+    first = InvoiceImport.objects.get(file_name="jan.csv")
+    assert inv.import_batch_id == first.pk  # the import that created it stays its provenance
     event = AuditEvent.objects.get(action="invoice.updated", object_id=inv.pk)
     assert [Decimal(v) for v in event.changes["amount"]] == [Decimal("80.00"), Decimal("95.25")]
     assert [Decimal(v) for v in event.changes["open_balance"]] == [Decimal("80.00"), Decimal("95.25")]

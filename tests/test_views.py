@@ -275,6 +275,41 @@ def test_invoice_detail_shows_balance_and_audit_trail(tenant, clerk_client):
     assert "invoice.updated" in html and "2026-01-31 → 2026-02-15" in html
 
 
+def test_history_of_an_imported_invoice_says_which_import_of_which_file_by_whom_created_it(tenant, clerk_client):
+    """An import writes one event for the invoices it creates, not one each: the invoice page tells the creation
+    from the invoice's batch, so a clerk or an auditor still sees who brought the invoice in, from which file,
+    when; later changes keep their own events, newest first, and the creation stays last."""
+    csv = CSV_HEADER + "INV-9,C-1,Acme Retail,2026-01-01,2026-01-31,120.00,USD,PO-5,,\n"
+    clerk_client.post(reverse("invoice_import"), {"file": _upload(csv, name="erp-jan.csv")})
+    clerk_client.post(reverse("invoice_import"), {"file": _upload(csv.replace("120.00", "125.00"), name="fix.csv")})
+    with tenant_context(tenant):
+        invoice = Invoice.objects.get(number="INV-9")
+        created_by = invoice.import_batch
+        assert not AuditEvent.objects.filter(action="invoice.created").exists()
+    html = clerk_client.get(reverse("invoice_detail", args=[invoice.pk])).content.decode()
+    trail = html[html.index("Audit trail"):]
+    entry = re.search(r'<li data-testid="created-by-import">(.*?)</li>', trail, re.S)
+    assert entry, trail
+    text = " ".join(re.sub(r"<[^>]+>", " ", entry.group(1)).split())
+    assert "invoice.created" in text and "created by import of erp-jan.csv" in text
+    assert created_by.imported_by.email in text
+    assert timezone.localtime(created_by.created_at).strftime("%Y-%m-%d %H:%M") in text
+    assert trail.index("invoice.updated") < trail.index("created by import")  # newest first
+    assert re.search(r"amount</span>: 120.00* → 125.00*<", trail), trail
+    # The customer page lists the imports that brought its invoices in, with what each did.
+    with tenant_context(tenant):
+        customer = invoice.customer
+    page = clerk_client.get(reverse("customer_detail", args=[customer.pk])).content.decode()
+    assert "invoice_import.completed" in page and "erp-jan.csv" in page and "fix.csv" not in page.split(
+        "invoice_import.completed")[1].split("</li>")[0]
+
+
+def test_history_of_an_invoice_made_by_hand_has_no_import_entry(tenant, clerk_client):
+    invoice = make_invoices(make_customer(tenant), 1)[0]
+    html = clerk_client.get(reverse("invoice_detail", args=[invoice.pk])).content.decode()
+    assert "created-by-import" not in html and "No activity recorded" in html
+
+
 def test_invoice_of_other_tenant_is_404(tenant, other_tenant, clerk_client):
     foreign = make_invoices(make_customer(other_tenant), 1)[0]
     assert clerk_client.get(reverse("invoice_detail", args=[foreign.pk])).status_code == 404
