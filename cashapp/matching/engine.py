@@ -582,40 +582,54 @@ def _subset_sum(ids: list[int], amount: Decimal, idx: MatchIndex, max_size: int)
     """Combinations of 2..max_size of the open invoices `ids` (each below `amount`, due order) summing exactly
     to `amount` (at most 3 returned). `complete` says the search was exhaustive over the candidates (so one
     found means the only one)."""
-    target = int(amount * 100)
-    complete = len(ids) <= MAX_BUNDLE_CANDIDATES  # the caller passes one more when there are more
     items = [(int(idx.open[i] * 100), i) for i in ids[:MAX_BUNDLE_CANDIDATES]]
     items.sort(reverse=True)
     suffix = [0] * (len(items) + 1)
     for k in range(len(items) - 1, -1, -1):
         suffix[k] = suffix[k + 1] + items[k][0]
-    found, nodes = [], 0
+    search = _Search(items, suffix, max_size, idx)
+    search.complete = len(ids) <= MAX_BUNDLE_CANDIDATES  # the caller passes one more when there are more
+    _walk(search, 0, int(amount * 100), [])
+    return search.found, search.complete
 
-    def walk(start, remaining, chosen):
-        nonlocal nodes, complete
-        for k in range(start, len(items)):
-            nodes += 1
-            if nodes > MAX_BUNDLE_NODES:
-                complete = False
-                return
-            value, iid = items[k]
-            if suffix[k] < remaining:
-                return
-            if value > remaining:
-                continue
-            if value == remaining:
-                if len(chosen) >= 1:
-                    found.append(sorted([*chosen, iid], key=lambda i: (idx.invoices[i].due_date, i)))
-                    if len(found) > 2:
-                        return
-                continue
-            if len(chosen) + 1 < max_size:
-                walk(k + 1, remaining - value, [*chosen, iid])
-                if len(found) > 2 or nodes > MAX_BUNDLE_NODES:
+
+class _Search:
+    """The state of one subset-sum search. A module-level walk over it, not a closure calling itself: a
+    recursive closure is a reference cycle, garbage that only the cyclic collector frees, and runs keep that
+    collector off."""
+
+    __slots__ = ("items", "suffix", "max_size", "idx", "found", "nodes", "complete")
+
+    def __init__(self, items, suffix, max_size, idx):
+        self.items, self.suffix, self.max_size, self.idx = items, suffix, max_size, idx
+        self.found: list[list[int]] = []
+        self.nodes = 0
+        self.complete = True
+
+
+def _walk(s: _Search, start: int, remaining: int, chosen: list[int]) -> None:
+    items, suffix = s.items, s.suffix
+    for k in range(start, len(items)):
+        s.nodes += 1
+        if s.nodes > MAX_BUNDLE_NODES:
+            s.complete = False
+            return
+        value, iid = items[k]
+        if suffix[k] < remaining:
+            return
+        if value > remaining:
+            continue
+        if value == remaining:
+            if len(chosen) >= 1:
+                invoices = s.idx.invoices
+                s.found.append(sorted([*chosen, iid], key=lambda i: (invoices[i].due_date, i)))
+                if len(s.found) > 2:
                     return
-
-    walk(0, target, [])
-    return found, complete
+            continue
+        if len(chosen) + 1 < s.max_size:
+            _walk(s, k + 1, remaining - value, [*chosen, iid])
+            if len(s.found) > 2 or s.nodes > MAX_BUNDLE_NODES:
+                return
 
 
 # --- 4. decide ---------------------------------------------------------------------------------------
