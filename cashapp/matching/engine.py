@@ -135,7 +135,8 @@ class MatchIndex:
                         idx.by_token[token].add(c.id)
             for account in c.bank_accounts:
                 idx.by_account[account_key(account)] = c.id
-        # The hot loop of a run's set-up (a million invoices): locals, no attribute lookups on idx.
+        # The hot loop of a run's set-up (a million invoices): locals, no attribute lookups on idx, and the
+        # three "bare id, then a list" insertions written out rather than called (2.5 million calls, ~0.2 s).
         invoices_, open_, by_ref, by_po = idx.invoices, idx.open, idx.by_ref, idx.by_po
         by_customer, by_amount, with_discount = idx.by_customer, idx.by_amount, idx.with_discount
         ref_key = reference_key
