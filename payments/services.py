@@ -16,8 +16,10 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from django.db import connection, transaction
+from psycopg.copy import Copy, Writer
 
 from o2c.errors import ApplicationError
 from o2c.runtime import interpreter_tuned_for_bulk_work
@@ -87,7 +89,7 @@ def _import(stream, sha256: str, data: bytes, file_name: str, actor, progress: P
             uploaded_by=actor if getattr(actor, "pk", None) else None,
         )
         progress("storing payments")
-        with _PaymentWriter(bank_file) as writer, _ReadAhead(stream) as items:
+        with _PaymentWriter(bank_file) as writer, _ReadAhead(stream, writer.prepare) as items:
             for item in items:
                 if isinstance(item, Statement):
                     writer.statement(item)
@@ -115,14 +117,16 @@ def _import(stream, sha256: str, data: bytes, file_name: str, actor, progress: P
 
 
 class _ReadAhead:
-    """Iterates the stream in a thread, a couple of lists ahead, so that Python reads the file on one core
-    while Postgres stores the previous list on the other (the thread holds the GIL while it walks XML; this
-    one waits on the socket without it). A refusal raised by the reader comes out of the loop here."""
+    """Iterates the stream in a thread, a couple of lists ahead, each item passed through prepare there, so that
+    Python reads the file on one core while Postgres stores the previous list on the other (the thread holds
+    the GIL while it walks XML; this one waits on the socket without it). A refusal raised by the reader comes
+    out of the loop here."""
 
     _DONE = object()
 
-    def __init__(self, stream: Iterable, depth: int = 2):
+    def __init__(self, stream: Iterable, prepare: Callable = lambda item: item, depth: int = 2):
         self._stream = stream
+        self._prepare = prepare
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bank-file-reader", daemon=True)
@@ -138,8 +142,9 @@ class _ReadAhead:
 
     def _run(self) -> None:
         try:
+            prepare = self._prepare
             for item in self._stream:
-                if not self._put((item, None)):
+                if not self._put((prepare(item), None)):
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the importing thread, which re-raises it
             self._put((self._DONE, exc))
@@ -166,8 +171,13 @@ class _ReadAhead:
 
 class _PaymentWriter:
     """Statements and payments of one file, written list by list inside the import's transaction: a refusal
-    further on rolls back what was written. Payments go in through COPY into a temporary table and one
-    INSERT ... ON CONFLICT DO NOTHING per list on the (tenant, bank reference, account) unique key.
+    further on rolls back what was written.
+
+    `prepare` (run in the reader thread) turns a list of entries into COPY text for a temporary table of
+    payments and one of their remittance lines, so that all the Python work of a list is done while Postgres
+    stores the previous one; `entries` (this thread) then only sends the text and runs one statement: INSERT ...
+    ON CONFLICT DO NOTHING on the (tenant, bank reference, account) unique key, and the lines of the payments
+    it created, joined to them by that key (a reference is unique within a file).
 
     The foreign keys of payments and their lines are checked as each list is inserted instead of all at
     commit (SET CONSTRAINTS ... IMMEDIATE): the same checks, but Postgres makes them while the next list is
@@ -179,14 +189,18 @@ class _PaymentWriter:
     def __init__(self, bank_file: BankFile):
         self.bank_file = bank_file
         self.warnings: list[str] = []
-        self._statement: Statement | None = None
+        self._statement: Statement | None = None  # the last one stored (this thread)
+        self._read: Statement | None = None  # the last one prepared (reader thread)
         self._statement_id: int | None = None
         self._reversals = 0
         self._cur = None
+        self._format_cur = None
 
     def __enter__(self):
         connection.ensure_connection()
         self._cur = connection.connection.cursor()  # psycopg's, on Django's connection and transaction
+        # The reader thread formats COPY text with the adapters of this cursor of its own; it never executes.
+        self._format_cur = connection.connection.cursor()
         return self
 
     def __exit__(self, exc_type, *exc_info) -> None:
@@ -200,6 +214,7 @@ class _PaymentWriter:
                 self._cur.execute("DROP TABLE _payment_in, _payment_line_in")
         finally:
             self._cur.close()
+            self._format_cur.close()
 
     def _prepared(self) -> bool:
         return getattr(self, "_tables", False)
@@ -208,13 +223,13 @@ class _PaymentWriter:
         if self._prepared():
             return
         cur = self._cur
-        columns = ", ".join(_PAYMENT_COLUMNS)
         # Postgres refuses COPY into a table under row-level security; a temporary table has none, and the
         # INSERT ... SELECT from it is checked row by row against the tenant policy (WITH CHECK).
-        cur.execute(f"CREATE TEMPORARY TABLE _payment_in ON COMMIT DROP AS SELECT {columns} FROM payments_payment "  # noqa: S608 - constant column names
-                    "WITH NO DATA")
-        cur.execute(f"CREATE TEMPORARY TABLE _payment_line_in ON COMMIT DROP AS SELECT {', '.join(_LINE_COLUMNS)} "  # noqa: S608 - constant column names
-                    "FROM payments_remittanceline WITH NO DATA")
+        cur.execute(f"CREATE TEMPORARY TABLE _payment_in ON COMMIT DROP AS SELECT {_COPY_COLUMNS} "  # noqa: S608 - constant column names
+                    "FROM payments_payment WITH NO DATA")
+        cur.execute("CREATE TEMPORARY TABLE _payment_line_in ON COMMIT DROP AS SELECT "  # noqa: S608 - constant column names
+                    f"{', '.join('l.' + c for c in _LINE_COLUMNS[:-2])}, p.bank_reference, p.account, 0 AS ord "
+                    "FROM payments_remittanceline l, payments_payment p WITH NO DATA")
         cur.execute(f"SET CONSTRAINTS {', '.join(self._KEYS)} IMMEDIATE")
         self._tables = True
 
@@ -238,64 +253,114 @@ class _PaymentWriter:
                 account=account, statement_id=statement_id)
         self._statement = s
 
-    def entries(self, entries: list[Entry]) -> None:
-        bank_file, account = self.bank_file, self._statement.account
-        rows, by_key = [], {}
-        for entry in entries:
+    def prepare(self, item: Statement | list[Entry]) -> Statement | _Prepared:
+        """In the reader thread: a statement passes through; a list of its entries becomes COPY text. Only
+        credits become payments: debits, reversals and zero amounts are counted."""
+        if isinstance(item, Statement):
+            self._read = item
+            return item
+        account = _clip(self._read.account, 70)
+        skipped = reversals = 0
+        by_key: dict[str, Entry] = {}
+        payments = _CopyText(self._format_cur)
+        for entry in item:
             if entry.direction != CREDIT or entry.amount <= 0 or entry.reversal:
-                bank_file.debits_skipped += 1
-                self._reversals += entry.reversal
+                skipped += 1
+                reversals += entry.reversal
                 continue
-            row = _payment_row(entry, account, self._statement_id)
-            rows.append(row)
-            by_key[(row[1], row[0])] = entry
-        if not rows:
+            row = _payment_row(entry, account)
+            payments.write_row(row)
+            by_key[row[0]] = entry
+        lines = _CopyText(self._format_cur)
+        ordinal = 0
+        # A repeated key is one payment (ON CONFLICT); the last entry's lines are its lines, as before.
+        for reference, entry in by_key.items():
+            for position, line in enumerate(entry.remittance, start=1):
+                ordinal += 1
+                lines.write_row(_line_row(line, position) + (reference, account, ordinal))
+        return _Prepared(payments.text(), lines.text(), payments.rows, skipped, reversals)
+
+    def entries(self, prepared: _Prepared) -> None:
+        bank_file = self.bank_file
+        bank_file.debits_skipped += prepared.skipped
+        self._reversals += prepared.reversals
+        if not prepared.rows:
             return
         self._prepare()
         cur = self._cur
-        columns = ", ".join(_PAYMENT_COLUMNS)
         cur.execute("TRUNCATE _payment_in, _payment_line_in")
-        with cur.copy(f"COPY _payment_in ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        with cur.copy(f"COPY _payment_in ({_COPY_COLUMNS}) FROM STDIN") as copy:
+            copy.write(prepared.payments)
+        if prepared.lines:
+            with cur.copy(f"COPY _payment_line_in ({_LINE_IN_COLUMNS}) FROM STDIN") as copy:
+                copy.write(prepared.lines)
+        # One statement: the payments, then the lines of those it created (in file order), one round trip.
         cur.execute(
-            f"INSERT INTO payments_payment (tenant_id, bank_file_id, {columns}, unapplied_amount, status, created_at) "  # noqa: S608 - constant column names
-            f"SELECT %s, %s, {columns}, amount, 'unapplied', now() FROM _payment_in "
-            "ON CONFLICT (tenant_id, bank_reference, account) DO NOTHING RETURNING id, account, bank_reference",
-            [bank_file.tenant_id, bank_file.pk],
+            f"WITH created AS (INSERT INTO payments_payment (tenant_id, bank_file_id, statement_id, {_COPY_COLUMNS}, "  # noqa: S608 - constant column names
+            f"unapplied_amount, status, created_at) SELECT %(tenant)s, %(file)s, %(statement)s, {_COPY_COLUMNS}, "
+            "amount, 'unapplied', now() FROM _payment_in "
+            "ON CONFLICT (tenant_id, bank_reference, account) DO NOTHING RETURNING id, bank_reference, account), "
+            f"lines AS (INSERT INTO payments_remittanceline (tenant_id, {', '.join(_LINE_COLUMNS)}) "
+            f"SELECT %(tenant)s, {', '.join('l.' + c for c in _LINE_COLUMNS[:-2])}, c.id, NULL "
+            "FROM _payment_line_in l JOIN created c ON c.bank_reference = l.bank_reference AND c.account = l.account "
+            "ORDER BY l.ord) "
+            "SELECT count(*) FROM created",
+            {"tenant": bank_file.tenant_id, "file": bank_file.pk, "statement": self._statement_id},
         )
-        created = cur.fetchall()
-        bank_file.payments_created += len(created)
-        bank_file.duplicates_skipped += len(rows) - len(created)
-        lines = []
-        for payment_id, key_account, reference in created:
-            for position, item in enumerate(by_key[(key_account, reference)].remittance, start=1):
-                lines.append(_line_row(item, position) + (payment_id, None))
-        if lines:
-            line_columns = ", ".join(_LINE_COLUMNS)
-            with cur.copy(f"COPY _payment_line_in ({line_columns}) FROM STDIN") as copy:
-                for line in lines:
-                    copy.write_row(line)
-            cur.execute(f"INSERT INTO payments_remittanceline (tenant_id, {line_columns}) "  # noqa: S608 - constant column names
-                        f"SELECT %s, {line_columns} FROM _payment_line_in", [bank_file.tenant_id])
+        created = cur.fetchone()[0]
+        bank_file.payments_created += created
+        bank_file.duplicates_skipped += prepared.rows - created
+
+
+class _CopyText(Writer):
+    """COPY text built in memory with psycopg's own formatting (escapes, NULLs, numbers, dates), to be sent
+    later with one copy.write."""
+
+    def __init__(self, cursor):
+        self._parts: list = []
+        self.rows = 0
+        self._copy = Copy(cursor, binary=False, writer=self)
+
+    def write(self, data) -> None:
+        self._parts.append(data)
+
+    def write_row(self, row: tuple) -> None:
+        self._copy.write_row(row)
+        self.rows += 1
+
+    def text(self) -> bytes:
+        self._copy.finish(None)
+        return b"".join(self._parts)
+
+
+class _Prepared(NamedTuple):
+    payments: bytes  # COPY text of _payment_in
+    lines: bytes  # COPY text of _payment_line_in
+    rows: int
+    skipped: int
+    reversals: int
 
 
 _PAYMENT_COLUMNS = ("bank_reference", "account", "amount", "currency", "value_date", "booking_date", "channel",
                     "bank_code", "payer_name", "payer_account", "end_to_end_id", "remittance_text", "raw",
-                    "source_line", "statement_id")
+                    "source_line")
+_COPY_COLUMNS = ", ".join(_PAYMENT_COLUMNS)
 
 
-def _payment_row(entry: Entry, account: str, statement_id: int | None) -> tuple:
+def _payment_row(entry: Entry, account: str) -> tuple:
     return (
-        _clip(entry.bank_reference, 140), _clip(account, 70), entry.amount, entry.currency, entry.value_date,
+        _clip(entry.bank_reference, 140), account, entry.amount, entry.currency, entry.value_date,
         entry.booking_date, entry.channel if entry.channel in CHANNELS else "other", _clip(entry.bank_code, 40),
         _clip(entry.payer_name, 200), _clip(entry.payer_account, 70), _clip(entry.end_to_end_id, 140),
-        entry.unstructured, entry.raw, _clip(entry.source_line, 300), statement_id,
+        entry.unstructured, entry.raw, _clip(entry.source_line, 300),
     )
 
 
 _LINE_COLUMNS = ("position", "reference", "reference_type", "amount_paid", "gross_amount", "discount", "adjustment",
                  "adjustment_reason", "text", "payment_id", "advice_id")
+
+
+_LINE_IN_COLUMNS = ", ".join(_LINE_COLUMNS[:-2] + ("bank_reference", "account", "ord"))
 
 
 def _line_row(item, position: int) -> tuple:
