@@ -459,6 +459,10 @@ def test_amount_only_when_one_open_invoice_of_the_payer_explains_it():
     "USD 350.50 value 01.11.2026",
     "amount 12,345.67 on 01/11/26",
     "payment of 350.50",
+    "paid Nov 1, 2026",
+    "value date 1 November 2026",
+    "1-NOV-26 transfer",
+    "Sept. 30th, 2026",
 ])
 def test_amounts_and_dates_in_free_text_are_not_references(text):
     assert reference_tokens(text) == []
@@ -980,6 +984,8 @@ def test_reference_key_reads_an_ocr_letter_at_the_start_of_the_number(reference,
     ("promo allowance Q3", []),
     ("2 cases damaged in transit", []),
     ("total 1,200.00 on 2026-11-01, 01.11.2026, 01/11/2026", []),
+    ("INV-2026 paid Nov 1, 2026", ["2026"]),  # the number with its prefix still counts; the date's year does not
+    ("MAY 2026 statement INV 4512", ["2026", "4512"]),  # a month and a year alone is no date: ambiguous, kept
     ("", []),
 ])
 def test_reference_tokens(text, tokens):

@@ -25,6 +25,11 @@ _TOKEN = re.compile(r"[A-Z0-9][A-Z0-9\-/_.#]*[A-Z0-9]|[0-9]")
 _AMOUNT = re.compile(r"(?<![0-9A-Z.,'])(?:\d{1,3}(?:[.,']\d{3})+|\d+)[.,]\d{2}(?![0-9A-Z]|[.,']?\d)")
 # Dates: ISO, and day, month and year with points or slashes (one- or two-digit day and month).
 _NOT_A_REFERENCE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}")
+# Dates with the month's name ('Nov 1, 2026', '1 November 2026', '1-NOV-26'): their year and day are numbers too,
+# and with dense numbering 2026 is some invoice.
+_MONTH = r"(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)[A-Z]*\.?"
+_NAMED_DATE = re.compile(rf"(?<![0-9A-Z])(?:{_MONTH}[ -]\d{{1,2}}(?:ST|ND|RD|TH)?,?[ -]\d{{2,4}}"
+                         rf"|\d{{1,2}}(?:ST|ND|RD|TH)?[ -]{_MONTH}[ ,-]*\d{{2,4}})(?![0-9A-Z])")
 # 'B.V.', 'S.A.', 'N.V.': letters with points are one word (a legal suffix), not several letters.
 _DOTTED = re.compile(r"(?<![A-Z])([A-Z])\.(?=[A-Z](?:\.|\b))")
 
@@ -97,7 +102,7 @@ def reference_tokens(text: str) -> list[str]:
 
 def reference_tokens_as_written(text: str) -> list[tuple[str, str]]:
     """reference_tokens() with each key's token as it was written ('INV-0004512'), for explanations."""
-    upper = _AMOUNT.sub(" ", text.upper())
+    upper = _NAMED_DATE.sub(" ", _AMOUNT.sub(" ", text.upper()))
     found = []
     for tok in _TOKEN.findall(upper):
         if _NOT_A_REFERENCE.fullmatch(tok):
