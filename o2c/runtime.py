@@ -21,10 +21,10 @@ def interpreter_tuned_for_bulk_work():
     """Two process-wide settings for as long as any matching run or bank-file import of this process lasts
     (several may, in threads), handed back when the last one ends.
 
-    - The automatic cyclic collector is off; the run's loop collects the young generations every few chunks
-      (the matcher makes no cycles). The index is a million long-lived objects the run only reads,
-      and full collections triggered by the chunks' garbage walked all of them (4 s of a 100k run, plus
-      2.5 s of young collections). Freezing them instead made full collections five times more frequent.
+    - The automatic cyclic collector is off, and runs collect nothing by hand either (the matcher makes no
+      cycles): the index is a million long-lived objects the run only reads, and collections triggered by
+      the chunks' garbage walked all of them (4 s of a 100k run, plus 2.5 s of young collections).
+      Freezing them instead made full collections five times more frequent.
     - A 0.5 ms GIL switch interval (CPython's default is 5 ms): the writer thread gives up the GIL at every
       round trip to Postgres and then waited up to the interval for the matcher thread to hand it back,
       seconds in all, on the run's critical path."""
