@@ -294,6 +294,17 @@ def test_po_number_only(text):
     assert "invoice INV-0004512 found in the payment text by its PO number" in d.explanation
 
 
+def test_a_number_that_is_the_payers_invoice_and_another_of_its_invoices_po_goes_to_the_one_the_amount_settles():
+    # 'PO-679188' spells the payer's own invoice 679188 (another amount) and is the PO of its invoice 631516, for
+    # exactly the amount paid. Both readings are the payer's: the amount decides (a short pay of the wrong invoice
+    # was posted once, because the PO reading was not looked at once the number had matched the payer).
+    ledger = [inv(679188, ACME, "1544.09"), inv(631516, ACME, "392.27", po="PO-679188")]
+    d = one(ledger, pay("392.27", name=ACME_NAME, text="your order PO-679188"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(631516, "392.27")]
+    assert "invoice INV-0631516 found in the payment text by its PO number; amount equal" in d.explanation
+
+
 def test_po_number_in_structured_remittance():
     ref = line("PO-778812", "1200.00", reference_type="purchase_order")
     d = one(LEDGER, pay("1200.00", name=ACME_NAME, lines=[ref]))
@@ -350,6 +361,27 @@ def test_one_digit_wrong_posts_under_a_lower_threshold():
     d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004518"), auto_apply_threshold=0.85)
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+
+
+@pytest.mark.parametrize(("written", "kind"), [("INV-0004152", "with two digits transposed"),
+                                             ("INV-0004518", "with one digit wrong")])
+def test_typo_from_an_unknown_payer_counts_where_the_amount_settles_the_invoice(written, kind):
+    d = one(LEDGER, pay("1200.00", name="Zorbix Ventures", text=written))
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+    assert f"invoice INV-0004512 found in the payment text {kind}" in d.explanation
+    assert "payer not identified" in d.explanation
+
+
+def test_typo_from_an_unknown_payer_counts_where_the_amount_settles_the_invoice_less_its_discount():
+    ledger = [*LEDGER, inv(7731, UMBRELLA, "500.00", discount=2, discount_due=date(2026, 11, 10))]
+    d = one(ledger, pay("490.00", name="Zorbix Ventures", text="INV-0007713"))  # 31 -> 13: transposed
+    assert allocs(d.best) == [(7731, "490.00", "10.00", "0", "", "0")]
+    assert "invoice INV-0007731 found in the payment text with two digits transposed" in d.explanation
+
+
+def test_typo_from_an_unknown_payer_for_another_amount_is_no_reference():
+    d = one(LEDGER, pay("1199.00", name="Zorbix Ventures", text="INV-0004152"))
+    assert not any(a.invoice_id == 4512 for p in d.proposals for a in p.allocations)
 
 
 def test_typo_that_spells_another_customers_invoice_goes_to_the_payers_own():
@@ -1088,3 +1120,18 @@ def test_matching_makes_no_reference_cycles():
     finally:
         gc.enable()
     assert unreachable == 0
+
+
+def test_typos_from_unknown_payers_are_found_the_same_by_amount_as_by_spelling(monkeypatch):
+    """With no payer, a mistyped number counts only where the amount settles its invoice, so _resolve looks at
+    the invoices the amount settles instead of at every spelling of the number. Both ways must decide alike."""
+    data = generate(seed=4, n_payments=2000, n_invoices=20000, n_customers=200)
+
+    def decide():
+        return [(d.payment_id, d.outcome, d.explanation, [p.allocations for p in d.proposals])
+                for d in match_payments(data.payments, MatchIndex.build(data.customers, data.invoices),
+                                        MatchSettings())]
+
+    by_amount = decide()
+    monkeypatch.setattr(MatchIndex, "settling_exactly", lambda self, amount, currency, limit: None)
+    assert decide() == by_amount

@@ -107,6 +107,7 @@ class MatchIndex:
         self.with_discount: dict[int, list[int]] = defaultdict(list)  # customer -> invoices offering one
         self._after_discount: dict[tuple[int, str], dict[Decimal, list[int]]] = {}
         self._part_paid: dict[Decimal, list[int]] = defaultdict(list)  # balances left by this run's postings
+        self._discounted_all: dict[Decimal, list[int]] | None = None  # see settling_exactly()
 
     @classmethod
     def build(cls, customers: Iterable[CustomerRecord], invoices: Iterable[OpenInvoice]) -> MatchIndex:
@@ -222,6 +223,25 @@ class MatchIndex:
                       if self.open[i] - _discount(self.invoices[i], self.open[i]) == amount != self.open[i]]
         return exact, discounted
 
+    def settling_exactly(self, amount: Decimal, currency: str, limit: int) -> list[int] | None:
+        """The live invoices in `currency` that `amount` settles exactly: their open balance, or their amount less
+        the early-pay discount while they are wholly open. None when there are more than `limit` (the caller then
+        takes another way)."""
+        if self._discounted_all is None:
+            # Every invoice offering a discount, by what settles it less the discount: built on first use.
+            self._discounted_all = defaultdict(list)
+            for ids in self.with_discount.values():
+                for i in ids:
+                    inv = self.invoices[i]
+                    self._discounted_all[inv.amount - _discount(inv, inv.amount)].append(i)
+        open_, invoices = self.open, self.invoices
+        candidates = [*_ids(self.by_amount.get(amount)), *self._part_paid.get(amount, ()),
+                      *self._discounted_all.get(amount, ())]
+        if len(candidates) > limit:
+            return None
+        return [i for i in candidates if invoices[i].currency == currency and open_[i] > 0
+                and (open_[i] == amount or (open_[i] == invoices[i].amount and invoices[i].discount_percent))]
+
     def consume(self, proposal: Proposal) -> None:
         for a in proposal.allocations:
             iid = a.invoice_id
@@ -318,40 +338,63 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
     target = ref.line.amount_paid if ref.line is not None and ref.line.amount_paid else p.amount
     candidates = []
     # The hot loop of a run: a mistyped number is looked up in ~70 spellings, most of them some invoice.
-    invoices, open_, by_ref, by_po, currency = idx.invoices, idx.open, idx.by_ref, idx.by_po, p.currency
+    invoices, open_, currency = idx.invoices, idx.open, p.currency
     stranger_fit = 1 if not payers else 0
-    lookups = chain(((ref.key, "exact"), (ref.key, "po")), _lazy_variants(ref.key))
-    for key, kind in lookups:
-        hit = (by_po if kind == "po" else by_ref).get(key)
-        if hit is None:
-            continue
-        direct = kind == "exact" or kind == "po"
-        for iid in (hit,) if type(hit) is int else hit:
-            open_balance = open_[iid]
-            if open_balance <= 0:
-                continue
-            inv = invoices[iid]
-            if inv.currency != currency:
-                continue
-            customer_fit = 2 if inv.customer_id in families else stranger_fit
-            if not direct and customer_fit < 2 and target != open_balance and not inv.discount_percent:
-                continue  # a spelling of the number only: neither the payer nor the amount agrees
-            amount_fit = 2 if target == open_balance else _amount_fit(open_balance, inv, target, p)
-            if not direct and customer_fit < 2 and amount_fit < 2:
-                continue
-            # Ranked by the payer, then an amount that settles the invoice exactly, then how the number was found
-            # (its own number before a PO number, spelt right before a typo), and only then whether the invoice
-            # is at least the amount: for a bundle every invoice is smaller than the payment, so that last fit
-            # must not put another invoice's PO number ahead of the number itself.
-            candidates.append(((customer_fit, amount_fit == 2, REF_SCORE[kind], amount_fit), iid, kind))
-        if candidates and direct and any(c[0][0] == 2 or c[0][1] for c in candidates):
-            break  # a corroborated direct hit: no need to look at typos
+
+    def consider(iid: int, kind: str, direct: bool) -> None:
+        open_balance = open_[iid]
+        if open_balance <= 0:
+            return
+        inv = invoices[iid]
+        if inv.currency != currency:
+            return
+        customer_fit = 2 if inv.customer_id in families else stranger_fit
+        if not direct and customer_fit < 2 and target != open_balance and not inv.discount_percent:
+            return  # a spelling of the number only: neither the payer nor the amount agrees
+        amount_fit = 2 if target == open_balance else _amount_fit(open_balance, inv, target, p)
+        if not direct and customer_fit < 2 and amount_fit < 2:
+            return
+        # Ranked by the payer, then an amount that settles the invoice exactly, then how the number was found
+        # (its own number before a PO number, spelt right before a typo), and only then whether the invoice
+        # is at least the amount: for a bundle every invoice is smaller than the payment, so that last fit
+        # must not put another invoice's PO number ahead of the number itself.
+        candidates.append(((customer_fit, amount_fit == 2, REF_SCORE[kind], amount_fit), iid, kind))
+
+    for kind, source in (("exact", idx.by_ref), ("po", idx.by_po)):
+        for iid in _ids(source.get(ref.key)):
+            consider(iid, kind, True)
+    if candidates and any(c[0][0] == 2 or c[0][1] for c in candidates):
+        pass  # a corroborated direct hit: no need to look at typos
+    elif not families and (settling := idx.settling_exactly(target, currency, limit=64)) is not None:
+        # Nobody identified the payer, so a mistyped number counts only where the amount settles its invoice:
+        # look at the few invoices the amount settles instead of at every spelling of the number.
+        for iid in settling:
+            kind = _one_edit(ref.key, reference_key(invoices[iid].number))
+            if kind:
+                consider(iid, kind, False)
+    else:
+        by_ref = idx.by_ref
+        for key, kind in one_edit_variants(ref.key):
+            hit = by_ref.get(key)
+            if hit is not None:
+                for iid in (hit,) if type(hit) is int else hit:
+                    consider(iid, kind, False)
     candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)
     return candidates, ref.raw
 
 
-def _lazy_variants(key: str):
-    yield from one_edit_variants(key)  # computed only when the direct lookups found nothing corroborated
+def _one_edit(key: str, other: str) -> str | None:
+    """How `other` is one typing error away from `key` ('transposed', 'wrong digit'), as one_edit_variants
+    spells them, or None."""
+    if len(key) != len(other) or key == other:
+        return None
+    diffs = [i for i in range(len(key)) if key[i] != other[i]]
+    if len(diffs) == 1:
+        return "wrong digit"
+    if (len(diffs) == 2 and diffs[1] == diffs[0] + 1 and key[diffs[0]] == other[diffs[1]]
+            and key[diffs[1]] == other[diffs[0]]):
+        return "transposed"
+    return None
 
 
 def _discount(inv: OpenInvoice, open_balance: Decimal) -> Decimal:
