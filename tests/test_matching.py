@@ -613,6 +613,15 @@ def test_reference_free_bundle_found_by_subset_sum():
                              "payer name matches")
 
 
+def test_reference_free_bundle_adds_up_exactly_in_a_three_decimal_currency():
+    # Bahraini dinars have three decimals: 1.234 + 2.005 is 3.239, not 3.235 (in whole cents both were 3.23).
+    bhd = [inv(301, ACME, "1.234", currency="BHD"), inv(302, ACME, "2.005", currency="BHD")]
+    assert one(bhd, pay("3.235", name=ACME_NAME, currency="BHD")).outcome != AUTO
+    d = one(bhd, pay("3.239", name=ACME_NAME, currency="BHD"))
+    assert d.outcome == AUTO
+    assert {a.invoice_id for a in d.best.allocations} == {301, 302}
+
+
 def test_reference_free_bundle_of_three_is_posted():
     d = one(BUNDLE, pay("1660.25", name=ACME_NAME))
     assert d.outcome == AUTO

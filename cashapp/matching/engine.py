@@ -626,14 +626,15 @@ def _subset_sum(ids: list[int], amount: Decimal, idx: MatchIndex, max_size: int)
     """Combinations of 2..max_size of the open invoices `ids` (each below `amount`, due order) summing exactly
     to `amount` (at most 3 returned). `complete` says the search was exhaustive over the candidates (so one
     found means the only one)."""
-    items = [(int(idx.open[i] * 100), i) for i in ids[:MAX_BUNDLE_CANDIDATES]]
+    # Whole units of the storage precision (1/10,000), so that three-decimal currencies add up exactly too.
+    items = [(int(idx.open[i].scaleb(4)), i) for i in ids[:MAX_BUNDLE_CANDIDATES]]
     items.sort(reverse=True)
     suffix = [0] * (len(items) + 1)
     for k in range(len(items) - 1, -1, -1):
         suffix[k] = suffix[k + 1] + items[k][0]
     search = _Search(items, suffix, max_size, idx)
     search.complete = len(ids) <= MAX_BUNDLE_CANDIDATES  # the caller passes one more when there are more
-    _walk(search, 0, int(amount * 100), [])
+    _walk(search, 0, int(amount.scaleb(4)), [])
     return search.found, search.complete
 
 
