@@ -1,6 +1,7 @@
 """Money: Decimal only, one field definition, rounding in one helper."""
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import cache
 
 from django.db import models
 
@@ -30,8 +31,14 @@ def exponent(currency: str) -> int:
     return _CURRENCY_EXPONENT.get(currency.upper(), 2)
 
 
+@cache
+def minor_unit(currency: str) -> Decimal:
+    """Decimal('0.01') for USD, Decimal('1') for JPY, Decimal('0.001') for BHD."""
+    return Decimal(1).scaleb(-exponent(currency))
+
+
 def quantize(amount: Decimal, currency: str) -> Decimal:
-    return amount.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUND_HALF_EVEN)
+    return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_EVEN)
 
 
 def parse_amount(text: str, currency: str) -> Decimal:

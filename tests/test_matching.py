@@ -622,6 +622,18 @@ def test_reference_free_bundle_adds_up_exactly_in_a_three_decimal_currency():
     assert {a.invoice_id for a in d.best.allocations} == {301, 302}
 
 
+@pytest.mark.parametrize(("currency", "amount", "paid", "discount"), [
+    ("JPY", "100100", "98098", "2002"),  # no minor unit: 2 % of 100,100 yen is 2,002 yen
+    ("JPY", "1001", "981", "20"),  # 20.02 yen cannot be paid: the discount is 20
+    ("BHD", "1.234", "1.209", "0.025"),  # three decimals: 0.02468 is 0.025, not 0.02
+])
+def test_early_pay_discount_is_rounded_to_the_currencys_minor_unit(currency, amount, paid, discount):
+    ledger = [inv(401, ACME, amount, currency=currency, discount=2, discount_due=date(2026, 11, 10))]
+    d = one(ledger, pay(paid, name=ACME_NAME, text="INV-0000401", currency=currency))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(401, paid, discount, "0", "", "0")]
+
+
 def test_reference_free_bundle_of_three_is_posted():
     d = one(BUNDLE, pay("1660.25", name=ACME_NAME))
     assert d.outcome == AUTO

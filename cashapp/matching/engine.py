@@ -29,6 +29,8 @@ from difflib import SequenceMatcher
 from itertools import chain, islice
 from operator import attrgetter
 
+from o2c.money import quantize
+
 from .normalize import account_key, name_key, one_edit_variants, reference_key, reference_tokens_as_written
 from .types import (
     AUTO,
@@ -53,7 +55,6 @@ from .types import (
 )
 
 ZERO = Decimal(0)
-CENT = Decimal("0.01")
 REF_SCORE = {"exact": 1.0, "po": 0.97, "transposed": 0.93, "wrong digit": 0.85}
 _REASON_WORDS = (
     (REASON_DAMAGED, ("DAMAGE", "BROKEN", "DEFECT")),
@@ -400,7 +401,8 @@ def _one_edit(key: str, other: str) -> str | None:
 def _discount(inv: OpenInvoice, open_balance: Decimal) -> Decimal:
     if not inv.discount_percent or open_balance != inv.amount:
         return ZERO
-    return (inv.amount * inv.discount_percent / 100).quantize(CENT)
+    # In the currency's minor unit (yen have none, dinars three): what the customer can actually deduct.
+    return quantize(inv.amount * inv.discount_percent / 100, inv.currency)
 
 
 def _amount_fit(open_balance: Decimal, inv: OpenInvoice, target: Decimal, p: PaymentRecord) -> int:
