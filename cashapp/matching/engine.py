@@ -69,6 +69,8 @@ _REASON_WORDS = (
 MAX_BUNDLE_CANDIDATES = 40
 _DUE_ORDER = attrgetter("due_date", "id")
 MAX_BUNDLE_NODES = 20_000
+# A long list of candidates cannot post a bundle (see _by_amount), only offer chance combinations: search less.
+MAX_BUNDLE_NODES_LONG_LIST = 5_000
 
 
 # Each word must start a word of the text ('DAMAGED', 'RETURNS', 'RMA123'), so that 'information' is not an
@@ -598,10 +600,11 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
         # Only the first candidates count (see _subset_sum): stop looking once there are more than that.
         open_, amount = idx.open, p.amount
         below = list(islice((i for i in chain.from_iterable(lives) if open_[i] < amount), MAX_BUNDLE_CANDIDATES + 1))
-        combos, complete = _subset_sum(below, p.amount, idx, settings.max_bundle_size)
         # Among many open invoices some combination of four or more adds up to almost any amount by chance;
         # only a small combination from a short list is evidence.
         small_list = len(below) <= 25
+        combos, complete = _subset_sum(below, p.amount, idx, settings.max_bundle_size,
+                                       MAX_BUNDLE_NODES if small_list else MAX_BUNDLE_NODES_LONG_LIST)
         for combo in combos:
             unique = complete and len(combos) == 1 and len(combo) <= 3 and small_list
             allocations = tuple(Allocation(i, idx.invoices[i].number, idx.open[i]) for i in combo)
@@ -624,7 +627,8 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
     return proposals
 
 
-def _subset_sum(ids: list[int], amount: Decimal, idx: MatchIndex, max_size: int) -> tuple[list[list[int]], bool]:
+def _subset_sum(ids: list[int], amount: Decimal, idx: MatchIndex, max_size: int, max_nodes: int = MAX_BUNDLE_NODES
+                ) -> tuple[list[list[int]], bool]:
     """Combinations of 2..max_size of the open invoices `ids` (each below `amount`, due order) summing exactly
     to `amount` (at most 3 returned). `complete` says the search was exhaustive over the candidates (so one
     found means the only one)."""
@@ -634,7 +638,7 @@ def _subset_sum(ids: list[int], amount: Decimal, idx: MatchIndex, max_size: int)
     suffix = [0] * (len(items) + 1)
     for k in range(len(items) - 1, -1, -1):
         suffix[k] = suffix[k + 1] + items[k][0]
-    search = _Search(items, suffix, max_size, idx)
+    search = _Search(items, suffix, max_size, idx, max_nodes)
     search.complete = len(ids) <= MAX_BUNDLE_CANDIDATES  # the caller passes one more when there are more
     _walk(search, 0, int(amount.scaleb(4)), [])
     return search.found, search.complete
@@ -645,10 +649,10 @@ class _Search:
     recursive closure is a reference cycle, garbage that only the cyclic collector frees, and runs keep that
     collector off."""
 
-    __slots__ = ("items", "suffix", "max_size", "idx", "found", "nodes", "complete")
+    __slots__ = ("items", "suffix", "max_size", "idx", "max_nodes", "found", "nodes", "complete")
 
-    def __init__(self, items, suffix, max_size, idx):
-        self.items, self.suffix, self.max_size, self.idx = items, suffix, max_size, idx
+    def __init__(self, items, suffix, max_size, idx, max_nodes):
+        self.items, self.suffix, self.max_size, self.idx, self.max_nodes = items, suffix, max_size, idx, max_nodes
         self.found: list[list[int]] = []
         self.nodes = 0
         self.complete = True
@@ -658,7 +662,7 @@ def _walk(s: _Search, start: int, remaining: int, chosen: list[int]) -> None:
     items, suffix = s.items, s.suffix
     for k in range(start, len(items)):
         s.nodes += 1
-        if s.nodes > MAX_BUNDLE_NODES:
+        if s.nodes > s.max_nodes:
             s.complete = False
             return
         value, iid = items[k]
@@ -675,7 +679,7 @@ def _walk(s: _Search, start: int, remaining: int, chosen: list[int]) -> None:
             continue
         if len(chosen) + 1 < s.max_size:
             _walk(s, k + 1, remaining - value, [*chosen, iid])
-            if len(s.found) > 2 or s.nodes > MAX_BUNDLE_NODES:
+            if len(s.found) > 2 or s.nodes > s.max_nodes:
                 return
 
 
