@@ -384,6 +384,16 @@ def test_typo_from_an_unknown_payer_for_another_amount_is_no_reference():
     assert not any(a.invoice_id == 4512 for p in d.proposals for a in p.allocations)
 
 
+def test_an_rma_number_one_digit_from_the_payers_invoice_is_left_aside_when_it_breaks_the_amount():
+    # 5513 is Globex's invoice and one digit from Acme's 5113. Read as a typo of 5113, the RMA number would make
+    # the bundle 1200.00 + 500.00 for a payment of 1100.00, which is not what was paid.
+    ledger = [*LEDGER, inv(5513, GLOBEX, "80.00"), inv(5113, ACME, "500.00")]
+    d = one(ledger, pay("1100.00", name=ACME_NAME, text="INV-0004512 RMA 5513 returned goods"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(4512, "1100.00", "0", "100.00", "return", "0")]
+    assert "5513 in the text left aside" in d.explanation
+
+
 def test_typo_that_spells_another_customers_invoice_goes_to_the_payers_own():
     # 4521 is a real invoice (Globex's, 990.00); Acme meant its own 4512 for 1200.00.
     d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004521"))

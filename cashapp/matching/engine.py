@@ -508,6 +508,19 @@ def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
         candidates, raw = _resolve(ref, p, idx, payers, families)
         if candidates:
             resolved.append((ref, candidates, raw))
+    proposals = _propose_by_reference(p, idx, settings, payers, resolved)
+    direct = [r for r in resolved if r[1][0][2] in ("exact", "po")]
+    if not proposals and direct and len(direct) < len(resolved):
+        # Together with a number read as a mistyped invoice's (an RMA or order number in the text, one digit
+        # from one of the payer's invoices), the invoices named exactly do not fit the amount: without it
+        # they may, and that number is left aside, saying so.
+        aside = ", ".join(sorted({raw for r, c, raw in resolved if c[0][2] not in ("exact", "po")}))
+        proposals = _propose_by_reference(p, idx, settings, payers, direct,
+                                          f"{aside} in the text left aside (not one of the invoices paid)")
+    return proposals
+
+
+def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -> list[Proposal]:
     # Numbers that point at someone else's invoice (an RMA or order number in the text) give way to the ones
     # that point at the payer's.
     best_fit = max((c[0][0][0] for _, c, _ in resolved), default=0)
@@ -549,7 +562,7 @@ def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
     if ambiguous:
         confidence = min(confidence, 0.6)
         notes.append("another invoice fits that reference equally well")
-    explanation = "; ".join(notes + amount_notes + [payer_note])
+    explanation = "; ".join(notes + ([aside] if aside else []) + amount_notes + [payer_note])
     customer_id = next(iter(customers)) if len(customers) == 1 else None
     return [Proposal(customer_id, tuple(allocations), on_account, confidence, explanation)]
 
