@@ -265,6 +265,75 @@ def test_camt_with_entity_declarations_is_refused():
         parse_bank_file(bomb)
 
 
+
+def _camt_statement(n: int, prefix: str = "", statements: int = 1) -> bytes:
+    """n entries in each of several statements, the camt elements under prefix (e.g. "camt:")."""
+    p = prefix
+    entry = (f"<{p}Ntry><{p}Amt Ccy=\"EUR\">{{amount}}</{p}Amt><{p}CdtDbtInd>CRDT</{p}CdtDbtInd>"
+             f"<{p}Sts><{p}Cd>BOOK</{p}Cd></{p}Sts><{p}BookgDt><{p}Dt>2025-01-01</{p}Dt></{p}BookgDt>"
+             f"<{p}AcctSvcrRef>R{{s}}-{{i}}</{p}AcctSvcrRef><{p}NtryDtls><{p}TxDtls><{p}RmtInf>"
+             f"<{p}Ustrd>INV-{{i}}</{p}Ustrd></{p}RmtInf></{p}TxDtls></{p}NtryDtls></{p}Ntry>\n")
+    xmlns = f"xmlns:{p[:-1]}" if p else "xmlns"
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n',
+             f'<{p}Document {xmlns}="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><{p}BkToCstmrStmt>\n']
+    for s in range(1, statements + 1):
+        parts.append(f"<{p}Stmt><{p}Id>S{s}</{p}Id><{p}Acct><{p}Id><{p}IBAN>DE89370400440532013000</{p}IBAN>"
+                     f"</{p}Id><{p}Ccy>EUR</{p}Ccy></{p}Acct>\n")
+        parts += [entry.format(amount=f"{i + 1}.00", s=s, i=i) for i in range(n)]
+        parts.append(f"</{p}Stmt>\n")
+    parts.append(f"</{p}BkToCstmrStmt></{p}Document>\n")
+    return "".join(parts).encode()
+
+
+def _one_tree(monkeypatch, data: bytes):
+    """The file read as one tree, as before it was read in pieces."""
+    from payments.parsers import camt
+
+    with monkeypatch.context() as m:
+        m.setattr(camt._Pieces, "plan", classmethod(lambda cls, *a: None))
+        try:
+            return parse_bank_file(data)
+        except BankFileError as exc:
+            return str(exc)
+
+
+@pytest.mark.parametrize("prefix,statements", [("", 1), ("camt:", 3)])
+def test_camt_read_in_pieces_gives_what_the_whole_tree_gives(monkeypatch, prefix, statements):
+    from payments.parsers import camt
+
+    data = _camt_statement(2500, prefix, statements)  # groups of 1000 entries: several per statement
+    pieces = camt._Pieces.plan(data, camt._ntry_tags(data), 1000)
+    assert pieces is not None and len(pieces.runs) == statements
+    parsed = parse_bank_file(data)
+    assert len(parsed.entries) == 2500 * statements
+    assert parsed == _one_tree(monkeypatch, data)
+    last = parsed.statements[-1].entries[-1]
+    line = data.count(b"\n") - 2  # then </Stmt> and the document's end
+    assert last.source_line == f"BkToCstmrStmt/Stmt[{statements}]/Ntry[2500] (line {line})"
+    assert last.raw.startswith(f"<{prefix}Ntry>") and last.raw.endswith(f"</{prefix}Ntry>")
+
+
+def test_camt_not_well_formed_late_is_refused_for_that_before_an_earlier_bad_entry(monkeypatch):
+    # Read in pieces, entry 5 is walked before the broken tag in entry 2400 is parsed; the refusal must still
+    # be the one the whole tree gives (not well-formed, with the line), not entry 5's missing currency.
+    data = _camt_statement(2500)
+    lines = data.split(b"\n")
+    lines[6] = lines[6].replace(b' Ccy="EUR"', b"", 1)
+    lines[2402] = lines[2402].replace(b"</Ustrd>", b"</Ustrdx>")
+    data = b"\n".join(lines)
+    with pytest.raises(BankFileError, match=r"^line 2403: XML is not well-formed \(mismatched tag"):
+        parse_bank_file(data)
+    assert _one_tree(monkeypatch, data).startswith("line 2403: XML is not well-formed (mismatched tag")
+
+
+@pytest.mark.parametrize("extra", [b"<!-- <Ntry> -->", b"<?pi <Ntry>?>", b"<![CDATA[</Ntry>]]>"])
+def test_camt_with_comments_or_cdata_is_read_as_one_tree(monkeypatch, extra):
+    from payments.parsers import camt
+
+    data = _camt_statement(1200).replace(b"<Ustrd>INV-7<", b"<Ustrd>INV-7" + extra + b"<")
+    assert camt._Pieces.plan(data, camt._ntry_tags(data), 1000) is None
+    assert parse_bank_file(data) == _one_tree(monkeypatch, data)
+
 # --- MT940 / MT942 ------------------------------------------------------------------------------------------
 
 MT940 = """{1:F01BANKDEFFXXXX0000000000}{2:O940BANKDEFFXXXXN}{4:
