@@ -20,7 +20,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from . import bai2, camt, csv_mapped, lockbox, mt940, nacha, x12_820
-from ._common import decode, reconcile, reconcile_net, unique_references
+from ._common import decode, reconcile, reconcile_net, unique_references, warn_repeated
 from .csv_mapped import CsvMapping
 from .types import (
     CREDIT,
@@ -204,12 +204,7 @@ class BankFileStream:
             yield pending
         if done:
             done[-1] = (done[-1][0], net)
-        for ref, n in sorted(refs.items()):
-            if n > 1:
-                warnings.append(f"bank reference {ref!r} appears {n} times; later ones are numbered {ref}#2 ...")
-        for sid, n in sorted(ids.items()):
-            if n > 1:
-                warnings.append(f"statement id {sid!r} appears {n} times; later ones are numbered {sid}#2 ...")
+        warn_repeated(refs, ids, warnings)
         for statement, statement_net in done:
             reconcile_net(statement, statement_net, warnings)
 

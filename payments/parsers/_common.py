@@ -85,6 +85,16 @@ def parse_date(text: str, fmt: str, *, what: str, line: int | None = None, eleme
     return value
 
 
+def warn_repeated(references: Counter, statement_ids: Counter, warnings: list[str]) -> None:
+    """The warnings for bank references and statement ids a file repeats (numbered #2, #3 ...)."""
+    for ref, n in sorted(references.items()):
+        if n > 1:
+            warnings.append(f"bank reference {ref!r} appears {n} times; later ones are numbered {ref}#2 ...")
+    for sid, n in sorted(statement_ids.items()):
+        if n > 1:
+            warnings.append(f"statement id {sid!r} appears {n} times; later ones are numbered {sid}#2 ...")
+
+
 def unique_references(statements: list[Statement], warnings: list[str]) -> list[Statement]:
     """The bank reference is the import's exactly-once key, so it must be unique within a file. Some banks
     repeat a reference (or write NONREF) for different entries; the second and later get "#2", "#3" and a
@@ -93,12 +103,7 @@ def unique_references(statements: list[Statement], warnings: list[str]) -> list[
     ids = Counter(s.statement_id for s in statements)
     if all(n == 1 for n in counts.values()) and all(n == 1 for n in ids.values()):
         return statements
-    for ref, n in sorted(counts.items()):
-        if n > 1:
-            warnings.append(f"bank reference {ref!r} appears {n} times; later ones are numbered {ref}#2 ...")
-    for sid, n in sorted(ids.items()):
-        if n > 1:
-            warnings.append(f"statement id {sid!r} appears {n} times; later ones are numbered {sid}#2 ...")
+    warn_repeated(counts, ids, warnings)
     seen: Counter[str] = Counter()
     seen_ids: Counter[str] = Counter()
     out = []
