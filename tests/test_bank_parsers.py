@@ -22,9 +22,14 @@ from payments.parsers import (
 
 
 def _shared_fixtures() -> Path:
-    """O2C_SHARED_DIR when set (a clone outside the workplace), else ../shared next to the checkout."""
-    shared = os.environ.get("O2C_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared"
-    return Path(shared) / "fixtures" / "bank-files"
+    """O2C_SHARED_DIR when set, else ../shared next to the checkout, else the workplace's /work/shared (a
+    clean clone in a temporary directory, as CI makes, has no ../shared: it skipped every file once)."""
+    if os.environ.get("O2C_SHARED_DIR"):
+        return Path(os.environ["O2C_SHARED_DIR"]) / "fixtures" / "bank-files"
+    for shared in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")):
+        if (shared / "fixtures" / "bank-files").is_dir():
+            return shared / "fixtures" / "bank-files"
+    return Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bank-files"
 
 
 FIXTURES = _shared_fixtures()
