@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import NamedTuple
 
 from django.db import connection, transaction
 from psycopg.copy import Copy, Writer
 
 from o2c.errors import ApplicationError
+from o2c.readahead import ReadAhead
 from o2c.runtime import interpreter_tuned_for_bulk_work
 from o2c.services.audit import audit_event
 from o2c.services.uploads import queued_upload_run
@@ -89,7 +88,7 @@ def _import(stream, sha256: str, data: bytes, file_name: str, actor, progress: P
             uploaded_by=actor if getattr(actor, "pk", None) else None,
         )
         progress("storing payments")
-        with _PaymentWriter(bank_file) as writer, _ReadAhead(stream, writer.prepare) as items:
+        with _PaymentWriter(bank_file) as writer, ReadAhead(stream, writer.prepare, name="bank-file-reader") as items:
             for item in items:
                 if isinstance(item, Statement):
                     writer.statement(item)
@@ -114,59 +113,6 @@ def _import(stream, sha256: str, data: bytes, file_name: str, actor, progress: P
              bank_file.payments_created, bank_file.duplicates_skipped)
     bank_file.duplicate = False
     return bank_file
-
-
-class _ReadAhead:
-    """Iterates the stream in a thread, a couple of lists ahead, each item passed through prepare there, so that
-    Python reads the file on one core while Postgres stores the previous list on the other (the thread holds
-    the GIL while it walks XML; this one waits on the socket without it). A refusal raised by the reader comes
-    out of the loop here."""
-
-    _DONE = object()
-
-    def __init__(self, stream: Iterable, prepare: Callable = lambda item: item, depth: int = 2):
-        self._stream = stream
-        self._prepare = prepare
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bank-file-reader", daemon=True)
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            prepare = self._prepare
-            for item in self._stream:
-                if not self._put((prepare(item), None)):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the importing thread, which re-raises it
-            self._put((self._DONE, exc))
-            return
-        self._put((self._DONE, None))
-
-    def __enter__(self):
-        self._thread.start()
-        return self._items()
-
-    def _items(self):
-        while True:
-            item, exc = self._queue.get()
-            if exc is not None:
-                raise exc
-            if item is self._DONE:
-                return
-            yield item
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 class _PaymentWriter:

@@ -4,6 +4,7 @@ format rules that cash application depends on. Pure parsing: no database."""
 from __future__ import annotations
 
 import os
+import subprocess
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -22,14 +23,21 @@ from payments.parsers import (
 
 
 def _shared_fixtures() -> Path:
-    """O2C_SHARED_DIR when set, else ../shared next to the checkout, else the workplace's /work/shared (a
-    clean clone in a temporary directory, as CI makes, has no ../shared: it skipped every file once)."""
+    """O2C_SHARED_DIR when set, else ../shared next to the checkout, else ../shared next to the checkout this one
+    was cloned from (a clean clone in a temporary directory, as CI makes, has no ../shared of its own: it
+    skipped every file once)."""
     if os.environ.get("O2C_SHARED_DIR"):
         return Path(os.environ["O2C_SHARED_DIR"]) / "fixtures" / "bank-files"
-    for shared in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")):
+    checkout = Path(__file__).resolve().parents[1]
+    candidates = [checkout.parent / "shared"]
+    origin = subprocess.run(["git", "-C", str(checkout), "config", "--get", "remote.origin.url"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    if origin and "://" not in origin and Path(origin).is_dir():  # a local clone: its source's neighbour
+        candidates.append(Path(origin).resolve().parent / "shared")
+    for shared in candidates:
         if (shared / "fixtures" / "bank-files").is_dir():
             return shared / "fixtures" / "bank-files"
-    return Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "bank-files"
+    return candidates[0] / "fixtures" / "bank-files"
 
 
 FIXTURES = _shared_fixtures()

@@ -14,9 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import queue
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -30,6 +28,7 @@ from ..errors import ApplicationError
 from ..models import Customer, Invoice, InvoiceImport, InvoiceUpload
 from ..models.ledger import InvoiceStatus
 from ..money import parse_amount
+from ..readahead import ReadAhead
 from ..tenancy import current_origin, current_tenant_id
 from .audit import audit_event, audit_events, diff, snapshot
 from .uploads import queued_upload_run
@@ -238,58 +237,6 @@ class _Parser:
         return "0" if not checked else str(checked)
 
 
-class _Background:
-    """Run the parser in a thread, one chunk ahead of the caller, and hand chunks over in order.
-
-    A chunk's parsing (Python, holding the GIL) overlaps the previous chunk's storing (Postgres,
-    during which psycopg releases the GIL). The queue is short so a refused file does not parse
-    far ahead of the writer, and memory holds two chunks, not the file.
-    """
-
-    _DONE = object()
-
-    def __init__(self, parser: _Parser, size: int):
-        self.parser, self.size = parser, size
-        self.queue: queue.Queue = queue.Queue(maxsize=2)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="invoice-import-parser", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            for chunk in self.parser.chunks(self.size):
-                if not self._put(chunk):
-                    return
-            self._put(self._DONE)
-        except BaseException as exc:  # handed to the caller's thread, which raises it
-            self._put(exc)
-
-    def _put(self, item) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __enter__(self):
-        self.thread.start()
-        return self._chunks()
-
-    def _chunks(self):
-        while True:
-            item = self.queue.get()
-            if item is self._DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def __exit__(self, *exc_info):
-        self.stop.set()  # the writer failed, or is done: the parser stops at its next chunk
-        self.thread.join()
-
-
 # --- storing ------------------------------------------------------------------------------------
 
 def invoice_import_csv(*, data: bytes, file_name: str, actor=None,
@@ -311,7 +258,7 @@ def invoice_import_csv(*, data: bytes, file_name: str, actor=None,
             imported_by_id=getattr(actor, "pk", None) or current_origin().user_id,
         )
         with _Writer(batch, actor) as writer:
-            with _Background(parser, CHUNK_ROWS) as chunks:
+            with ReadAhead(parser.chunks(CHUNK_ROWS), name="invoice-import-parser") as chunks:
                 stored = 0
                 for chunk in chunks:
                     if not parser.errors:  # once a line is bad nothing will be kept; read on to report all
