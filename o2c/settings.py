@@ -5,6 +5,7 @@ DATABASE_URL   the schema owner's connection (migrations run as it); the app its
 REDIS_URL      Celery broker and result store; unset, tasks run in-process.
 """
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -211,6 +212,18 @@ O2C_BASE_URL = os.environ.get("O2C_BASE_URL", "http://127.0.0.1:8000")
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Case documents (o2c/documents.py) go through the storage API: local files by default; any Django storage
+# backend by setting, e.g. O2C_FILE_STORAGE=storages.backends.s3.S3Storage with django-storages[s3] installed
+# and O2C_FILE_STORAGE_OPTIONS='{"bucket_name": "...", "endpoint_url": "..."}' for an S3-compatible store.
+MEDIA_ROOT = Path(os.environ.get("O2C_MEDIA_ROOT", BASE_DIR / "var" / "media"))
+MEDIA_URL = "media/"  # never served directly: documents are downloaded through views that check access
+STORAGES = {
+    "default": {
+        "BACKEND": os.environ.get("O2C_FILE_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": json.loads(os.environ.get("O2C_FILE_STORAGE_OPTIONS", "{}")),
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

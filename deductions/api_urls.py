@@ -1,0 +1,3 @@
+"""API v1 endpoints of the deductions app, included under /api/v1/ by o2c/urls.py."""
+
+urlpatterns: list = []
