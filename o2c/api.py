@@ -11,17 +11,30 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .api_plumbing import ApiPrincipal
-from .errors import ApplicationError
+from .errors import ApplicationError, ConflictError
 from .models import Role
 from .tenancy import tenant_context
 
 log = logging.getLogger(__name__)
 
 
+class Conflict(exceptions.APIException):
+    status_code = 409
+    default_detail = "the object's state does not allow this"
+    default_code = "conflict"
+
+
 class HasTenantRole(BasePermission):
     def has_permission(self, request, view):
         membership = getattr(request, "membership", None)
-        return membership is not None and membership.role in view.allowed_roles
+        if membership is None:
+            return False
+        capability = getattr(view, "capability", None)
+        if capability:
+            from .permissions import can
+
+            return can(membership, capability)
+        return membership.role in view.allowed_roles
 
 
 class TenantAPIView(generics.GenericAPIView):
@@ -33,6 +46,7 @@ class TenantAPIView(generics.GenericAPIView):
 
     permission_classes = [IsAuthenticated, HasTenantRole]
     allowed_roles = frozenset(Role.staff_roles())
+    capability: str | None = None  # a name from o2c/permissions.py; when set, it decides instead of allowed_roles
 
     def dispatch(self, request, *args, **kwargs):
         with ExitStack() as stack:
@@ -50,7 +64,9 @@ class TenantAPIView(generics.GenericAPIView):
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, ApplicationError):
+    if isinstance(exc, ConflictError):
+        exc = Conflict({"detail": exc.message, **exc.extra})
+    elif isinstance(exc, ApplicationError):
         exc = exceptions.ValidationError({"detail": exc.message, **exc.extra})
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound("not found")

@@ -1,4 +1,5 @@
 from .models import Role
+from .permissions import capabilities_of
 
 
 def workspace(request):
@@ -7,4 +8,5 @@ def workspace(request):
         "tenant": getattr(request, "tenant", None),
         "membership": membership,
         "is_portal": bool(membership and membership.role == Role.PORTAL_USER),
+        "caps": capabilities_of(membership),  # {% if "deductions.resolve" in caps %}
     }

@@ -56,6 +56,13 @@ def roles_required(roles):
     return decorator
 
 
+def capability_required(capability: str):
+    """Let in the roles that have this capability (o2c/permissions.py); others get the permission page."""
+    from .permissions import roles_with
+
+    return roles_required(roles_with(capability))
+
+
 def member_required(view):
     return roles_required(frozenset(Role.values))(view)
 

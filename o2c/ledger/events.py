@@ -104,6 +104,18 @@ class InvoiceIssued(LedgerEvent):
     currency: str
 
 
+@dataclass(frozen=True, slots=True)
+class InstructionCompleted(LedgerEvent):
+    """A payment instruction (credit memo, refund, write-off, re-bill, withholding, collection restart) is
+    done; the app whose case asked for it (`origin_kind`: "deduction" or "dispute") closes its side."""
+
+    instruction_id: int
+    kind: str
+    origin_kind: str
+    origin_id: int
+    amount: Decimal
+
+
 Handler = Callable[[list], None]
 _handlers: dict[type[LedgerEvent], list[Handler]] = defaultdict(list)
 
