@@ -1,4 +1,17 @@
 from .audit import AuditEvent
+from .instructions import (
+    ApprovalLimit,
+    InstructionKind,
+    InstructionStatus,
+    InvoiceHold,
+    NumberSequence,
+    OriginKind,
+    PaymentInstruction,
+    RefundFile,
+    RefundFormat,
+    TreasuryAccount,
+    WriteOff,
+)
 from .ledger import (
     CreditMemo,
     Customer,
@@ -18,4 +31,7 @@ __all__ = [
     "CustomerContact", "Invitation", "Invoice", "InvoiceImport", "InvoiceUpload", "Membership",
     "PaymentTerms", "QueuedUpload", "Role",
     "Tenant", "UploadStatus", "User",
+    # payment instructions
+    "ApprovalLimit", "InstructionKind", "InstructionStatus", "InvoiceHold", "NumberSequence", "OriginKind",
+    "PaymentInstruction", "RefundFile", "RefundFormat", "TreasuryAccount", "WriteOff",
 ]
