@@ -81,7 +81,8 @@ def fresh(pi):
 def test_created_by_the_system_waits_for_approval_and_is_numbered(in_tenant):
     first, second = make(None), make(None)
     assert (first.status, first.number, second.number) == ("pending_approval", "PI-000001", "PI-000002")
-    assert AuditEvent.objects.filter(object_type="paymentinstruction", action="payment_instruction.created").count() == 2
+    created = AuditEvent.objects.filter(object_type="paymentinstruction", action="payment_instruction.created")
+    assert created.count() == 2
 
 
 def test_refund_walks_pending_approved_sent_done_and_refuses_every_other_move(in_tenant, lead, seen):
@@ -283,7 +284,8 @@ def test_rebill_issues_a_new_invoice_numbered_after_the_original_due_per_terms(i
     invoice.customer.save()
     first = make(lead, kind="rebill", amount="60.00", invoice=invoice, origin_kind="deduction")
     second = make(lead, kind="rebill", amount="10.00", invoice=invoice, origin_kind="deduction")
-    rb1, rb2 = Invoice.objects.get(pk=fresh(first).rebill_invoice_id), Invoice.objects.get(pk=fresh(second).rebill_invoice_id)
+    rb1 = Invoice.objects.get(pk=fresh(first).rebill_invoice_id)
+    rb2 = Invoice.objects.get(pk=fresh(second).rebill_invoice_id)
     assert (rb1.number, rb2.number) == ("RB-INV-9-1", "RB-INV-9-2")
     assert (rb1.amount, rb1.open_balance, rb1.status, rb1.customer_id) == (D("60.0000"), D("60.0000"), "open",
                                                                            invoice.customer_id)
