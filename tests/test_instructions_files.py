@@ -11,7 +11,7 @@ import sepaxml
 import xmlschema
 
 from o2c.errors import ApplicationError, ConflictError
-from o2c.instructions import instruction_approve, instruction_create, instruction_mark_done, refund_file_create
+from o2c.instructions import instruction_create, instruction_mark_done, refund_file_create
 from o2c.instructions.nacha import NachaCredit, NachaOriginator, aba_valid, nacha_credit_file
 from o2c.instructions.refund_files import iban_valid, us_account
 from o2c.ledger import events as ev
