@@ -10,6 +10,7 @@ from django.db.models import CharField, Count, DecimalField, Lookup, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .instructions.selectors import customer_statement_extras
 from .models import AuditEvent, CreditMemo, Customer, Invoice, InvoiceImport, Membership
 from .models.ledger import InvoiceStatus
 
@@ -246,6 +247,7 @@ def customer_related(customer) -> dict:
         "bank_accounts": list(customer.bank_accounts.order_by("id")[:10]),
         "credit_memos": list(CreditMemo.objects.filter(customer=customer).select_related("invoice")
                              .order_by("-issue_date", "-id")[:20]),
+        **customer_statement_extras(customer),  # write-offs, payment instructions under way
     }
 
 

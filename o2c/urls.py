@@ -29,9 +29,11 @@ urlpatterns = [
     path("cash-application/", include("cashapp.urls")),
     path("deductions/", include("deductions.urls")),
     path("disputes/", include("disputes.urls")),
+    path("payment-instructions/", include("o2c.instructions.urls")),
     path("reports/", include("reporting.urls")),
     path("api/v1/", include(api_views.urlpatterns)),
     path("api/v1/", include("deductions.api_urls")),
     path("api/v1/", include("disputes.api_urls")),
+    path("api/v1/", include("o2c.instructions.api")),
     path("admin/", admin.site.urls),
 ]

@@ -135,6 +135,20 @@ def _probe_mapping(world):
     return BankCsvMapping.objects.create(name="Globex bank CSV", mapping={"date": "Date", "amount": "Amount"})
 
 
+def _probe_instruction(world):
+    from o2c.instructions import instruction_create
+
+    return instruction_create(kind="refund", customer_id=world.customer.pk, amount="10.00", currency="USD",
+                              origin_kind="dispute", origin_id=1, invoice_id=world.invoice.pk, actor=None)
+
+
+def _probe_refund_file(world):
+    from o2c.models import RefundFile
+
+    return RefundFile.objects.create(format="nacha", file_name=f"probe-{next(_probe_refs)}.ach", content="probe",
+                                     sha256=f"{next(_probe_refs):064d}", currency="USD", total=1, count=1)
+
+
 EXTRA_OBJECTS: dict = {
     "payment_id": _probe_payment,
     "bank_file_id": lambda world: _probe_payment(world).bank_file,
@@ -144,6 +158,8 @@ EXTRA_OBJECTS: dict = {
     "matching_run_id": _probe_run,
     "mapping_id": _probe_mapping,
     "invoice_upload_id": _probe_invoice_upload,
+    "instruction_id": _probe_instruction,
+    "refund_file_id": _probe_refund_file,
 }
 NEVER_EXISTS = 2_000_000_000
 

@@ -31,6 +31,7 @@ from ..models import (
     PaymentInstruction,
     Role,
     Tenant,
+    TreasuryAccount,
 )
 from ..money import fmt
 from ..numbering import next_number
@@ -357,3 +358,25 @@ def invoice_hold_release(*, origin_kind: str, origin_id: int, actor) -> int:
 def held_invoice_ids() -> set[int]:
     """Invoices dunning and the collections worklist must skip: those with an active hold."""
     return set(InvoiceHold.objects.filter(released_at__isnull=True).values_list("invoice_id", flat=True))
+
+
+# --- treasury settings ----------------------------------------------------------------------------
+
+TREASURY_FIELDS = ["debtor_name", "iban", "bic", "nacha_immediate_destination", "nacha_destination_name",
+                   "nacha_immediate_origin", "nacha_origin_name", "nacha_company_name", "nacha_company_id",
+                   "nacha_routing", "nacha_account"]
+_SECRET_FIELDS = {"iban", "nacha_account"}  # the audit says they changed, not to what
+
+
+def treasury_account_update(*, data: dict, actor) -> TreasuryAccount:
+    """Store the account refunds are paid from (one per tenant; created on first save)."""
+    with transaction.atomic():
+        account = TreasuryAccount.objects.select_for_update().first() or TreasuryAccount()
+        before = {name: getattr(account, name) for name in TREASURY_FIELDS}
+        for name in TREASURY_FIELDS:
+            setattr(account, name, (data.get(name) or "").strip())
+        account.save()
+        changes = {name: (["…", "…"] if name in _SECRET_FIELDS else [before[name], getattr(account, name)])
+                   for name in TREASURY_FIELDS if before[name] != getattr(account, name)}
+        audit_event("treasury_account.updated", account, changes, actor=actor)
+    return account
