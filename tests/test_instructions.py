@@ -367,3 +367,15 @@ def test_other_tenants_holds_are_not_listed(tenant, other_tenant, member_factory
         invoice_hold_place(invoice_id=invoice.pk, amount="5.00", origin_kind="dispute", origin_id=1, actor=None)
     with tenant_context(tenant):
         assert held_invoice_ids() == set()
+
+
+def test_the_data_migration_seeds_existing_tenants(in_tenant):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    seed = import_module("o2c.migrations.0010_seed_approval_limits").seed
+    seed(apps, None)
+    seed(apps, None)  # repeatable: the unique key ignores what is there
+    assert sorted(ApprovalLimit.objects.values_list("role", "max_amount")) == [
+        ("ar_clerk", D("1000.0000")), ("collector", D("0.0000")), ("finance_lead", None), ("tenant_admin", None)]

@@ -14,6 +14,7 @@ _BADGE = {
     "open": "info", "partially_paid": "warn", "paid": "ok", "void": "muted", "applied": "ok",
     "tenant_admin": "accent", "portal_user": "muted",
 }
+_BADGE.update({"pending_approval": "warn", "approved": "info", "sent": "info", "done": "ok"})  # payment instructions
 
 
 @register.filter
