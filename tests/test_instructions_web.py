@@ -145,8 +145,13 @@ def test_settings_treasury_and_limits(tenant, as_role):
         treasury = TreasuryAccount.objects.get()
         assert (treasury.iban, treasury.bic) == ("DE89370400440532013000", "COBADEFFXXX")
         assert ApprovalLimit.objects.get(role="ar_clerk", currency="USD").max_amount == D("2500.00")
+    admin.post(url, {"section": "limit", "role": "ar_clerk", "currency": "eur", "max_amount": "300"})
     page = admin.get(url).content.decode()
-    assert 'value="2500.00"' in page
+    assert 'value="2500.00"' in page and 'value="300.00"' in page
+    with tenant_context(tenant):
+        assert ApprovalLimit.objects.get(role="ar_clerk", currency="EUR").max_amount == D("300")
+    refused = admin.post(url, {"section": "limit", "role": "portal_user", "currency": "EUR", "max_amount": "1"})
+    assert refused.status_code == 422
     assert as_role(Role.AR_CLERK).get(url).status_code == 403
 
 

@@ -153,5 +153,6 @@ def settings_page(request):
             return redirect("instructions:settings")
         status = 422
     return render(request, "instructions/settings.html", {
-        "form": form, "limits": approval_limits(), "roles": Role,
+        "form": form, "limits": approval_limits(),
+        "staff_roles": [(value, label) for value, label in Role.choices if value in Role.staff_roles()],
     }, status=status)
