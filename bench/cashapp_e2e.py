@@ -49,8 +49,8 @@ def time_phases():
     import functools
     from collections import Counter
 
-    import cashapp.posting as posting
     import cashapp.services as services
+    import o2c.ledger.posting as posting
     from cashapp.matching import MatchIndex
 
     totals: Counter = Counter()

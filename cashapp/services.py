@@ -20,6 +20,8 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from o2c.bulk import bulk_cursor, pg_array
+from o2c.ledger.posting import LedgerError as CashAppError  # the clerk's actions fail as postings do
+from o2c.ledger.posting import Line, Posting, post, reverse
 from o2c.models import Customer, CustomerAlias, CustomerBankAccount
 from o2c.runtime import interpreter_tuned_for_bulk_work
 from o2c.services.audit import audit_event
@@ -38,7 +40,6 @@ from .models import (
     Suggestion,
     SuggestionStatus,
 )
-from .posting import CashAppError, Line, Posting, post, reverse
 from .records import customer_records, match_settings, open_invoice_records, payment_records
 
 log = logging.getLogger(__name__)
@@ -450,7 +451,7 @@ def payment_apply(*, payment: Payment, allocations: list[dict], actor) -> list[A
 def application_reverse(*, application: Application, actor, reason: str = "") -> list[Application]:
     """Undo an application (and its deduction). The payment then waits for a clerk: a run does not post
     the same answer again."""
-    ids = reverse([application.pk], actor_id=getattr(actor, "pk", None), reason=reason)
+    ids = reverse([application.pk], actor_id=getattr(actor, "pk", None), reason=reason).application_ids
     reversals = list(Application.objects.filter(pk__in=ids))
     _record_matches([(application.payment_id, MatchOutcome.REJECTED, application.customer_id, None,
                       f"application reversed by a clerk{': ' + reason if reason else ''}")], None)
