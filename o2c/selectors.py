@@ -10,10 +10,11 @@ from django.db.models import CharField, Count, DecimalField, Lookup, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .ledger.status import INVOICE_OUTSTANDING
 from .models import AuditEvent, CreditMemo, Customer, Invoice, InvoiceImport, Membership
 from .models.ledger import InvoiceStatus
 
-OPEN_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID)
+OPEN_STATUSES = INVOICE_OUTSTANDING
 AGING_BUCKETS = (
     ("current", "Current", None, 0),
     ("1_30", "1–30", 1, 30),

@@ -9,7 +9,7 @@ from o2c.views import _render, roles_required
 
 from .csv_mappings import CsvMappingInvalid, csv_mapping_preview, csv_mapping_save
 from .forms import BankFileUploadForm, CsvMappingForm
-from .models import BankCsvMapping, BankFile, BankFileUpload, Payment
+from .models import BankCsvMapping, BankFile, BankFileUpload, Payment, PaymentStatus
 from .parsers.types import BankFileError
 from .services import bank_file_upload_create
 from .tasks import bank_file_upload_import
@@ -22,7 +22,7 @@ PAGE = 50
 def payment_list(request):
     qs = Payment.objects.select_related("customer").order_by("-booking_date", "-pk")
     status = request.GET.get("status", "")
-    if status in ("unapplied", "partially_applied", "applied"):
+    if status in PaymentStatus.values:
         qs = qs.filter(status=status)
     q = request.GET.get("q", "").strip()
     if q:

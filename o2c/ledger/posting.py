@@ -25,6 +25,7 @@ from django.db import transaction
 
 from o2c.bulk import bulk_cursor, pg_array
 from o2c.errors import ApplicationError, ConflictError
+from o2c.models.ledger import InvoiceStatus
 from o2c.money import quantize
 from o2c.tenancy import current_tenant_id
 
@@ -37,6 +38,7 @@ from .events import (
     LedgerEvent,
     PaymentFullyApplied,
 )
+from .status import invoice_status, invoice_status_sql, payment_status
 
 ZERO = Decimal(0)
 
@@ -141,7 +143,7 @@ def _check(posting: Posting, payment: dict | None, invoices: dict[int, dict]) ->
         seen.add(line.invoice_id)
         if min(line.applied, line.discount, line.deduction, line.write_off) < 0 or line.settled <= 0:
             return f"amounts for invoice {inv['number']} must be positive"
-        if inv["status"] == "void":
+        if inv["status"] == InvoiceStatus.VOID:
             return f"invoice {inv['number']} is void"
         if inv["currency"] != payment["currency"]:
             return f"invoice {inv['number']} is in {inv['currency']}, the payment in {payment['currency']}"
@@ -150,18 +152,6 @@ def _check(posting: Posting, payment: dict | None, invoices: dict[int, dict]) ->
         if line.deduction > 0 and not line.deduction_reason:
             return f"deduction on invoice {inv['number']} needs a reason"
     return ""
-
-
-def _invoice_status(amount: Decimal, open_balance: Decimal) -> str:
-    if open_balance == 0:
-        return "paid"
-    return "open" if open_balance == amount else "partially_paid"
-
-
-def _payment_status(amount: Decimal, unapplied: Decimal) -> str:
-    if unapplied == 0:
-        return "applied"
-    return "unapplied" if unapplied == amount else "partially_applied"
 
 
 def _copy_temp(cur, name: str, columns_sql: str, rows: list[tuple]) -> None:
@@ -250,16 +240,22 @@ def _post_optimistic(postings: list[Posting], *, run_id, actor_id) -> PostingRes
     return result
 
 
+# The invoice's status follows from its new balance by the one rule (o2c.ledger.status); a void invoice, one
+# in another currency or one without enough open is left alone, which the caller sees as a row missing.
+_SETTLE_TEMPLATE = (
+    "UPDATE o2c_invoice i SET open_balance = i.open_balance - b.settled, updated_at = now(), status = {status} "
+    "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS b(id, settled, currency) "
+    "WHERE i.tenant_id = %s AND i.id = b.id AND i.status <> 'void' AND i.currency = b.currency "
+    "AND i.open_balance >= b.settled RETURNING i.id, i.customer_id, i.currency, i.open_balance = 0"
+)
+_SETTLE_SQL = _SETTLE_TEMPLATE.format(status=invoice_status_sql("i.amount", "i.open_balance - b.settled"))
+
+
 def _settle_invoices(cur, tenant_id: int, settle: dict[int, list]) -> dict[int, dict]:
     """Take each invoice's amount off its open balance where the invoice can take it; _Moved if one cannot."""
     ids = sorted(settle)
     cur.execute(
-        "UPDATE o2c_invoice i SET open_balance = i.open_balance - b.settled, updated_at = now(), "
-        "status = CASE WHEN i.open_balance = b.settled THEN 'paid' "
-        "WHEN i.open_balance - b.settled = i.amount THEN 'open' ELSE 'partially_paid' END "
-        "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS b(id, settled, currency) "
-        "WHERE i.tenant_id = %s AND i.id = b.id AND i.status <> 'void' AND i.currency = b.currency "
-        "AND i.open_balance >= b.settled RETURNING i.id, i.customer_id, i.currency, i.open_balance = 0",
+        _SETTLE_SQL,
         [pg_array(ids), pg_array(settle[i][0] for i in ids), pg_array(settle[i][1] for i in ids), tenant_id])
     invoices = {r[0]: {"customer_id": r[1], "currency": r[2], "settled": r[3]} for r in cur.fetchall()}
     if len(invoices) != len(ids):
@@ -347,12 +343,12 @@ def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: di
                     compare: bool = False) -> None:
     """Write the new balances and statuses of the touched rows. With `compare`, a payment is written only if
     it still holds what was read (`was`); one that does not raises _Moved."""
-    invoice_rows = [(i, v["open"], _invoice_status(v["amount"], v["open"])) for i, v in invoices.items()
+    invoice_rows = [(i, v["open"], invoice_status(v["amount"], v["open"])) for i, v in invoices.items()
                     if v.get("touched")]
-    payment_rows = [(i, v["unapplied"], _payment_status(v["amount"], v["unapplied"]), v["customer_id"], *v["was"])
+    payment_rows = [(i, v["unapplied"], payment_status(v["amount"], v["unapplied"]), v["customer_id"], *v["was"])
                     for i, v in payments.items() if v.get("touched")]
-    # The FSM fields are written set-based here, for thousands of rows at once; the same rules as the
-    # models' transitions (paid means zero open, applied means zero unapplied) are check constraints.
+    # Statuses follow from the balances (o2c.ledger.status), written set-based here for thousands of rows
+    # at once; the database's check constraints hold the same rules (paid means zero open).
     # Arrays through unnest() rather than a joined temporary table: the planner then walks the primary key
     # row by row (in id order, the locking order) instead of scanning the table to hash-join it.
     if payment_rows:
