@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from deductions.models import DeductionReason
 from o2c.errors import ApplicationError
 from o2c.models import Invoice
-from o2c.views import _render, capability_required
+from o2c.views import _render, capability_required, failure_status
 from payments.models import Payment
 
 from . import selectors
@@ -69,9 +69,8 @@ def _after_action(request):
 
 
 def _action_failed(request, exc: ApplicationError, payment_id: int):
-    status = 409 if "already" in exc.message else 422
     if request.headers.get("HX-Request") == "true":
-        return render(request, "cashapp/_error.html", {"message": exc.message}, status=status)
+        return render(request, "cashapp/_error.html", {"message": exc.message}, status=failure_status(exc))
     messages.error(request, exc.message)
     return redirect("cashapp:payment", payment_id=payment_id)
 
@@ -144,7 +143,8 @@ def payment_apply_view(request, payment_id):
             payment_apply(payment=payment, allocations=allocations, actor=request.user)
     except (ApplicationError, ValueError) as exc:
         payment.refresh_from_db()
-        return _workspace(request, payment, rows=rows, error=getattr(exc, "message", str(exc)), status=422)
+        status = failure_status(exc) if isinstance(exc, ApplicationError) else 422
+        return _workspace(request, payment, rows=rows, error=getattr(exc, "message", str(exc)), status=status)
     messages.success(request, f"Applied payment {payment.bank_reference}.")
     return redirect("cashapp:payment", payment_id=payment.pk)
 
@@ -157,9 +157,8 @@ def application_reverse_view(request, application_id):
         application_reverse(application=application, actor=request.user,
                             reason=request.POST.get("reason", "").strip()[:200])
     except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Reversed the application to invoice {application.invoice.number}.")
+        return _action_failed(request, exc, application.payment_id)
+    messages.success(request, f"Reversed the application to invoice {application.invoice.number}.")
     return redirect("cashapp:payment", payment_id=application.payment_id)
 
 

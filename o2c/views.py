@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import panels, selectors
 from .access import _as_id, access_customer_by_id, access_invoice_by_id, customer_scope, invoice_scope
-from .errors import ApplicationError
+from .errors import ApplicationError, ConflictError
 from .forms import ApiTokenForm, InvitationForm, InvoiceFilterForm, InvoiceImportForm
 from .models import ApiToken, Customer, Invitation, InvoiceImport, InvoiceUpload, Membership
 from .permissions import can, roles_with
@@ -63,6 +63,12 @@ def capability_required(capability: str):
         return wrapped
 
     return decorator
+
+
+def failure_status(exc: ApplicationError) -> int:
+    """The status of a page or fragment that shows a service's refusal: 409 when the object's state is the
+    reason (ConflictError), 422 when the input is."""
+    return 409 if isinstance(exc, ConflictError) else 422
 
 
 def _is_htmx(request) -> bool:
@@ -244,6 +250,7 @@ def invitation_new(request):
                                   customer=customer, invited_by=request.user)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
+                return _settings_page(request, invite_form=form, status=failure_status(exc))
             else:
                 messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
                 return redirect("user_list")

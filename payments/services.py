@@ -403,6 +403,7 @@ def _link_advices(tenant_id: int, bank_file_id: int) -> int:
 
 # --- uploads from the browser: the bytes wait in a row until the task imports them ------------------
 
+@transaction.atomic
 def bank_file_upload_create(*, data: bytes, file_name: str, actor=None, csv_mapping=None) -> BankFileUpload:
     return BankFileUpload.objects.create(file_name=_clip(file_name, 255), content=data, csv_mapping=csv_mapping,
                                          uploaded_by=actor if getattr(actor, "pk", None) else None)
