@@ -93,7 +93,7 @@ class PostingResult:
 
 @dataclass
 class ReversalResult:
-    application_ids: list[int]  # the reversing rows, in the order of the reversed ids
+    application_ids: list[int]  # the reversing rows, one per reversed application, in ascending order of those
     events: list[LedgerEvent] = field(default_factory=list)  # dispatched already
 
 
