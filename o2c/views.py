@@ -65,6 +65,10 @@ def capability_required(capability: str):
     return decorator
 
 
+# Every member of the tenant, portal users included (their own customer only, by the access functions).
+member_required = capability_required("ledger.view")
+
+
 def failure_status(exc: ApplicationError) -> int:
     """The status of a page or fragment that shows a service's refusal: 409 when the object's state is the
     reason (ConflictError), 422 when the input is."""
