@@ -49,8 +49,8 @@ def time_phases():
     import functools
     from collections import Counter
 
-    import cashapp.posting as posting
     import cashapp.services as services
+    import o2c.ledger.posting as posting
     from cashapp.matching import MatchIndex
 
     totals: Counter = Counter()
@@ -157,6 +157,8 @@ def load(tenant_id: int, customers, invoices, payments) -> None:
     """COPY the generated records as the owner, keeping the generator's ids so the truth lines up."""
     from django.db import connections
 
+    from o2c.ledger.status import invoice_status
+
     conn = connections["owner"]
     conn.ensure_connection()
     raw = conn.connection
@@ -195,7 +197,7 @@ def load(tenant_id: int, customers, invoices, payments) -> None:
                       "open_balance, po_number, discount_percent, discount_due_date, status, created_at, updated_at) "
                       "FROM STDIN") as copy:
             for i in invoices:
-                status = "open" if i.open_balance == i.amount else "partially_paid"
+                status = invoice_status(i.amount, i.open_balance)
                 copy.write_row((tenant_id, i.id, i.number, i.customer_id, i.issue_date, i.due_date, i.amount,
                                 i.currency, i.open_balance, i.po_number, i.discount_percent, i.discount_due_date,
                                 status, now, now))

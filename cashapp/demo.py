@@ -65,3 +65,13 @@ def demo_statement(invoices, customers_by_id, currency: str, today: date, seed: 
             + (f"<RmtInf>{rmt}</RmtInf>" if rmt else "") + "</TxDtls></NtryDtls></Ntry>")
     parts.append("</Stmt></BkToCstmrStmt></Document>")
     return "".join(parts).encode()
+
+
+def demo_bank_statement(*, invoices, customers, currency: str, today: date, seed: int) -> dict[str, int]:
+    """The demo seed's step for cash application: a morning's statement, imported for real (the import starts
+    a matching run once the seed commits)."""
+    from payments.services import bank_file_import
+
+    statement = demo_statement(invoices, customers, currency, today, seed)
+    bank_file = bank_file_import(data=statement, file_name=f"demo-statement-{today:%Y%m%d}.xml")
+    return {"payments": bank_file.payments_created}

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db import connection
 
 from o2c.bulk import bulk_cursor, pg_array
+from o2c.ledger.status import INVOICE_OUTSTANDING
 from o2c.tenancy import current_tenant_id
 
 from .matching import Alias, CustomerRecord, MatchSettings, OpenInvoice, PaymentRecord, RemittanceRef
@@ -65,7 +66,7 @@ def _open_invoice_records(tenant_id: int) -> list[OpenInvoice]:
         cur.execute(
             "SELECT id, customer_id, number, amount, nullif(open_balance, amount), currency, due_date, po_number, "
             "nullif(discount_percent, 0), discount_due_date FROM o2c_invoice WHERE tenant_id = %s "
-            "AND status IN ('open', 'partially_paid') AND open_balance > 0 ORDER BY id", [tenant_id])
+            "AND status = ANY(%s) AND open_balance > 0 ORDER BY id", [tenant_id, list(INVOICE_OUTSTANDING)])
         return [OpenInvoice(iid, customer, number, amount, amount if open_balance is None else open_balance,
                             currency, due, po, discount or ZERO, discount_due)
                 for iid, customer, number, amount, open_balance, currency, due, po, discount, discount_due

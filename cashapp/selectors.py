@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, Q
 
+from o2c.ledger.status import INVOICE_OUTSTANDING
 from o2c.models import AuditEvent, Invoice
 from payments.models import Payment
 
@@ -70,7 +71,7 @@ def open_invoice_search(query: str, *, limit: int = 20) -> list[Invoice]:
     query = query.strip()
     if not query:
         return []
-    qs = Invoice.objects.filter(status__in=["open", "partially_paid"], open_balance__gt=0).select_related("customer")
+    qs = Invoice.objects.filter(status__in=INVOICE_OUTSTANDING, open_balance__gt=0).select_related("customer")
     try:
         from decimal import Decimal
 

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from deductions.models import DeductionReason
 from o2c.errors import ApplicationError
-from o2c.models import Invoice, Role
-from o2c.views import _render, roles_required
+from o2c.models import Invoice
+from o2c.views import _render, capability_required, failure_status
 from payments.models import Payment
 
 from . import selectors
@@ -28,25 +28,18 @@ from .services import (
     suggestion_reject,
 )
 
-ACTORS = frozenset({Role.TENANT_ADMIN, Role.AR_CLERK})
-VIEWERS = ACTORS | {Role.FINANCE_LEAD}
 
-
-def _can_act(request) -> bool:
-    return request.membership.role in ACTORS
-
-
-@roles_required(VIEWERS)
+@capability_required("cashapp.view")
 @require_GET
 def queue(request):
     order = "oldest" if request.GET.get("order") == "oldest" else "confidence"
     return render(request, "cashapp/queue.html", {
         "payments": selectors.review_queue(order=order), "queue_size": selectors.queue_size(), "order": order,
-        "runs": selectors.recent_runs(), "can_act": _can_act(request), "reasons": DeductionReason.choices,
+        "runs": selectors.recent_runs(), "reasons": DeductionReason.choices,
     })
 
 
-@roles_required(ACTORS)
+@capability_required("cashapp.apply")
 @require_POST
 def suggestion_accept_view(request, suggestion_id):
     suggestion = get_object_or_404(Suggestion, pk=suggestion_id)
@@ -58,7 +51,7 @@ def suggestion_accept_view(request, suggestion_id):
     return _after_action(request)
 
 
-@roles_required(ACTORS)
+@capability_required("cashapp.apply")
 @require_POST
 def suggestion_reject_view(request, suggestion_id):
     suggestion = get_object_or_404(Suggestion, pk=suggestion_id)
@@ -76,14 +69,13 @@ def _after_action(request):
 
 
 def _action_failed(request, exc: ApplicationError, payment_id: int):
-    status = 409 if "already" in exc.message else 422
     if request.headers.get("HX-Request") == "true":
-        return render(request, "cashapp/_error.html", {"message": exc.message}, status=status)
+        return render(request, "cashapp/_error.html", {"message": exc.message}, status=failure_status(exc))
     messages.error(request, exc.message)
     return redirect("cashapp:payment", payment_id=payment_id)
 
 
-@roles_required(VIEWERS)
+@capability_required("cashapp.view")
 @require_GET
 def payment_workspace(request, payment_id):
     payment = get_object_or_404(Payment.objects.select_related("customer", "bank_file"), pk=payment_id)
@@ -99,7 +91,7 @@ def _workspace(request, payment, *, rows=None, error="", status=200):
                  "reason": a["deduction_reason"]} for a in (pending[0].allocations if pending else [])]
     return render(request, "cashapp/payment.html", {
         "payment": payment, "applications": applications, "pending": pending, "rows": rows, "error": error,
-        "match": PaymentMatch.objects.filter(payment=payment).first(), "can_act": _can_act(request),
+        "match": PaymentMatch.objects.filter(payment=payment).first(),
         "audit": selectors.payment_audit(payment, applications), "reasons": DeductionReason.choices,
         "remittance_lines": list(payment.remittance_lines.order_by("position", "pk")),
     }, status=status)
@@ -135,7 +127,7 @@ def _allocations(rows: list[dict]) -> list[dict]:
     return allocations
 
 
-@roles_required(ACTORS)
+@capability_required("cashapp.apply")
 @require_POST
 def payment_apply_view(request, payment_id):
     """Apply by hand, or accept the suggestion re-split: the rows the clerk left in the form are posted."""
@@ -151,12 +143,13 @@ def payment_apply_view(request, payment_id):
             payment_apply(payment=payment, allocations=allocations, actor=request.user)
     except (ApplicationError, ValueError) as exc:
         payment.refresh_from_db()
-        return _workspace(request, payment, rows=rows, error=getattr(exc, "message", str(exc)), status=422)
+        status = failure_status(exc) if isinstance(exc, ApplicationError) else 422
+        return _workspace(request, payment, rows=rows, error=getattr(exc, "message", str(exc)), status=status)
     messages.success(request, f"Applied payment {payment.bank_reference}.")
     return redirect("cashapp:payment", payment_id=payment.pk)
 
 
-@roles_required(ACTORS)
+@capability_required("cashapp.apply")
 @require_POST
 def application_reverse_view(request, application_id):
     application = get_object_or_404(Application, pk=application_id)
@@ -164,20 +157,19 @@ def application_reverse_view(request, application_id):
         application_reverse(application=application, actor=request.user,
                             reason=request.POST.get("reason", "").strip()[:200])
     except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Reversed the application to invoice {application.invoice.number}.")
+        return _action_failed(request, exc, application.payment_id)
+    messages.success(request, f"Reversed the application to invoice {application.invoice.number}.")
     return redirect("cashapp:payment", payment_id=application.payment_id)
 
 
-@roles_required(VIEWERS)
+@capability_required("cashapp.view")
 @require_GET
 def invoice_search(request):
     return render(request, "cashapp/_invoice_results.html", {
         "invoices": selectors.open_invoice_search(request.GET.get("q", "")), "q": request.GET.get("q", "")})
 
 
-@roles_required(ACTORS)
+@capability_required("cashapp.apply")
 @require_GET
 def allocation_row(request):
     try:
@@ -189,13 +181,13 @@ def allocation_row(request):
         "reasons": DeductionReason.choices})
 
 
-@roles_required(VIEWERS)
+@capability_required("cashapp.view")
 @require_GET
 def unapplied(request):
     return render(request, "cashapp/unapplied.html", {"payments": selectors.unapplied_payments()})
 
 
-@roles_required(ACTORS)
+@capability_required("cashapp.apply")
 @require_POST
 def run_start(request):
     run = matching_run_enqueue(trigger="manual", actor=request.user)
@@ -203,7 +195,7 @@ def run_start(request):
     return redirect("cashapp:index")
 
 
-@roles_required(frozenset({Role.TENANT_ADMIN}))
+@capability_required("cashapp.configure")
 @require_http_methods(["GET", "POST"])
 def settings_view(request):
     current = CashAppSettings.objects.first() or CashAppSettings()
@@ -215,7 +207,7 @@ def settings_view(request):
     return render(request, "cashapp/settings.html", {"form": form}, status=422 if form.errors else 200)
 
 
-@roles_required(VIEWERS)
+@capability_required("cashapp.view")
 @require_GET
 def run_status(request, matching_run_id):
     run = get_object_or_404(MatchingRun, pk=matching_run_id)

@@ -12,7 +12,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .api_plumbing import ApiPrincipal
 from .errors import ApplicationError, ConflictError
-from .models import Role
+from .permissions import can
 from .tenancy import tenant_context
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,9 @@ class HasTenantRole(BasePermission):
         membership = getattr(request, "membership", None)
         if membership is None:
             return False
+        # Fail closed: an endpoint that names no capability lets nobody in.
         capability = getattr(view, "capability", None)
-        if capability:
-            from .permissions import can
-
-            return can(membership, capability)
-        return membership.role in view.allowed_roles
+        return bool(capability) and can(membership, capability)
 
 
 class TenantAPIView(generics.GenericAPIView):
@@ -45,8 +42,7 @@ class TenantAPIView(generics.GenericAPIView):
     """
 
     permission_classes = [IsAuthenticated, HasTenantRole]
-    allowed_roles = frozenset(Role.staff_roles())
-    capability: str | None = None  # a name from o2c/permissions.py; when set, it decides instead of allowed_roles
+    capability: str | None = None  # a name from o2c/permissions.py; every endpoint must set one
 
     def dispatch(self, request, *args, **kwargs):
         with ExitStack() as stack:

@@ -16,7 +16,7 @@ from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .access import SESSION_TENANT_KEY, memberships_of
-from .errors import ApplicationError
+from .errors import ApplicationError, ConflictError
 from .models import User
 from .services.tenants import invitation_accept, invitation_from_token, invitation_tenant_id
 from .tenancy import tenant_context
@@ -150,7 +150,7 @@ def invitation_accept_view(request, token):
             return render(request, "auth/invitation_invalid.html", status=404)
         has_account = User.objects.filter(email=invitation.email.strip().lower()).exists()
         form_class = JoinWithExistingAccountForm if has_account else AcceptInvitationForm
-        form = form_class(request.POST or None)
+        form, status = form_class(request.POST or None), 200
         if request.method == "POST" and form.is_valid():
             try:
                 invitation_accept(token=token, password=form.cleaned_data["password"],
@@ -158,9 +158,11 @@ def invitation_accept_view(request, token):
                                   last_name=form.cleaned_data.get("last_name", ""))
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
+                if isinstance(exc, ConflictError):  # used meanwhile; other refusals re-show the form as before
+                    status = 409
             else:
                 messages.success(request, "Your account is ready. Sign in to continue.")
                 return redirect("login")
         return render(request, "auth/invitation_accept.html", {"form": form, "invitation": invitation,
                                                                 "tenant": invitation.tenant,
-                                                                "has_account": has_account})
+                                                                "has_account": has_account}, status=status)

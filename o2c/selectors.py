@@ -11,10 +11,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .instructions.selectors import customer_statement_extras
+from .ledger.status import INVOICE_OUTSTANDING
 from .models import AuditEvent, CreditMemo, Customer, Invoice, InvoiceImport, Membership
 from .models.ledger import InvoiceStatus
 
-OPEN_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID)
+OPEN_STATUSES = INVOICE_OUTSTANDING
 AGING_BUCKETS = (
     ("current", "Current", None, 0),
     ("1_30", "1–30", 1, 30),

@@ -32,6 +32,7 @@ urlpatterns = [
     path("payment-instructions/", include("o2c.instructions.urls")),
     path("reports/", include("reporting.urls")),
     path("api/v1/", include(api_views.urlpatterns)),
+    path("api/v1/", include("payments.api_urls")),
     path("api/v1/", include("deductions.api_urls")),
     path("api/v1/", include("disputes.api_urls")),
     path("api/v1/", include("o2c.instructions.api")),

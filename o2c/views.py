@@ -10,13 +10,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from cashapp.selectors import invoice_applications
-
-from . import selectors
+from . import panels, selectors
 from .access import _as_id, access_customer_by_id, access_invoice_by_id, customer_scope, invoice_scope
-from .errors import ApplicationError
+from .errors import ApplicationError, ConflictError
 from .forms import ApiTokenForm, InvitationForm, InvoiceFilterForm, InvoiceImportForm
-from .models import ApiToken, Customer, Invitation, InvoiceImport, InvoiceUpload, Membership, Role
+from .models import ApiToken, Customer, Invitation, InvoiceImport, InvoiceUpload, Membership
+from .permissions import can, roles_with
 from .services.invoice_import import (
     InvoiceFileError,
     invoice_import_csv,
@@ -32,15 +31,12 @@ from .services.tenants import (
 )
 from .tasks import invoice_upload_import
 
-STAFF = frozenset(Role.staff_roles())
-IMPORTERS = frozenset({Role.TENANT_ADMIN, Role.AR_CLERK, Role.FINANCE_LEAD})
-ADMINS = frozenset({Role.TENANT_ADMIN})
 CUSTOMER_TABS = (("outstanding", "Outstanding"), ("paid", "Paid"), ("void", "Void"), ("all", "All"))
 INVITE_DROPDOWN_LIMIT = 300
 
 
 def roles_required(roles):
-    """Let only these roles in; others get a permission page (403), objects stay 404 via access_*."""
+    """The implementation of capability_required: views name a capability, never a role list."""
 
     def decorator(view):
         @wraps(view)
@@ -57,14 +53,26 @@ def roles_required(roles):
 
 
 def capability_required(capability: str):
-    """Let in the roles that have this capability (o2c/permissions.py); others get the permission page."""
-    from .permissions import roles_with
+    """Let in the roles that have this capability (o2c/permissions.py); others get the permission page (403),
+    objects stay 404 via access_*. The view carries `capability` (tests/test_permissions.py checks every
+    URL has one)."""
 
-    return roles_required(roles_with(capability))
+    def decorator(view):
+        wrapped = roles_required(roles_with(capability))(view)
+        wrapped.capability = capability
+        return wrapped
+
+    return decorator
 
 
-def member_required(view):
-    return roles_required(frozenset(Role.values))(view)
+# Every member of the tenant, portal users included (their own customer only, by the access functions).
+member_required = capability_required("ledger.view")
+
+
+def failure_status(exc: ApplicationError) -> int:
+    """The status of a page or fragment that shows a service's refusal: 409 when the object's state is the
+    reason (ConflictError), 422 when the input is."""
+    return 409 if isinstance(exc, ConflictError) else 422
 
 
 def _is_htmx(request) -> bool:
@@ -80,10 +88,10 @@ def _render(request, full: str, partial: str, context: dict):
 
 # --- dashboard ----------------------------------------------------------------------------------
 
-@member_required
+@capability_required("ledger.view")
 def dashboard(request):
     membership = request.membership
-    if membership.role == Role.PORTAL_USER:
+    if can(membership, "portal.use"):
         return redirect("customer_detail", customer_id=membership.customer_id)
     invoices = invoice_scope(membership)
     buckets = selectors.aging(invoices)
@@ -94,14 +102,13 @@ def dashboard(request):
         "overdue_count": sum(b.count for b in buckets if b.key != "current"),
         "open_count": sum(b.count for b in buckets),
         "top_overdue": selectors.top_overdue_customers(invoices),
-        "imports": selectors.recent_imports() if membership.role in IMPORTERS else [],
-        "can_import": membership.role in IMPORTERS,
+        "imports": selectors.recent_imports() if can(membership, "invoices.import") else [],
     })
 
 
 # --- customers ----------------------------------------------------------------------------------
 
-@member_required
+@capability_required("ledger.view")
 def customer_list(request):
     search = request.GET.get("q", "")[:100]
     page = selectors.customer_page(customer_scope(request.membership), search=search,
@@ -110,7 +117,7 @@ def customer_list(request):
                    {"page": page, "q": search, "paged": bool(request.GET.get("after"))})
 
 
-@member_required
+@capability_required("ledger.view")
 def customer_detail(request, customer_id):
     customer = access_customer_by_id(request.membership, customer_id)
     invoices = invoice_scope(request.membership).filter(customer=customer)
@@ -133,7 +140,7 @@ def customer_detail(request, customer_id):
 
 # --- invoices -----------------------------------------------------------------------------------
 
-@member_required
+@capability_required("ledger.view")
 def invoice_list(request):
     form = InvoiceFilterForm(request.GET or None)
     filters = form.filters() if request.GET else InvoiceFilterForm({}).filters()
@@ -147,11 +154,10 @@ def invoice_list(request):
     return _render(request, "o2c/invoice_list.html", "o2c/_invoice_table.html", {
         "form": form, "page": page, "filter_customer": customer, "filtered": filtered,
         "table_id": "invoice-results", "show_customer": True,
-        "can_import": request.membership.role in IMPORTERS,
     })
 
 
-@member_required
+@capability_required("ledger.view")
 def invoice_detail(request, invoice_id):
     invoice = access_invoice_by_id(request.membership, invoice_id)
     return render(request, "o2c/invoice_detail.html", {
@@ -159,11 +165,11 @@ def invoice_detail(request, invoice_id):
         "credit_memos": list(invoice.credit_memos.order_by("-issue_date", "-id")),
         "activity": selectors.invoice_activity(invoice),
         "days_overdue": (timezone.localdate() - invoice.due_date).days,
-        "applications": invoice_applications(invoice),
+        "panels": panels.invoice_panels(request, invoice),  # the apps' sections: payments applied, ...
     })
 
 
-@roles_required(IMPORTERS)
+@capability_required("invoices.import")
 @require_http_methods(["GET", "POST"])
 def invoice_import(request):
     form = InvoiceImportForm(request.POST or None, request.FILES or None)
@@ -196,7 +202,7 @@ def invoice_import(request):
     }, status=status)
 
 
-@roles_required(IMPORTERS)
+@capability_required("invoices.import")
 @require_GET
 def invoice_upload_status(request, invoice_upload_id):
     item = get_object_or_404(InvoiceUpload.objects.select_related("invoice_import"), pk=invoice_upload_id)
@@ -227,12 +233,12 @@ def _settings_page(request, *, invite_form=None, token_form=None, new_key=None, 
     return response
 
 
-@roles_required(ADMINS)
+@capability_required("tenant.manage")
 def user_list(request):
     return _settings_page(request)
 
 
-@roles_required(ADMINS)
+@capability_required("tenant.manage")
 @require_POST
 def invitation_new(request):
     form = _invitation_form(request.POST)
@@ -248,13 +254,14 @@ def invitation_new(request):
                                   customer=customer, invited_by=request.user)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
+                return _settings_page(request, invite_form=form, status=failure_status(exc))
             else:
                 messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
                 return redirect("user_list")
     return _settings_page(request, invite_form=form, status=422)
 
 
-@roles_required(ADMINS)
+@capability_required("tenant.manage")
 @require_POST
 def invitation_cancel(request, invitation_id):
     invitation = get_object_or_404(Invitation.objects.all(), pk=_as_id(invitation_id))
@@ -267,7 +274,7 @@ def invitation_cancel(request, invitation_id):
     return redirect("user_list")
 
 
-@roles_required(ADMINS)
+@capability_required("tenant.manage")
 @require_POST
 def membership_remove(request, membership_id):
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=_as_id(membership_id))
@@ -280,7 +287,7 @@ def membership_remove(request, membership_id):
     return redirect("user_list")
 
 
-@roles_required(ADMINS)
+@capability_required("tenant.manage")
 @require_POST
 def api_token_new(request):
     form = ApiTokenForm(request.POST)
@@ -292,7 +299,7 @@ def api_token_new(request):
     return _settings_page(request, token_form=form, status=422)
 
 
-@roles_required(ADMINS)
+@capability_required("tenant.manage")
 @require_POST
 def api_token_revoke_view(request, api_token_id):
     token = get_object_or_404(ApiToken.objects.all(), pk=_as_id(api_token_id))
@@ -348,6 +355,6 @@ AREAS = {
 }
 
 
-@roles_required(STAFF)
+@capability_required("workspace.view")
 def area_placeholder(request, area):
     return render(request, "o2c/area_placeholder.html", {"area": AREAS[area], "area_key": area})

@@ -6,7 +6,6 @@ from rest_framework.response import Response
 
 from o2c.api import MoneyField, TenantAPIView
 from o2c.errors import ApplicationError
-from o2c.models.tenants import Role
 
 from .models import Payment
 from .services import bank_file_import
@@ -25,7 +24,7 @@ class PaymentSerializer(serializers.ModelSerializer):
 
 
 class PaymentApi(TenantAPIView):
-    allowed_roles = frozenset({Role.TENANT_ADMIN, Role.AR_CLERK, Role.FINANCE_LEAD})
+    capability = "payments.view"
     serializer_class = PaymentSerializer
     lookup_url_kwarg = "payment_id"
     ordering = "-id"
@@ -45,7 +44,7 @@ class PaymentApi(TenantAPIView):
 class BankFileApi(TenantAPIView):
     """POST a file (multipart field `file`, or the raw body with Content-Disposition: attachment; filename=...)."""
 
-    allowed_roles = frozenset({Role.TENANT_ADMIN, Role.AR_CLERK})
+    capability = "payments.import"
     parser_classes = [MultiPartParser, FileUploadParser]
 
     def post(self, request, *args, **kwargs):

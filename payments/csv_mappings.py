@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from datetime import date, datetime
 
+from django.db import transaction
+
 from o2c.errors import ApplicationError
 from o2c.services.audit import audit_event
 
@@ -66,6 +68,7 @@ def csv_mapping_preview(*, values: dict, data: bytes) -> tuple[Statement, list[s
     return statement, warnings
 
 
+@transaction.atomic
 def csv_mapping_save(*, name: str, values: dict, actor, mapping: BankCsvMapping | None = None) -> BankCsvMapping:
     name = name.strip()
     if not name:

@@ -5,12 +5,10 @@ Exactly once is a database guarantee, not a convention: a file is unique by its 
 file imported twice or an entry arriving in two files (intraday, then end of day) creates nothing new.
 """
 
-from decimal import Decimal
-
 from django.db import models
 from django.db.models import F, Q
-from django_fsm import FSMField, FSMModelMixin, transition
 
+from o2c.ledger.status import PaymentStatus  # noqa: F401  (re-exported: the ledger owns the rule)
 from o2c.models.uploads import QueuedUpload
 from o2c.money import CurrencyField, MoneyField
 from o2c.tenancy import TenantForeignKey, TenantModel, tenant_implied_by_parent
@@ -71,13 +69,7 @@ class PaymentChannel(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class PaymentStatus(models.TextChoices):
-    UNAPPLIED = "unapplied", "Unapplied"
-    PARTIALLY_APPLIED = "partially_applied", "Partially applied"
-    APPLIED = "applied", "Applied"
-
-
-class Payment(FSMModelMixin, TenantModel):
+class Payment(TenantModel):
     # An import writes 100k payments in one transaction; the composite key to the bank file proves the tenant.
     tenant = tenant_implied_by_parent()
     bank_file = TenantForeignKey(BankFile, related_name="payments")
@@ -99,7 +91,8 @@ class Payment(FSMModelMixin, TenantModel):
     raw = models.TextField(help_text="The entry as the bank sent it, for the audit trail")
     source_line = models.CharField(max_length=300, blank=True)
     unapplied_amount = MoneyField()
-    status = FSMField(default=PaymentStatus.UNAPPLIED, choices=PaymentStatus.choices, protected=True, max_length=20)
+    # Follows from the unapplied amount (o2c.ledger.status), written by the ledger's posting.
+    status = models.CharField(default=PaymentStatus.UNAPPLIED, choices=PaymentStatus.choices, max_length=20)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta(TenantModel.Meta):
@@ -124,29 +117,6 @@ class Payment(FSMModelMixin, TenantModel):
 
     def __str__(self):
         return self.bank_reference
-
-    # Transitions change fields in memory; the cash-application services lock, transition, save and audit.
-    @transition(field=status, source=[PaymentStatus.UNAPPLIED, PaymentStatus.PARTIALLY_APPLIED],
-                target=PaymentStatus.PARTIALLY_APPLIED,
-                conditions=[lambda p: Decimal(0) < p.unapplied_amount < p.amount])
-    def apply_partially(self):
-        pass
-
-    @transition(field=status, source=[PaymentStatus.UNAPPLIED, PaymentStatus.PARTIALLY_APPLIED],
-                target=PaymentStatus.APPLIED, conditions=[lambda p: p.unapplied_amount == 0])
-    def apply_fully(self):
-        pass
-
-    @transition(field=status, source=[PaymentStatus.PARTIALLY_APPLIED, PaymentStatus.APPLIED],
-                target=PaymentStatus.PARTIALLY_APPLIED,
-                conditions=[lambda p: Decimal(0) < p.unapplied_amount < p.amount])
-    def reverse_partially(self):
-        pass
-
-    @transition(field=status, source=[PaymentStatus.PARTIALLY_APPLIED, PaymentStatus.APPLIED],
-                target=PaymentStatus.UNAPPLIED, conditions=[lambda p: p.unapplied_amount == p.amount])
-    def reverse_fully(self):
-        pass
 
 
 class RemittanceAdvice(TenantModel):

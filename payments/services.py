@@ -30,6 +30,7 @@ from .models import BankFile, BankFileUpload, BankStatement
 from .parsers import CREDIT, BankFileError, Statement, stream_bank_file
 from .parsers.types import CHANNELS, Entry
 from .parsers.types import RemittanceAdvice as ParsedAdvice
+from .signals import bank_file_imported
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +107,8 @@ def _import(stream, sha256: str, data: bytes, file_name: str, actor, progress: P
             "duplicates_skipped": [None, bank_file.duplicates_skipped],
             "remittances": [None, bank_file.remittances],
         }, actor=actor)
-        from cashapp.services import matching_after_import  # cashapp builds on payments, not the reverse
-
-        matching_after_import(bank_file)
+        # Cash application builds on payments, not the reverse: it listens (a matching run after the commit).
+        bank_file_imported.send(sender=BankFile, bank_file=bank_file)
     log.info("bank file %s imported for tenant %s: %s payments, %s duplicates", bank_file.pk, tenant_id,
              bank_file.payments_created, bank_file.duplicates_skipped)
     bank_file.duplicate = False
@@ -403,6 +403,7 @@ def _link_advices(tenant_id: int, bank_file_id: int) -> int:
 
 # --- uploads from the browser: the bytes wait in a row until the task imports them ------------------
 
+@transaction.atomic
 def bank_file_upload_create(*, data: bytes, file_name: str, actor=None, csv_mapping=None) -> BankFileUpload:
     return BankFileUpload.objects.create(file_name=_clip(file_name, 255), content=data, csv_mapping=csv_mapping,
                                          uploaded_by=actor if getattr(actor, "pk", None) else None)

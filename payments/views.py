@@ -4,12 +4,11 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from cashapp.views import ACTORS, VIEWERS
-from o2c.views import _render, roles_required
+from o2c.views import _render, capability_required
 
 from .csv_mappings import CsvMappingInvalid, csv_mapping_preview, csv_mapping_save
 from .forms import BankFileUploadForm, CsvMappingForm
-from .models import BankCsvMapping, BankFile, BankFileUpload, Payment
+from .models import BankCsvMapping, BankFile, BankFileUpload, Payment, PaymentStatus
 from .parsers.types import BankFileError
 from .services import bank_file_upload_create
 from .tasks import bank_file_upload_import
@@ -17,23 +16,22 @@ from .tasks import bank_file_upload_import
 PAGE = 50
 
 
-@roles_required(VIEWERS)
+@capability_required("payments.view")
 @require_GET
 def payment_list(request):
     qs = Payment.objects.select_related("customer").order_by("-booking_date", "-pk")
     status = request.GET.get("status", "")
-    if status in ("unapplied", "partially_applied", "applied"):
+    if status in PaymentStatus.values:
         qs = qs.filter(status=status)
     q = request.GET.get("q", "").strip()
     if q:
         qs = qs.filter(bank_reference__istartswith=q) | qs.filter(payer_name__icontains=q)
     return render(request, "payments/payment_list.html", {
         "payments": list(qs[:PAGE]), "status": status, "q": q,
-        "files": list(BankFile.objects.order_by("-created_at", "-pk")[:10]),
-        "can_upload": request.membership.role in ACTORS})
+        "files": list(BankFile.objects.order_by("-created_at", "-pk")[:10])})
 
 
-@roles_required(ACTORS)
+@capability_required("payments.import")
 @require_http_methods(["GET", "POST"])
 def upload(request):
     form = BankFileUploadForm(request.POST or None, request.FILES or None)
@@ -48,14 +46,14 @@ def upload(request):
     return render(request, "payments/upload.html", {"form": form}, status=422 if form.errors else 200)
 
 
-@roles_required(VIEWERS)
+@capability_required("payments.view")
 @require_GET
 def upload_status(request, bank_file_upload_id):
     item = get_object_or_404(BankFileUpload.objects.select_related("bank_file"), pk=bank_file_upload_id)
     return _render(request, "payments/upload_status.html", "payments/_upload_status.html", {"item": item})
 
 
-@roles_required(VIEWERS)
+@capability_required("payments.view")
 @require_GET
 def bank_file_detail(request, bank_file_id):
     bank_file = get_object_or_404(BankFile, pk=bank_file_id)
@@ -66,15 +64,14 @@ def bank_file_detail(request, bank_file_id):
 
 # --- saved CSV mappings -----------------------------------------------------------------------------
 
-@roles_required(VIEWERS)
+@capability_required("payments.view")
 @require_GET
 def mapping_list(request):
     return render(request, "payments/mappings.html", {
-        "mappings": list(BankCsvMapping.objects.order_by("name")),
-        "can_edit": request.membership.role in ACTORS})
+        "mappings": list(BankCsvMapping.objects.order_by("name"))})
 
 
-@roles_required(ACTORS)
+@capability_required("payments.import")
 @require_http_methods(["GET", "POST"])
 def mapping_edit(request, mapping_id=None):
     """New or existing mapping. 'Preview' parses the sample with it and stores nothing; 'Save' stores it."""

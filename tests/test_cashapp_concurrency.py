@@ -12,7 +12,7 @@ import pytest
 from django.db import connections
 
 from cashapp.models import Application, CashAppSettings
-from cashapp.posting import Line, Posting, PostingRefused, post, reverse
+from o2c.ledger.posting import Line, Posting, PostingRefused, post, reverse
 from o2c.models import Invoice
 from o2c.tenancy import tenant_context
 from payments.models import Payment

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from cashapp.models import Application
-from cashapp.posting import Line, Posting, PostingRefused, post, reverse
 from deductions.models import Deduction
+from o2c.ledger.posting import Line, Posting, PostingRefused, post, reverse
 from o2c.models import Invoice
 from payments.models import Payment
 from payments.services import bank_file_import

@@ -6,9 +6,11 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from cashapp.models import Application
-from cashapp.posting import Line, Posting, PostingRefused, post, reverse
 from deductions.models import Deduction
-from o2c.models import Invoice
+from o2c.errors import ConflictError
+from o2c.ledger import events
+from o2c.ledger.posting import Line, Posting, PostingConflict, PostingRefused, post, reverse
+from o2c.models import AuditEvent, Invoice
 from payments.models import Payment
 from tests.cashapp_support import Credit, import_credits
 from tests.factories import CustomerFactory, InvoiceFactory
@@ -116,7 +118,10 @@ def test_reverse_restores_balances_and_cancels_deduction(in_tenant):
     payment = _payment(amount="90.00")
     app_id = post([_manual(payment, Line(invoice.pk, D("90.00"), deduction=D("10.00"),
                                          deduction_reason="pricing"))]).application_ids[payment.pk][0]
-    [reversal_id] = reverse([app_id], reason="wrong customer")
+    reversal = reverse([app_id], reason="wrong customer")
+    [reversal_id] = reversal.application_ids
+    assert reversal.events == [events.DeductionCancelled(app_id), events.InvoiceReopened(invoice.pk,
+                                                                                         invoice.customer_id)]
     payment.refresh_from_db()
     invoice.refresh_from_db()
     assert (payment.status, payment.unapplied_amount) == ("unapplied", D("90.00"))
@@ -124,10 +129,80 @@ def test_reverse_restores_balances_and_cancels_deduction(in_tenant):
     assert Deduction.objects.get().status == "cancelled"
     reversal = Application.objects.get(pk=reversal_id)
     assert (reversal.applied_amount, reversal.deduction_amount, reversal.reverses_id) == (D("-90"), D("-10"), app_id)
-    with pytest.raises(PostingRefused, match="reversed already"):
+    with pytest.raises(PostingConflict, match="reversed already") as refused:
         reverse([app_id])
+    assert isinstance(refused.value, ConflictError) and refused.value.status_code == 409
     with pytest.raises(PostingRefused, match="is a reversal"):
         reverse([reversal_id])
+
+
+def test_posting_reports_what_it_caused(in_tenant):
+    customer = CustomerFactory()
+    settled, partly = InvoiceFactory(customer=customer, amount=D("100.00")), InvoiceFactory(customer=customer,
+                                                                                           amount=D("100.00"))
+    full, half = _payment("R1", "90.00"), _payment("R2", "80.00")
+    result = post([_manual(full, Line(settled.pk, D("90.00"), deduction=D("10.00"), deduction_reason="pricing",
+                                      deduction_text="price list 2024")),
+                   _manual(half, Line(partly.pk, D("30.00")))])
+    [app_id] = result.application_ids[full.pk]
+    assert result.events == [
+        events.InvoiceSettled(settled.pk, customer.pk), events.PaymentFullyApplied(full.pk),
+        events.DeductionOpened(app_id, full.pk, settled.pk, customer.pk, D("10.00"), "USD", "pricing",
+                               "price list 2024")]
+    # The deductions app, not the ledger, wrote the deduction, and audited it in the same statement.
+    deduction = Deduction.objects.get()
+    assert (deduction.application_id, deduction.status) == (app_id, "open")
+    event = AuditEvent.objects.get(action="deduction.opened")
+    assert (event.object_type, event.object_id, event.changes["reason"]) == ("deduction", deduction.pk,
+                                                                             [None, "pricing"])
+
+
+def test_the_locked_path_reports_the_same_events(in_tenant):
+    customer = CustomerFactory()
+    x, y = InvoiceFactory(customer=customer, amount=D("100.00")), InvoiceFactory(customer=customer, amount=D("100.00"))
+    p, q = _payment("R1", "150.00"), _payment("R2", "90.00")
+    # The same payment and invoice twice in a batch send the optimistic attempt back to the locked path.
+    result = post([_manual(p, Line(x.pk, D("60.00"))), _manual(p, Line(x.pk, D("40.00"))),
+                   _manual(q, Line(y.pk, D("90.00"), deduction=D("10.00"), deduction_reason="damaged"))],
+                  partial=True)
+    assert len(result.refused) == 1
+    [app_id] = result.application_ids[q.pk]
+    assert result.events == [events.InvoiceSettled(y.pk, customer.pk), events.PaymentFullyApplied(q.pk),
+                             events.DeductionOpened(app_id, q.pk, y.pk, customer.pk, D("10.00"), "USD", "damaged")]
+    assert Deduction.objects.get().application_id == app_id
+
+
+def test_a_handler_that_refuses_rolls_the_posting_back(in_tenant):
+    invoice = InvoiceFactory(amount=D("100.00"))
+    payment = _payment(amount="90.00")
+
+    def refuse(batch):
+        raise ConflictError("not now")
+
+    events.handles(events.DeductionOpened)(refuse)
+    try:
+        with pytest.raises(ConflictError, match="not now"):
+            post([_manual(payment, Line(invoice.pk, D("90.00"), deduction=D("10.00"), deduction_reason="pricing"))])
+    finally:
+        events._handlers[events.DeductionOpened].remove(refuse)
+    assert not Application.objects.exists() and not Deduction.objects.exists()
+    invoice.refresh_from_db()
+    assert invoice.open_balance == D("100.00")
+
+
+def test_a_deduction_being_worked_refuses_the_reversal(in_tenant):
+    invoice = InvoiceFactory(amount=D("100.00"))
+    payment = _payment(amount="90.00")
+    app_id = post([_manual(payment, Line(invoice.pk, D("90.00"), deduction=D("10.00"),
+                                         deduction_reason="pricing"))]).application_ids[payment.pk][0]
+    with connection.cursor() as cursor:  # a status the deductions workflow sets; not one reversal may undo
+        cursor.execute("UPDATE deductions_deduction SET status = 'in_research'")
+    with pytest.raises(ConflictError, match=f"deduction of application {app_id} is being worked"):
+        reverse([app_id])
+    assert not Application.objects.filter(reverses_id=app_id).exists()
+    assert Deduction.objects.get().status == "in_research"
+    invoice.refresh_from_db()
+    assert invoice.open_balance == 0
 
 
 def test_applications_are_append_only(in_tenant):

@@ -103,7 +103,7 @@ def _probe_suggestion(world):
 
 def _probe_application(world):
     from cashapp.models import Application
-    from cashapp.posting import Line, Posting, post
+    from o2c.ledger.posting import Line, Posting, post
 
     payment = _probe_payment(world)
     [app_id] = post([Posting(payment_id=payment.pk, lines=[Line(world.invoice.pk, Decimal("10.00"))],

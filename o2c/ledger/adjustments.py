@@ -27,6 +27,7 @@ from ..money import fmt, quantize
 from ..numbering import next_number
 from ..services.audit import audit_event
 from . import events as ev
+from .status import invoice_status
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,6 @@ class Adjustment:
 
     obj: models.Model | None
     events: list[ev.LedgerEvent] = field(default_factory=list)
-
-
-def _invoice_status(amount: Decimal, open_balance: Decimal) -> str:
-    # The same rule as cash posting (cashapp/posting.py `_invoice_status`). NOTE for the lead: SEAM is
-    # centralising invoice status rules into o2c/ledger/status.py; replace this copy with that one.
-    if open_balance == 0:
-        return InvoiceStatus.PAID
-    return InvoiceStatus.OPEN if open_balance == amount else InvoiceStatus.PARTIALLY_PAID
 
 
 def _user(actor):
@@ -75,7 +68,7 @@ def _set_open_balance(invoice: Invoice, new_open: Decimal, *, why: str, actor) -
     """Write the invoice's open balance and the status that goes with it (set-based like cash posting: the
     FSM's transitions do not cover every move an adjustment makes, e.g. paid -> partially paid)."""
     old_open, old_status = invoice.open_balance, invoice.status
-    status = _invoice_status(invoice.amount, new_open)
+    status = invoice_status(invoice.amount, new_open)
     Invoice.objects.filter(pk=invoice.pk).update(open_balance=new_open, status=status, updated_at=timezone.now())
     changes = {"open_balance": [old_open, new_open], "status": [old_status, status], "why": [None, why]}
     audit_event("invoice.balance_adjusted", invoice, changes, actor=actor)

@@ -126,7 +126,7 @@ class InvoiceStatus(models.TextChoices):
     VOID = "void", "Void"
 
 
-class Invoice(FSMModelMixin, TenantModel):
+class Invoice(TenantModel):
     tenant = tenant_implied_by_parent()  # by the enforced (tenant_id, customer_id) key (migration 0003)
     number = models.CharField(max_length=64)
     customer = TenantForeignKey(Customer, related_name="invoices")
@@ -138,7 +138,8 @@ class Invoice(FSMModelMixin, TenantModel):
     po_number = models.CharField(max_length=64, blank=True)
     discount_percent = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0"))
     discount_due_date = models.DateField(null=True, blank=True)
-    status = FSMField(default=InvoiceStatus.OPEN, choices=InvoiceStatus.choices, protected=True, max_length=20)
+    # Follows from the open balance (o2c.ledger.status); void only through o2c.services.invoices.invoice_void.
+    status = models.CharField(default=InvoiceStatus.OPEN, choices=InvoiceStatus.choices, max_length=20)
     # The import that created the invoice, if one did: its provenance (who, when, which file), told in the
     # invoice's history from the batch, which has the one audit event of the import instead of one per invoice.
     # Not enforced and not indexed: the service sets it to the batch it has just stored in the same
@@ -180,25 +181,6 @@ class Invoice(FSMModelMixin, TenantModel):
 
     def __str__(self):
         return self.number
-
-    # Transitions change fields in memory; services lock, transition, save and audit.
-    @transition(field=status, source=[InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID], target=InvoiceStatus.PAID)
-    def settle(self):
-        self.open_balance = Decimal("0")
-
-    @transition(field=status, source=[InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID],
-                target=InvoiceStatus.PARTIALLY_PAID)
-    def pay_partially(self):
-        pass
-
-    @transition(field=status, source=[InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.PAID], target=InvoiceStatus.OPEN)
-    def reopen(self):
-        pass
-
-    @transition(field=status, source=InvoiceStatus.OPEN, target=InvoiceStatus.VOID,
-                conditions=[lambda inv: inv.open_balance == inv.amount])
-    def void(self):
-        self.open_balance = Decimal("0")
 
 
 class CreditMemoStatus(models.TextChoices):

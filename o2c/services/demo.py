@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -100,6 +101,16 @@ class DemoResult:
 
 def _normalize(name: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^A-Z0-9 ]", "", name.upper())).strip()
+
+
+# Apps add their demo data to each seeded tenant (the kernel imports no app): name -> a function called inside
+# the tenant's scope with keyword arguments invoices, customers (by id), currency, today and seed, returning
+# counts for the result. Registered from the app's AppConfig.ready().
+_demo_steps: dict[str, Callable[..., dict[str, int]]] = {}
+
+
+def register_demo_step(name: str, step: Callable[..., dict[str, int]]) -> None:
+    _demo_steps[name] = step
 
 
 def demo_is_empty() -> bool:
@@ -257,17 +268,14 @@ def _seed_tenant(spec: DemoTenant, n_customers: int, n_invoices: int, today: dat
             reason=rng.choice(("Damaged goods", "Pricing error", "Short shipment", "Promotional allowance")),
         ))
     CreditMemo.objects.bulk_create(memos)
-    # A morning's bank statement: the import starts a matching run once the seed commits.
-    from cashapp.demo import demo_statement
-    from payments.services import bank_file_import
-
     credited = {m.invoice_id for m in memos}
-    statement = demo_statement([i for i in invoices if i.pk not in credited], {c.pk: c for c in customers},
-                               spec.currency, today, spec.seed)
-    bank_file = bank_file_import(data=statement, file_name=f"demo-statement-{today:%Y%m%d}.xml")
-    return {"customers": len(customers), "invoices": len(invoices), "credit_memos": len(memos),
-            "payments": bank_file.payments_created,
-            "contacts": len(contacts), "aliases": len(aliases), "bank_accounts": len(accounts)}
+    counts = {"customers": len(customers), "invoices": len(invoices), "credit_memos": len(memos),
+              "contacts": len(contacts), "aliases": len(aliases), "bank_accounts": len(accounts)}
+    for step in _demo_steps.values():  # the apps' share, e.g. cash application's bank statement
+        counts.update(step(invoices=[i for i in invoices if i.pk not in credited],
+                           customers={c.pk: c for c in customers}, currency=spec.currency, today=today,
+                           seed=spec.seed))
+    return counts
 
 
 def _invoice(rng: random.Random, spec: DemoTenant, prefix: str, i: int, customer: Customer, today: date,

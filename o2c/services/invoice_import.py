@@ -461,6 +461,7 @@ def _update_changed(rows: list[tuple], actor) -> int:
 
 # --- uploads from the browser too big to import within a request --------------------------------
 
+@transaction.atomic
 def invoice_upload_create(*, data: bytes, file_name: str, actor=None) -> InvoiceUpload:
     # Lines less the header: what the progress bar counts towards (a quoted line break would make it an
     # overestimate; the bar then ends short of full, which the finished page replaces anyway).

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from ..errors import ApplicationError
+from ..errors import ApplicationError, ConflictError
 from ..models import ApiToken, Customer, Invitation, Membership, Role, Tenant, User
 from ..tenancy import current_tenant_id, tenant_context
 from .audit import audit_event
@@ -23,11 +23,12 @@ INVITATION_SALT = "o2c.invitation"
 INVITATION_DAYS = 7
 
 
+@transaction.atomic
 def tenant_create(*, slug: str, name: str, base_currency: str = "USD") -> Tenant:
     if slugify(slug) != slug:
         raise ApplicationError(f"tenant slug {slug!r} may contain only lowercase letters, digits and hyphens")
     if Tenant.objects.filter(slug=slug).exists():
-        raise ApplicationError(f"a tenant with slug {slug!r} already exists")
+        raise ConflictError(f"a tenant with slug {slug!r} already exists")
     return Tenant.objects.create(slug=slug, name=name, base_currency=base_currency.upper())
 
 
@@ -70,17 +71,18 @@ def user_create(*, email: str, role: str, password: str | None = None, customer:
             with transaction.atomic():
                 membership = Membership.objects.create(user=user, role=role, customer=customer)
         except IntegrityError:
-            raise ApplicationError(f"{email} is already a member of this tenant")
+            raise ConflictError(f"{email} is already a member of this tenant")
         audit_event("membership.created", membership, {"role": [None, role]})
     return user, membership
 
 
+@transaction.atomic
 def invitation_create(*, email: str, role: str, invited_by: User, customer: Customer | None = None) -> str:
     """Email an invitation; returns the accept URL (also in the email)."""
     _check_role(role, customer)
     email = email.strip().lower()
     if Membership.objects.filter(user__email=email).exists():
-        raise ApplicationError(f"{email} is already a member of this tenant")
+        raise ConflictError(f"{email} is already a member of this tenant")
     nonce = secrets.token_urlsafe(24)
     invitation = Invitation.objects.create(
         email=email, role=role, customer=customer, invited_by=invited_by,
@@ -128,7 +130,7 @@ def invitation_accept(*, token: str, password: str, first_name: str = "", last_n
     with transaction.atomic():
         locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if locked.accepted_at is not None:
-            raise ApplicationError("this invitation has already been used")
+            raise ConflictError("this invitation has already been used")
         existing = User.objects.filter(email=locked.email.strip().lower()).first()
         if existing is not None:
             # Someone who already has an o2c account joins with it: the link alone must not let
@@ -144,6 +146,7 @@ def invitation_accept(*, token: str, password: str, first_name: str = "", last_n
     return user
 
 
+@transaction.atomic
 def api_token_create(*, name: str, role: str, created_by: User) -> tuple[ApiToken, str]:
     from ..api_plumbing import hash_key, new_api_key
 
@@ -187,7 +190,7 @@ def invitation_revoke(*, invitation: Invitation, actor: User) -> None:
     with transaction.atomic():
         locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if locked.accepted_at is not None:
-            raise ApplicationError("this invitation has already been accepted")
+            raise ConflictError("this invitation has already been accepted")
         locked.expires_at = timezone.now()
         locked.save(update_fields=["expires_at"])
         audit_event("invitation.revoked", locked, {"email": [locked.email, locked.email]})

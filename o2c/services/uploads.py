@@ -17,16 +17,17 @@ def queued_upload_run(model: type[QueuedUpload], *, upload_id: int, work: Callab
     success, the refusal's message and `refusal_details` when it raises one of `refused`. The work runs in a
     savepoint, so a refusal leaves nothing of it behind. Idempotent: an upload already finished is returned
     as it is (a redelivered task changes nothing)."""
-    upload = model.objects.select_for_update().get(pk=upload_id)
-    if upload.status != UploadStatus.QUEUED:
+    with transaction.atomic():
+        upload = model.objects.select_for_update().get(pk=upload_id)
+        if upload.status != UploadStatus.QUEUED:
+            return upload
+        try:
+            with transaction.atomic():
+                outcome = work(upload)
+        except refused as exc:
+            upload.fail(exc.message, **upload.refusal_details(exc))
+        else:
+            upload.succeed(**outcome)
+        upload.finished_at = timezone.now()
+        upload.save()
         return upload
-    try:
-        with transaction.atomic():
-            outcome = work(upload)
-    except refused as exc:
-        upload.fail(exc.message, **upload.refusal_details(exc))
-    else:
-        upload.succeed(**outcome)
-    upload.finished_at = timezone.now()
-    upload.save()
-    return upload

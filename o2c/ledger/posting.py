@@ -9,6 +9,11 @@ this code: even a bug here cannot apply a payment beyond its amount or take an i
 
 Rows go in through COPY into temporary tables and set-based INSERT/UPDATE (Postgres refuses COPY into a
 table under row-level security; the INSERT ... SELECT is checked against the tenant policy row by row).
+
+What a posting or a reversal caused comes back as ledger events (`o2c.ledger.events`): invoices settled or
+reopened, payments fully applied, deductions opened or cancelled. They are dispatched to the subscribed apps
+inside the same transaction (the deductions app inserts its rows, in bulk); a handler that refuses rolls the
+whole posting or reversal back. The ledger writes only the journal and the balances, never an app's table.
 """
 
 from __future__ import annotations
@@ -19,19 +24,35 @@ from decimal import Decimal
 from django.db import transaction
 
 from o2c.bulk import bulk_cursor, pg_array
-from o2c.errors import ApplicationError
+from o2c.errors import ApplicationError, ConflictError
+from o2c.models.ledger import InvoiceStatus
 from o2c.money import quantize
 from o2c.tenancy import current_tenant_id
+
+from . import events
+from .events import (
+    DeductionCancelled,
+    DeductionOpened,
+    InvoiceReopened,
+    InvoiceSettled,
+    LedgerEvent,
+    PaymentFullyApplied,
+)
+from .status import invoice_status, invoice_status_sql, payment_status
 
 ZERO = Decimal(0)
 
 
-class CashAppError(ApplicationError):
-    """A cash-application action cannot be done; the message says why."""
+class LedgerError(ApplicationError):
+    """A posting or reversal cannot be done; the message says why."""
 
 
-class PostingRefused(CashAppError):
+class PostingRefused(LedgerError):
     """The application does not fit the payment or an invoice as they stand now; nothing was written."""
+
+
+class PostingConflict(PostingRefused, ConflictError):
+    """Refused because of what was done before (reversed already): a 409, not a bad request."""
 
 
 @dataclass
@@ -67,6 +88,13 @@ class PostingResult:
     posted: list[Posting]
     refused: list[Posting]
     application_ids: dict[int, list[int]]  # payment id -> ids of the rows written
+    events: list[LedgerEvent] = field(default_factory=list)  # what the posting caused, dispatched already
+
+
+@dataclass
+class ReversalResult:
+    application_ids: list[int]  # the reversing rows, one per reversed application, in ascending order of those
+    events: list[LedgerEvent] = field(default_factory=list)  # dispatched already
 
 
 def _lock_payments(cur, tenant_id: int, ids: list[int], lock: bool = True) -> dict[int, dict]:
@@ -115,7 +143,7 @@ def _check(posting: Posting, payment: dict | None, invoices: dict[int, dict]) ->
         seen.add(line.invoice_id)
         if min(line.applied, line.discount, line.deduction, line.write_off) < 0 or line.settled <= 0:
             return f"amounts for invoice {inv['number']} must be positive"
-        if inv["status"] == "void":
+        if inv["status"] == InvoiceStatus.VOID:
             return f"invoice {inv['number']} is void"
         if inv["currency"] != payment["currency"]:
             return f"invoice {inv['number']} is in {inv['currency']}, the payment in {payment['currency']}"
@@ -124,18 +152,6 @@ def _check(posting: Posting, payment: dict | None, invoices: dict[int, dict]) ->
         if line.deduction > 0 and not line.deduction_reason:
             return f"deduction on invoice {inv['number']} needs a reason"
     return ""
-
-
-def _invoice_status(amount: Decimal, open_balance: Decimal) -> str:
-    if open_balance == 0:
-        return "paid"
-    return "open" if open_balance == amount else "partially_paid"
-
-
-def _payment_status(amount: Decimal, unapplied: Decimal) -> str:
-    if unapplied == 0:
-        return "applied"
-    return "unapplied" if unapplied == amount else "partially_applied"
 
 
 def _copy_temp(cur, name: str, columns_sql: str, rows: list[tuple]) -> None:
@@ -168,11 +184,14 @@ def post(postings: list[Posting], *, run_id: int | None = None, actor_id: int | 
     # (not void, same currency, enough open), evaluated under its row lock. Each row is then written once
     # instead of locked, read and written. Anything else (a refusal, a row a clerk moved meanwhile) rolls
     # the attempt back, and the postings are checked again under row locks, refusals named.
-    try:
-        with transaction.atomic():
-            return _post_optimistic(postings, run_id=run_id, actor_id=actor_id)
-    except _Moved:
-        return _post_locked(postings, run_id=run_id, actor_id=actor_id, partial=partial)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                result = _post_optimistic(postings, run_id=run_id, actor_id=actor_id)
+        except _Moved:
+            result = _post_locked(postings, run_id=run_id, actor_id=actor_id, partial=partial)
+        events.dispatch(result.events)
+    return result
 
 
 def _post_optimistic(postings: list[Posting], *, run_id, actor_id) -> PostingResult:
@@ -207,6 +226,8 @@ def _post_optimistic(postings: list[Posting], *, run_id, actor_id) -> PostingRes
             result.posted.append(posting)
         _write_balances(cur, tenant_id, payments, {}, compare=True)
         invoices = _settle_invoices(cur, tenant_id, settle)
+        result.events.extend(InvoiceSettled(i, v["customer_id"]) for i, v in invoices.items() if v["settled"])
+        result.events.extend(_fully_applied(payments))
         payers = {p.payment_id: invoices[p.lines[0].invoice_id]["customer_id"] for p in result.posted
                   if payments[p.payment_id]["customer_id"] is None}
         if payers:
@@ -219,18 +240,24 @@ def _post_optimistic(postings: list[Posting], *, run_id, actor_id) -> PostingRes
     return result
 
 
+# The invoice's status follows from its new balance by the one rule (o2c.ledger.status); a void invoice, one
+# in another currency or one without enough open is left alone, which the caller sees as a row missing.
+_SETTLE_TEMPLATE = (
+    "UPDATE o2c_invoice i SET open_balance = i.open_balance - b.settled, updated_at = now(), status = {status} "
+    "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS b(id, settled, currency) "
+    "WHERE i.tenant_id = %s AND i.id = b.id AND i.status <> 'void' AND i.currency = b.currency "
+    "AND i.open_balance >= b.settled RETURNING i.id, i.customer_id, i.currency, i.open_balance = 0"
+)
+_SETTLE_SQL = _SETTLE_TEMPLATE.format(status=invoice_status_sql("i.amount", "i.open_balance - b.settled"))
+
+
 def _settle_invoices(cur, tenant_id: int, settle: dict[int, list]) -> dict[int, dict]:
     """Take each invoice's amount off its open balance where the invoice can take it; _Moved if one cannot."""
     ids = sorted(settle)
     cur.execute(
-        "UPDATE o2c_invoice i SET open_balance = i.open_balance - b.settled, updated_at = now(), "
-        "status = CASE WHEN i.open_balance = b.settled THEN 'paid' "
-        "WHEN i.open_balance - b.settled = i.amount THEN 'open' ELSE 'partially_paid' END "
-        "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS b(id, settled, currency) "
-        "WHERE i.tenant_id = %s AND i.id = b.id AND i.status <> 'void' AND i.currency = b.currency "
-        "AND i.open_balance >= b.settled RETURNING i.id, i.customer_id, i.currency",
+        _SETTLE_SQL,
         [pg_array(ids), pg_array(settle[i][0] for i in ids), pg_array(settle[i][1] for i in ids), tenant_id])
-    invoices = {r[0]: {"customer_id": r[1], "currency": r[2]} for r in cur.fetchall()}
+    invoices = {r[0]: {"customer_id": r[1], "currency": r[2], "settled": r[3]} for r in cur.fetchall()}
     if len(invoices) != len(ids):
         raise _Moved
     return invoices
@@ -265,58 +292,63 @@ def _post_locked(postings: list[Posting], *, run_id, actor_id, partial: bool) ->
             result.posted.append(posting)
         if result.posted:
             _write_balances(cur, tenant_id, payments, invoices)
+            result.events.extend(InvoiceSettled(i, v["customer_id"]) for i, v in invoices.items()
+                                 if v.get("touched") and v["open"] == 0)
+            result.events.extend(_fully_applied(payments))
             _write(cur, tenant_id, result, invoices, run_id, actor_id)
     return result
 
 
+def _fully_applied(payments: dict[int, dict]) -> list[PaymentFullyApplied]:
+    return [PaymentFullyApplied(i) for i, v in payments.items() if v.get("touched") and v["unapplied"] == 0]
+
+
 def _write(cur, tenant_id, result, invoices, run_id, actor_id) -> None:
-    app_rows, deduction_rows = [], []
+    """Insert the journal rows of the posted postings; each line with a deduction becomes a DeductionOpened
+    event naming its new application (the deductions app inserts the deduction itself)."""
+    app_rows = []
     for posting in result.posted:
         for line in posting.lines:
-            customer_id = invoices[line.invoice_id]["customer_id"]
-            app_rows.append((len(app_rows), posting.payment_id, line.invoice_id, customer_id, line.applied,
-                             line.discount, line.deduction, line.write_off, posting.source, posting.confidence,
-                             posting.explanation))
-            if line.deduction > 0:
-                deduction_rows.append((customer_id, line.invoice_id, posting.payment_id, line.deduction,
-                                       invoices[line.invoice_id]["currency"], line.deduction_reason,
-                                       line.deduction_text[:300]))
+            app_rows.append((len(app_rows), posting.payment_id, line.invoice_id,
+                             invoices[line.invoice_id]["customer_id"], line.applied, line.discount, line.deduction,
+                             line.write_off, posting.source, posting.confidence, posting.explanation))
     _copy_temp(cur, "_application_in", "seq int, payment_id bigint, invoice_id bigint, customer_id bigint, "
                "applied numeric, discount numeric, deduction numeric, write_off numeric, source text, "
                "confidence numeric, explanation text", app_rows)
-    _copy_temp(cur, "_deduction_in", "customer_id bigint, invoice_id bigint, payment_id bigint, amount numeric, "
-               "currency text, reason text, reason_text text", deduction_rows)
-    # One statement: the applications, then each deduction joined to the application it belongs to by
-    # (payment, invoice), unique within a batch (_post refuses a pair twice).
     cur.execute(
-        "WITH app AS (INSERT INTO cashapp_application (tenant_id, payment_id, invoice_id, customer_id, "
+        "INSERT INTO cashapp_application (tenant_id, payment_id, invoice_id, customer_id, "
         "applied_amount, discount_amount, deduction_amount, write_off_amount, source, confidence, explanation, "
         "run_id, created_by_id, created_at) SELECT %s, payment_id, invoice_id, customer_id, applied, discount, "
         "deduction, write_off, source, confidence, explanation, %s::bigint, %s::bigint, now() "
-        "FROM _application_in ORDER BY seq "
-        "RETURNING id, payment_id, invoice_id), "
-        "ded AS (INSERT INTO deductions_deduction (tenant_id, customer_id, invoice_id, payment_id, application_id, "
-        "amount, currency, reason, reason_text, status, created_at) SELECT %s, d.customer_id, d.invoice_id, "
-        "d.payment_id, app.id, d.amount, d.currency, d.reason, d.reason_text, 'open', now() FROM _deduction_in d "
-        "JOIN app ON app.payment_id = d.payment_id AND app.invoice_id = d.invoice_id) "
-        "SELECT payment_id, id FROM app ORDER BY id",
-        [tenant_id, run_id, actor_id, tenant_id],
+        "FROM _application_in ORDER BY seq RETURNING payment_id, invoice_id, id",
+        [tenant_id, run_id, actor_id],
     )
-    for payment_id, app_id in cur.fetchall():
+    # (payment, invoice) is unique within a batch (_post refuses a pair twice): it names the new row.
+    written = {(payment_id, invoice_id): app_id for payment_id, invoice_id, app_id in sorted(cur.fetchall(),
+                                                                                          key=lambda r: r[2])}
+    for (payment_id, _), app_id in written.items():
         result.application_ids.setdefault(payment_id, []).append(app_id)
-    cur.execute("DROP TABLE _application_in, _deduction_in")
+    for posting in result.posted:
+        for line in posting.lines:
+            if line.deduction > 0:
+                invoice = invoices[line.invoice_id]
+                result.events.append(DeductionOpened(
+                    written[posting.payment_id, line.invoice_id], posting.payment_id, line.invoice_id,
+                    invoice["customer_id"], line.deduction, invoice["currency"], line.deduction_reason,
+                    line.deduction_text[:300]))
+    cur.execute("DROP TABLE _application_in")
 
 
 def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: dict[int, dict],
                     compare: bool = False) -> None:
     """Write the new balances and statuses of the touched rows. With `compare`, a payment is written only if
     it still holds what was read (`was`); one that does not raises _Moved."""
-    invoice_rows = [(i, v["open"], _invoice_status(v["amount"], v["open"])) for i, v in invoices.items()
+    invoice_rows = [(i, v["open"], invoice_status(v["amount"], v["open"])) for i, v in invoices.items()
                     if v.get("touched")]
-    payment_rows = [(i, v["unapplied"], _payment_status(v["amount"], v["unapplied"]), v["customer_id"], *v["was"])
+    payment_rows = [(i, v["unapplied"], payment_status(v["amount"], v["unapplied"]), v["customer_id"], *v["was"])
                     for i, v in payments.items() if v.get("touched")]
-    # The FSM fields are written set-based here, for thousands of rows at once; the same rules as the
-    # models' transitions (paid means zero open, applied means zero unapplied) are check constraints.
+    # Statuses follow from the balances (o2c.ledger.status), written set-based here for thousands of rows
+    # at once; the database's check constraints hold the same rules (paid means zero open).
     # Arrays through unnest() rather than a joined temporary table: the planner then walks the primary key
     # row by row (in id order, the locking order) instead of scanning the table to hash-join it.
     if payment_rows:
@@ -341,9 +373,18 @@ def _write_balances(cur, tenant_id: int, payments: dict[int, dict], invoices: di
             [pg_array(ids), pg_array(balances), pg_array(statuses), tenant_id])
 
 
-def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: str = "") -> list[int]:
-    """Reverse applications: insert their negations, cancel the deductions they created, restore balances.
-    Refuses (nothing written) an application that is itself a reversal or was reversed already."""
+def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: str = "") -> ReversalResult:
+    """Reverse applications: insert their negations, restore balances, and tell the apps (the deductions the
+    applications opened are cancelled by the deductions app, which refuses, rolling all of it back, when one
+    is being worked). Refuses (nothing written) an application that is itself a reversal or was reversed
+    already (PostingConflict)."""
+    with transaction.atomic():
+        result = _reverse(application_ids, actor_id=actor_id, reason=reason)
+        events.dispatch(result.events)
+    return result
+
+
+def _reverse(application_ids: list[int], *, actor_id: int | None, reason: str) -> ReversalResult:
     tenant_id = current_tenant_id()
     with bulk_cursor() as cur:
         cur.execute(
@@ -364,15 +405,10 @@ def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: 
             if r[8] is not None:
                 raise PostingRefused(f"application {app_id} is a reversal; it cannot be reversed")
             if app_id in already:
-                raise PostingRefused(f"application {app_id} was reversed already")
-        cur.execute("SELECT application_id FROM deductions_deduction WHERE tenant_id = %s "
-                    "AND application_id = ANY(%s::bigint[]) AND status <> 'open' AND status <> 'cancelled'",
-                    [tenant_id, application_ids])
-        settled = cur.fetchone()
-        if settled:
-            raise PostingRefused(f"the deduction of application {settled[0]} is being worked; resolve it first")
+                raise PostingConflict(f"application {app_id} was reversed already")
+        settled_before = {i for i, v in invoices.items() if v["open"] == 0}
         ids = _next_ids(cur, "cashapp_application", len(originals))
-        rows = []
+        rows, result = [], ReversalResult(ids)
         for new_id, (app_id, r) in zip(ids, sorted(originals.items()), strict=True):
             _, payment_id, invoice_id, customer_id, applied, discount, deduction, write_off, _ = r
             payments[payment_id]["unapplied"] += applied
@@ -381,6 +417,8 @@ def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: 
             invoices[invoice_id]["touched"] = True
             rows.append((new_id, app_id, payment_id, invoice_id, customer_id, -applied, -discount, -deduction,
                          -write_off))
+            if deduction > 0:
+                result.events.append(DeductionCancelled(app_id))
         _copy_temp(cur, "_reversal_in", "id bigint, reverses_id bigint, payment_id bigint, invoice_id bigint, "
                    "customer_id bigint, applied numeric, discount numeric, deduction numeric, write_off numeric",
                    rows)
@@ -391,7 +429,7 @@ def reverse(application_ids: list[int], *, actor_id: int | None = None, reason: 
             "discount, deduction, write_off, 'manual', %s::text, %s::bigint, now() FROM _reversal_in",
             [tenant_id, f"reversal: {reason}" if reason else "reversal", actor_id])
         cur.execute("DROP TABLE _reversal_in")
-        cur.execute("UPDATE deductions_deduction SET status = 'cancelled' WHERE tenant_id = %s "
-                    "AND application_id = ANY(%s::bigint[]) AND status = 'open'", [tenant_id, application_ids])
         _write_balances(cur, tenant_id, payments, invoices)
-    return ids
+    result.events.extend(InvoiceReopened(i, invoices[i]["customer_id"]) for i in sorted(settled_before)
+                         if invoices[i]["open"] > 0)
+    return result
