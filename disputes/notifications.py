@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core.mail import send_mass_mail
 from django.urls import reverse
 
-from o2c.models import Channel, CustomerContact, Membership, Role
+from o2c.models import CustomerContact, Membership, Role
+from o2c.models.ledger import Channel
 
 from .models import Dispute, DisputeMessage
 

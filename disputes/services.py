@@ -14,7 +14,7 @@ from django_fsm import TransitionNotAllowed
 from o2c.documents import document_store, documents_kept_only_on_success
 from o2c.errors import ApplicationError, ConflictError
 from o2c.models import Customer, Invoice
-from o2c.money import quantize
+from o2c.money import fmt, quantize
 from o2c.services.audit import audit_event
 
 from . import integration
@@ -149,8 +149,8 @@ def _checked_lines(customer, lines: list[LineInput], *, limit_by_balance: bool) 
         # An open invoice is disputed up to what is still open; a paid one (a refund case) up to its amount.
         limit = invoice.open_balance if (limit_by_balance and invoice.open_balance > 0) else invoice.amount
         if total > limit:
-            raise ApplicationError(f"invoice {invoice.number}: {total} {invoice.currency} disputed, "
-                                   f"but only {limit} {invoice.currency} can be")
+            raise ApplicationError(f"invoice {invoice.number}: {fmt(total, invoice.currency)} {invoice.currency} "
+                                   f"disputed, but only {fmt(limit, invoice.currency)} {invoice.currency} can be")
     return invoices
 
 
@@ -254,7 +254,7 @@ def _accepted_amount(dispute: Dispute, resolution: str, given: Decimal | None) -
         return ZERO
     if given is None or not (ZERO < given < dispute.amount):
         raise ApplicationError(f"a partly accepted dispute needs an accepted amount above 0 and below "
-                               f"{dispute.amount} {dispute.currency}")
+                               f"{fmt(dispute.amount, dispute.currency)} {dispute.currency}")
     if quantize(given, dispute.currency) != given:
         raise ApplicationError(f"the accepted amount has more decimals than {dispute.currency} allows")
     return given
