@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from o2c.access import access_customer_by_id
 from o2c.errors import ApplicationError
 from o2c.money import parse_amount
+from o2c.permissions import can
 from o2c.views import capability_required, member_required
 
 from . import integration, selectors, services
@@ -215,7 +216,9 @@ def portal_new(request):
     return redirect("disputes:portal_detail", dispute_id=dispute.pk)
 
 
-@capability_required("portal.use")
+# The case pages of the portal let staff in too, as a preview of what the customer sees (no internal notes);
+# the access function keeps a portal user to their own customer's disputes.
+@member_required
 @require_GET
 def portal_detail(request, dispute_id):
     dispute = selectors.access_dispute_by_id(request.membership, dispute_id)
@@ -224,17 +227,22 @@ def portal_detail(request, dispute_id):
     return render(request, "disputes/portal_detail.html", context)
 
 
-@capability_required("portal.use")
+@member_required
 @require_GET
 def portal_live(request, dispute_id):
     dispute = selectors.access_dispute_by_id(request.membership, dispute_id)
     return render(request, "disputes/_portal_live.html", _thread_context(request, dispute, include_internal=False))
 
 
-@capability_required("portal.file")
+@member_required
 @require_POST
 def portal_reply(request, dispute_id):
     dispute = selectors.access_dispute_by_id(request.membership, dispute_id)
+    if not selectors.is_portal(request.membership):
+        messages.error(request, "Staff answer on the case page, where internal notes are kept apart.")
+        return redirect("disputes:detail", dispute_id=dispute.pk)
+    if not can(request.membership, "portal.file"):
+        return render(request, "o2c/forbidden.html", status=403)
     try:
         services.message_post(dispute=dispute, body=request.POST.get("body", ""), actor=request.user,
                               from_customer=True, attachments=request.FILES.getlist("attachments"))

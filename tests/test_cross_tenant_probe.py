@@ -135,6 +135,24 @@ def _probe_mapping(world):
     return BankCsvMapping.objects.create(name="Globex bank CSV", mapping={"date": "Date", "amount": "Amount"})
 
 
+def _probe_dispute(world):
+    from disputes.services import LineInput, dispute_file_for_customer
+
+    return dispute_file_for_customer(customer=world.customer, lines=[LineInput(world.invoice.pk, Decimal("1.00"))],
+                                     reason_code="pricing", message="Globex dispute QZX", actor=None)
+
+
+def _probe_dispute_attachment(world):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from disputes.models import DisputeAttachment
+    from disputes.services import message_post
+
+    message = message_post(dispute=_probe_dispute(world), body="probe note", actor=None, from_customer=False,
+                           internal=True, attachments=[SimpleUploadedFile("probe.txt", b"probe")])
+    return DisputeAttachment.objects.get(message=message)
+
+
 EXTRA_OBJECTS: dict = {
     "payment_id": _probe_payment,
     "bank_file_id": lambda world: _probe_payment(world).bank_file,
@@ -144,6 +162,8 @@ EXTRA_OBJECTS: dict = {
     "matching_run_id": _probe_run,
     "mapping_id": _probe_mapping,
     "invoice_upload_id": _probe_invoice_upload,
+    "dispute_id": _probe_dispute,
+    "dispute_attachment_id": _probe_dispute_attachment,
 }
 NEVER_EXISTS = 2_000_000_000
 
