@@ -14,24 +14,29 @@ from django.utils import timezone
 
 from o2c.models import Membership, User
 
-from .models import Dispute, DisputeStatus, Resolution
+from .models import Dispute, DisputeAttachment, DisputeLine, DisputeStatus, Resolution
 
 _STATES_BEFORE_REVIEW = (DisputeStatus.NEW,)
 
 
 def facts(ids) -> dict[int, dict]:
-    disputes = (Dispute.objects.filter(pk__in=list(ids)).select_related("customer", "reason_code")
-                .annotate(oldest_issue=Min("lines__invoice__issue_date"),
-                          documents=Count("attachments", distinct=True)))
-    today = timezone.localdate()
+    disputes = list(Dispute.objects.filter(pk__in=list(ids)).select_related("customer", "reason_code"))
+    pks = [d.pk for d in disputes]
+    # Aggregates grouped by plain columns: the table's real key is (tenant_id, id), so grouping a whole row
+    # by Django's pk is refused by Postgres.
+    oldest = dict(DisputeLine.objects.filter(dispute__in=pks).values_list("dispute_id")
+                  .annotate(m=Min("invoice__issue_date")).values_list("dispute_id", "m"))
+    documents = dict(DisputeAttachment.objects.filter(dispute__in=pks).values_list("dispute_id")
+                     .annotate(n=Count("id")).values_list("dispute_id", "n"))
     past = dict(Dispute.objects.filter(customer__in={d.customer_id for d in disputes}).values_list("customer_id")
                 .annotate(n=Count("id")).values_list("customer_id", "n"))
+    today = timezone.localdate()
     return {d.pk: {
         "kind": "dispute", "amount": float(d.amount), "currency": d.currency, "reason": d.reason_code.code,
         "category": d.reason_code.category, "source": d.channel, "status": d.status,
         "customer": {"id": d.customer_id, "name": d.customer.name, "segment": "", "risk": ""},
-        "invoice_age_days": (today - d.oldest_issue).days if d.oldest_issue else 0,
-        "past_disputes": past.get(d.customer_id, 1) - 1, "documents": d.documents,
+        "invoice_age_days": (today - oldest[d.pk]).days if oldest.get(d.pk) else 0,
+        "past_disputes": past.get(d.customer_id, 1) - 1, "documents": documents.get(d.pk, 0),
     } for d in disputes}
 
 
