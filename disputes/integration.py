@@ -10,20 +10,34 @@ interface mismatch fails loudly instead of being skipped.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
+import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+_CODE_BASE = Path(__file__).resolve().parents[1]  # the directory holding disputes/ and o2c/
 CASE_KIND = "dispute"  # the triage source kind and the instructions' origin_kind
 
 
 def _optional(module_name: str):
+    """The module if this code base has it, else None.
+
+    A module found outside this code base is treated as absent: an editable install of another checkout
+    on the path would otherwise hand this tree its half of a different branch.
+    """
+    if module_name in sys.modules:
+        return sys.modules[module_name]  # None there means "known to be absent"
     try:
-        return importlib.import_module(module_name)
+        spec = importlib.util.find_spec(module_name)
     except ModuleNotFoundError as exc:
         if exc.name != module_name and not module_name.startswith(f"{exc.name}."):
-            raise  # the module exists but something it imports is missing: a real bug
+            raise
         return None
+    if spec is None or not spec.origin or not Path(spec.origin).resolve().is_relative_to(_CODE_BASE):
+        return None
+    return importlib.import_module(module_name)
 
 
 # --- triage rules (o2c.rules, INTERFACES.md section 2) ------------------------------------------------

@@ -1,6 +1,7 @@
 """Dispute services: every state move allowed and refused, filing all-or-nothing, resolution into payment
 instructions and dunning holds, the thread, escalation, notifications, and what dunning must skip."""
 
+import sys
 from datetime import timedelta
 from decimal import Decimal
 
@@ -241,8 +242,9 @@ def test_rejected_releases_the_hold_without_money(in_tenant, monkeypatch):
     assert len(recorder.of("invoice_hold_place")) == 2  # held again while it is open again
 
 
-def test_integration_without_the_instructions_module_resolves_anyway(in_tenant):
-    """On this branch o2c.instructions may be absent: the dispute still resolves (the adapter logs)."""
+def test_integration_without_the_instructions_module_resolves_anyway(in_tenant, monkeypatch):
+    """Without o2c.instructions (this branch before the merge) the dispute still resolves; the adapter logs."""
+    monkeypatch.setitem(sys.modules, "o2c.instructions", None)
     dispute = file_dispute()
     services.dispute_transition(dispute=dispute, name="triage", actor=None)
     assert services.dispute_resolve(dispute=dispute, resolution="accepted", actor=None).status == S.RESOLVED
