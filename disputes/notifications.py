@@ -33,7 +33,8 @@ def dispute_notify_send(*, dispute_id: int, event: str, message_id: int | None =
     portal_link = base + reverse("disputes:portal_detail", args=[dispute.pk])
     body = _body(dispute, message)
     mails = []
-    if event != "escalated":
+    customer_wrote = message is not None and message.from_customer
+    if event != "escalated" and not customer_wrote:  # no mail to the customer about their own message
         contacts = CustomerContact.objects.filter(customer=dispute.customer, preferred_channel=Channel.EMAIL)
         customer_emails = sorted(set(contacts.exclude(email="").values_list("email", flat=True)))
         if customer_emails:

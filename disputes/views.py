@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from o2c.access import access_customer_by_id
 from o2c.errors import ApplicationError
+from o2c.models import Customer
 from o2c.money import parse_amount
 from o2c.permissions import can
 from o2c.views import capability_required, member_required
@@ -20,6 +21,7 @@ from .catalogue import catalogue_ensure
 from .models import MANUAL_TRANSITIONS, DisputeReason, DisputeStatus, Priority, Resolution, RootCause
 
 LIVE_POLL_SECONDS = 2
+CHOOSER_LIMIT = 300  # customers offered in the chooser; beyond that, open the customer and file from there
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -157,7 +159,8 @@ def new(request):
     else:
         customer = None
     if request.method == "GET":
-        return render(request, "disputes/new.html", _filing_context(customer, deduction=deduction))
+        customers = None if customer else list(Customer.objects.filter(is_active=True).order_by("name")[:CHOOSER_LIMIT])
+        return render(request, "disputes/new.html", _filing_context(customer, deduction=deduction, customers=customers))
     try:
         if deduction is not None:
             dispute = services.dispute_from_deduction(deduction=deduction, reason_code=request.POST.get("reason", ""),

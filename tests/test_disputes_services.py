@@ -320,3 +320,15 @@ def test_escalation_task_runs_per_tenant(tenant, other_tenant):
     assert escalate_overdue.delay(tenant.pk).get() == [dispute.pk]
     assert escalate_overdue.delay(tenant.pk).get() == []
     assert len(escalate_overdue_all_tenants()) == 2
+
+
+def test_customer_message_mails_the_owner_not_the_customer(in_tenant, django_capture_on_commit_callbacks):
+    customer = CustomerFactory()
+    CustomerContactFactory(customer=customer, email="ap@buyer.test", preferred_channel=Channel.EMAIL)
+    portal = member(in_tenant, Role.PORTAL_USER, customer=customer)
+    owner = member(in_tenant, Role.AR_CLERK, email="owner@acme.test")
+    dispute = file_dispute(customer=customer)
+    services.dispute_update(dispute=dispute, owner=owner, actor=owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.message_post(dispute=dispute, body="Photos attached", actor=portal, from_customer=True)
+    assert [m.to for m in mail.outbox] == [["owner@acme.test"]] and "Photos attached" in mail.outbox[0].body

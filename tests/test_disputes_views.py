@@ -167,3 +167,42 @@ def test_api_transitions_answer_409_when_refused(world, verified_client):
                                                 "lines": [{"invoice": world.own_invoice.pk, "amount": "1.00"}]},
                           content_type="application/json")
     assert created.status_code == 201 and created.json()["channel"] == "clerk"
+
+
+def _deduction(customer, amount="15.00"):
+    from deductions.models import Deduction
+    from tests.test_cross_tenant_probe import _probe_application
+
+    inv = invoice(customer, f"INV-D{customer.pk}", "100.00")
+    application = _probe_application(type("World", (), {"invoice": inv})())
+    return Deduction.objects.create(customer=customer, invoice=inv, payment=application.payment,
+                                    application=application, amount=D(amount), currency="USD", reason="pricing")
+
+
+def test_file_from_a_deduction_checks_access(world, verified_client, tenant, other_tenant):
+    with tenant_context(other_tenant):
+        foreign = _deduction(CustomerFactory(name="Globex buyer"))
+    with tenant_context(tenant):
+        own = _deduction(world.own)
+    client = verified_client(world.clerk)
+    assert client.get(reverse("disputes:new") + f"?deduction={foreign.pk}").status_code == 404
+    assert client.post(reverse("disputes:new"), {"deduction": foreign.pk, "reason": "pricing",
+                                                 "message": "m"}).status_code == 404
+    form = client.get(reverse("disputes:new") + f"?deduction={own.pk}")
+    assert form.status_code == 200 and f"Deduction {own.pk}".encode() in form.content
+    done = client.post(reverse("disputes:new"), {"deduction": own.pk, "reason": "pricing", "message": "see remit"})
+    assert done.status_code == 302
+    with tenant_context(tenant):
+        dispute = Dispute.objects.get(deduction=own)
+        assert (dispute.channel, dispute.amount) == ("deduction", D("15.00"))
+    with tenant_context(other_tenant):
+        assert not Dispute.objects.exists()
+    client.force_login(world.portal)  # portal users cannot open the clerk's filing page at all
+    assert client.get(reverse("disputes:new") + f"?deduction={own.pk}").status_code == 403
+
+
+def test_customer_chooser_lists_only_this_tenants_customers(world, verified_client, other_tenant):
+    with tenant_context(other_tenant):
+        CustomerFactory(name="Globex Secret Customer")
+    page = verified_client(world.clerk).get(reverse("disputes:new"))
+    assert b"Own Buyer" in page.content and b"Globex Secret Customer" not in page.content
