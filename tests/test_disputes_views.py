@@ -206,3 +206,24 @@ def test_customer_chooser_lists_only_this_tenants_customers(world, verified_clie
         CustomerFactory(name="Globex Secret Customer")
     page = verified_client(world.clerk).get(reverse("disputes:new"))
     assert b"Own Buyer" in page.content and b"Globex Secret Customer" not in page.content
+
+
+def test_documents_of_internal_notes_stay_with_staff(world, verified_client, client, tenant):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from disputes.models import DisputeAttachment
+
+    with tenant_context(tenant):
+        note = services.message_post(dispute=world.mine, body="credit check", actor=world.clerk, from_customer=False,
+                                     internal=True, attachments=[SimpleUploadedFile("risk.txt", b"internal")])
+        shared = services.message_post(dispute=world.mine, body="our delivery note", actor=world.clerk,
+                                       from_customer=False, attachments=[SimpleUploadedFile("pod.txt", b"pod")])
+        internal_doc = DisputeAttachment.objects.get(message=note)
+        shared_doc = DisputeAttachment.objects.get(message=shared)
+    client.force_login(world.portal)
+    assert client.get(reverse("disputes:attachment", args=[internal_doc.pk])).status_code == 404
+    download = client.get(reverse("disputes:attachment", args=[shared_doc.pk]))
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"pod"
+    assert b"risk.txt" not in client.get(reverse("disputes:portal_detail", args=[world.mine.pk])).content
+    staff = verified_client(world.clerk)
+    assert staff.get(reverse("disputes:attachment", args=[internal_doc.pk])).status_code == 200
