@@ -9,6 +9,8 @@ interface mismatch fails loudly instead of being skipped.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import importlib.util
 import logging
@@ -55,8 +57,27 @@ def register_case_source() -> bool:
     return True
 
 
+_applying_triage: contextvars.ContextVar[bool] = contextvars.ContextVar("disputes_applying_triage", default=False)
+
+
+@contextlib.contextmanager
+def applying_triage():
+    """While the rules' own actions are applied, the moves they make do not ask for triage again (a loop)."""
+    token = _applying_triage.set(True)
+    try:
+        yield
+    finally:
+        _applying_triage.reset(token)
+
+
+def applying_triage_now() -> bool:
+    return _applying_triage.get()
+
+
 def triage_enqueue(dispute_ids) -> None:
     """Ask the rules engine to triage these disputes after the caller's transaction commits."""
+    if _applying_triage.get():
+        return
     rules = _optional("o2c.rules")
     if rules is not None and dispute_ids:
         rules.triage_enqueue(CASE_KIND, list(dispute_ids))

@@ -406,7 +406,8 @@ def disputes_escalate(*, now=None) -> list[int]:
 
 def _after_commit(dispute: Dispute, event: str) -> None:
     dispute_id = dispute.pk
-    transaction.on_commit(lambda: integration.triage_enqueue([dispute_id]))
+    if not integration.applying_triage_now():
+        transaction.on_commit(lambda: integration.triage_enqueue([dispute_id]))
     _notify_on_commit(dispute, event)
 
 

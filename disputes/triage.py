@@ -51,10 +51,13 @@ def describe(ids) -> dict[int, str]:
 
 
 def apply(decisions) -> None:
-    for decision in decisions:
-        dispute = Dispute.objects.filter(pk=decision.case_id).first()
-        if dispute is not None:
-            _apply_one(dispute, decision.actions or {}, decision.explanation or "")
+    from .integration import applying_triage
+
+    with applying_triage():
+        for decision in decisions:
+            dispute = Dispute.objects.filter(pk=decision.case_id).first()
+            if dispute is not None:
+                _apply_one(dispute, decision.actions or {}, decision.explanation or "")
 
 
 def _apply_one(dispute: Dispute, actions: dict, explanation: str) -> None:

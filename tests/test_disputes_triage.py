@@ -81,6 +81,10 @@ def test_services_enqueue_triage_through_o2c_rules(in_tenant, monkeypatch, djang
         dispute = file_dispute()
         services.dispute_transition(dispute=dispute, name="triage", actor=None)
     assert calls == [("dispute", [dispute.pk]), ("dispute", [dispute.pk])]
+    calls.clear()
+    with django_capture_on_commit_callbacks(execute=True):  # the rules' own moves do not re-enqueue (no loop)
+        triage.apply([Decision(dispute.pk, {"request_documents": ["proof of delivery"]})])
+    assert Dispute.objects.get(pk=dispute.pk).status == "waiting_customer" and calls == []
 
 
 def test_case_source_registration_uses_the_agreed_names(monkeypatch):
