@@ -136,6 +136,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reporting.tasks.snapshot_aging_all_tenants",
         "schedule": 60 * 60 * 24,
     },
+    "disputes-escalate-overdue": {  # disputes whose state SLA ran out (business hours): escalate them
+        "task": "disputes.tasks.escalate_overdue_all_tenants",
+        "schedule": 60 * 5,
+    },
 }
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -147,6 +147,22 @@ def _probe_refund_file(world):
 
     return RefundFile.objects.create(format="nacha", file_name=f"probe-{next(_probe_refs)}.ach", content="probe",
                                      sha256=f"{next(_probe_refs):064d}", currency="USD", total=1, count=1)
+def _probe_dispute(world):
+    from disputes.services import LineInput, dispute_file_for_customer
+
+    return dispute_file_for_customer(customer=world.customer, lines=[LineInput(world.invoice.pk, Decimal("1.00"))],
+                                     reason_code="pricing", message="Globex dispute QZX", actor=None)
+
+
+def _probe_dispute_attachment(world):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from disputes.models import DisputeAttachment
+    from disputes.services import message_post
+
+    message = message_post(dispute=_probe_dispute(world), body="probe note", actor=None, from_customer=False,
+                           internal=True, attachments=[SimpleUploadedFile("probe.txt", b"probe")])
+    return DisputeAttachment.objects.get(message=message)
 
 
 EXTRA_OBJECTS: dict = {
@@ -160,6 +176,8 @@ EXTRA_OBJECTS: dict = {
     "invoice_upload_id": _probe_invoice_upload,
     "instruction_id": _probe_instruction,
     "refund_file_id": _probe_refund_file,
+    "dispute_id": _probe_dispute,
+    "dispute_attachment_id": _probe_dispute_attachment,
 }
 NEVER_EXISTS = 2_000_000_000
 
