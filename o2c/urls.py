@@ -22,6 +22,7 @@ urlpatterns = [
     path("settings/users/invite/", views.invitation_new, name="invitation_new"),
     path("settings/users/<int:membership_id>/deactivate/", views.membership_remove, name="membership_deactivate"),
     path("settings/invitations/<int:invitation_id>/revoke/", views.invitation_cancel, name="invitation_revoke"),
+    path("settings/triage-rules/", include("o2c.rules.urls")),
     path("settings/api-tokens/", views.api_token_new, name="api_token_create"),
     path("settings/api-tokens/<int:api_token_id>/revoke/", views.api_token_revoke_view, name="api_token_revoke"),
     path("collections/", views.area_placeholder, {"area": "collections"}, name="collections"),
