@@ -14,6 +14,7 @@ refused when saved, with a hint to write `1.0` or `double(x)`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import cel
@@ -139,14 +140,27 @@ def compile_rules(specs, *, kind: str = "") -> list[CompiledRule]:
 
 def compile_rule(spec: RuleSpec) -> CompiledRule:
     """Validate one rule: its actions, then its condition (syntax, variables, a bool on typed samples)."""
+    _check_text_fields(spec)
     check_actions(spec.actions)
     program = compile_condition(spec.condition)
     return CompiledRule(spec=spec, program=program, reads=_reads(spec.condition, program))
 
 
+def _has_control_characters(text: str, allowed: str = "") -> bool:
+    """Control characters (other than `allowed`) do not survive every YAML tool and mean nothing in a rule."""
+    return any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in text)
+
+
+def _check_text_fields(spec: RuleSpec) -> None:
+    if not isinstance(spec.description, str) or _has_control_characters(spec.description, "\n\t"):
+        raise RuleError("the description must be text without control characters", position="description")
+    if isinstance(spec.condition, str) and _has_control_characters(spec.condition, "\n\t\r"):
+        raise RuleError("the condition contains a control character", position="1:1")
+
+
 def _check_name(name, seen) -> None:
-    if not isinstance(name, str) or not name.strip():
-        raise RuleError("a rule needs a name", position="name")
+    if not isinstance(name, str) or not name.strip() or _has_control_characters(name):
+        raise RuleError("a rule needs a name (text without control characters)", position="name")
     if len(name) > 120:
         raise RuleError("a rule name has at most 120 characters", position="name")
     if name in seen:
@@ -249,8 +263,9 @@ def _reads(condition: str, program) -> tuple[str, ...]:
 # --- actions ---------------------------------------------------------------------------------------
 
 def _text(value, key: str, limit: int = 200) -> None:
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise RuleError(f"{key} must be a non-empty text of at most {limit} characters", position=f"actions.{key}")
+    if not isinstance(value, str) or not value.strip() or len(value) > limit or _has_control_characters(value):
+        raise RuleError(f"{key} must be a non-empty text of at most {limit} characters, without control characters",
+                        position=f"actions.{key}")
 
 
 def _text_list(value, key: str) -> None:
