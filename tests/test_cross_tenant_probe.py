@@ -135,6 +135,14 @@ def _probe_mapping(world):
     return BankCsvMapping.objects.create(name="Globex bank CSV", mapping={"date": "Date", "amount": "Amount"})
 
 
+def _probe_rule(world):
+    from o2c.models import TriageRule
+
+    # Named after the customer: tenant B's rule carries B's marker, so a list page that leaks it is caught.
+    return TriageRule.objects.create(applies_to="deduction", position=1, name=f"Rule for {world.customer.name}",
+                                     condition="true", actions={"queue": "probe"})
+
+
 EXTRA_OBJECTS: dict = {
     "payment_id": _probe_payment,
     "bank_file_id": lambda world: _probe_payment(world).bank_file,
@@ -144,6 +152,7 @@ EXTRA_OBJECTS: dict = {
     "matching_run_id": _probe_run,
     "mapping_id": _probe_mapping,
     "invoice_upload_id": _probe_invoice_upload,
+    "rule_id": _probe_rule,
 }
 NEVER_EXISTS = 2_000_000_000
 
