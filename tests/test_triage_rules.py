@@ -186,6 +186,17 @@ def test_triage_run_stores_an_explained_result_per_case_and_hands_the_decisions_
     assert TriageResult.objects.filter(case_id=3).count() == 2
 
 
+def test_results_keep_quotes_backslashes_and_unicode_intact(in_tenant, source):
+    name = 'Say "hi" \\ {ünï,cödé} NULL'
+    triage_rules_replace(content=yaml.safe_dump({"deduction": [
+        {"name": name, "condition": 'category == "pricing"', "actions": {"queue": 'q "1"', "notify": ["a,b"]}}]}),
+        format="yaml")
+    [decision] = triage_run(kind="deduction", ids=[1])
+    result = latest_triage("deduction", 1)
+    assert (result.rules_fired, result.actions, result.explanation) == ([name], decision.actions, decision.explanation)
+    assert result.values == {name: {"category": "pricing"}} and result.errors == []
+
+
 def test_enqueue_batches_ids_after_commit_and_the_task_runs_them(in_tenant, source,
                                                                   django_capture_on_commit_callbacks):
     _replace()

@@ -11,13 +11,14 @@ def install_defaults(apps, schema_editor):
     Tenant = apps.get_model("o2c", "Tenant")
     TriageRule = apps.get_model("o2c", "TriageRule")
     sets = parse_rule_file(DEFAULTS_FILE.read_text(), "yaml")
+    db = schema_editor.connection.alias  # migrations run as the schema owner ("owner"), not the app role
     with schema_editor.connection.cursor() as cursor:
-        for tenant_id in Tenant.objects.values_list("pk", flat=True):
+        for tenant_id in Tenant.objects.using(db).values_list("pk", flat=True):
             # Row-level security may already be on for these tables: act as the tenant.
             cursor.execute("SELECT set_config('o2c.tenant_id', %s, true)", [str(tenant_id)])
-            if TriageRule.objects.filter(tenant_id=tenant_id).exists():
+            if TriageRule.objects.using(db).filter(tenant_id=tenant_id).exists():
                 continue
-            TriageRule.objects.bulk_create(
+            TriageRule.objects.using(db).bulk_create(
                 TriageRule(tenant_id=tenant_id, applies_to=kind, position=position, **rule_to_dict(spec))
                 for kind, specs in sets.items() for position, spec in enumerate(specs, start=1)
             )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
 from django.db.models import Max
 
+from ..bulk import bulk_cursor, pg_array
 from ..errors import ApplicationError
 from ..models import Tenant, TriageResult, TriageRule
 from ..services.audit import audit_event
@@ -248,16 +250,38 @@ def triage_run(*, kind: str, ids) -> list[TriageDecision]:
     _check_kind(kind)
     with transaction.atomic():
         decisions = triage_decide(kind, ids)
-        TriageResult.objects.bulk_create([_result_row(kind, d) for d in decisions], batch_size=RESULT_BATCH)
+        _store_results(kind, decisions)
         if decisions:
             case_source(kind).apply(decisions)
     return decisions
 
 
-def _result_row(kind: str, decision: TriageDecision) -> TriageResult:
-    return TriageResult(kind=kind, case_id=decision.case_id, rules_fired=[f.name for f in decision.fired],
-                        values={f.name: f.values for f in decision.fired}, actions=decision.actions,
-                        explanation=decision.explanation, errors=decision.errors)
+def _store_results(kind: str, decisions: list[TriageDecision]) -> None:
+    """One INSERT per batch, arrays bound on the server: the ORM's bulk_create quotes 10,000 JSON values in
+    Python first, which was two thirds of a 10k-case triage (see o2c/bulk.py)."""
+    for start in range(0, len(decisions), RESULT_BATCH):
+        batch = decisions[start:start + RESULT_BATCH]
+        columns = (
+            [d.case_id for d in batch],
+            [_json([f.name for f in d.fired]) for d in batch],
+            [_json({f.name: f.values for f in d.fired}) for d in batch],
+            [_json(d.actions) for d in batch],
+            [d.explanation for d in batch],
+            [_json(d.errors) for d in batch],
+        )
+        with bulk_cursor() as cur:
+            cur.execute(
+                "INSERT INTO o2c_triageresult (tenant_id, kind, case_id, rules_fired, \"values\", actions,"
+                " explanation, errors, created_at)"
+                " SELECT %s, %s, t.case_id, t.fired::jsonb, t.vals::jsonb, t.acts::jsonb, t.expl, t.errs::jsonb,"
+                " statement_timestamp()"
+                " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],"
+                " %s::text[]) AS t(case_id, fired, vals, acts, expl, errs)",
+                [current_tenant_id(), kind, *map(pg_array, columns)])
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # --- dry run ---------------------------------------------------------------------------------------
