@@ -32,6 +32,7 @@ urlpatterns = [
     path("disputes/", include("disputes.urls")),
     path("reports/", include("reporting.urls")),
     path("api/v1/", include(api_views.urlpatterns)),
+    path("api/v1/", include("o2c.rules.api_urls")),
     path("api/v1/", include("deductions.api_urls")),
     path("api/v1/", include("disputes.api_urls")),
     path("admin/", admin.site.urls),

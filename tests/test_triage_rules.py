@@ -358,3 +358,30 @@ def test_other_tenants_rules_are_404(lead_client, other_tenant):
     assert lead_client.get(reverse("triage:rule_edit", args=[foreign.pk])).status_code == 404
     assert lead_client.post(reverse("triage:rule_delete", args=[foreign.pk])).status_code == 404
     assert Tenant.objects.count() == 2
+
+
+# --- API -------------------------------------------------------------------------------------------
+
+def test_api_lists_exports_and_imports_with_capabilities(tenant, other_tenant, member_factory):
+    from django.test import Client
+
+    from o2c.services.tenants import api_token_create
+
+    admin = member_factory(tenant, Role.TENANT_ADMIN)
+    with tenant_context(tenant):
+        _, lead_key = api_token_create(name="ERP rules", role=Role.FINANCE_LEAD, created_by=admin)
+        _, clerk_key = api_token_create(name="ERP", role=Role.AR_CLERK, created_by=admin)
+    with tenant_context(other_tenant):
+        triage_rules_replace(content=RULES_YAML.replace("Everything else", "Globex only"), format="yaml")
+    lead, clerk = (Client(HTTP_AUTHORIZATION=f"Bearer {key}") for key in (lead_key, clerk_key))
+    body = {"format": "yaml", "content": RULES_YAML}
+    assert clerk.post(reverse("api_triage_rules_import"), body, content_type="application/json").status_code == 403
+    answer = lead.post(reverse("api_triage_rules_import"), body, content_type="application/json")
+    assert answer.json() == {"created": 2, "updated": 0, "deleted": 0, "unchanged": 0}
+    listing = clerk.get(reverse("api_triage_rules")).json()
+    assert [r["name"] for r in listing["deduction"]] == ["Small pricing claims", "Everything else"]
+    assert clerk.get(reverse("api_triage_rules_export")).content.decode() == RULES_YAML
+    bad = lead.post(reverse("api_triage_rules_import"), {"format": "yaml", "content": "deduction: [{name: X}]"},
+                    content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["position"] == "condition"
+    assert "rule 1 'X'" in bad.json()["detail"]
