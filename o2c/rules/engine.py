@@ -141,8 +141,8 @@ def compile_rules(specs, *, kind: str = "") -> list[CompiledRule]:
 def compile_rule(spec: RuleSpec) -> CompiledRule:
     """Validate one rule: its actions, then its condition (syntax, variables, a bool on typed samples)."""
     _check_text_fields(spec)
+    program = compile_condition(spec.condition)  # first: the form checks it while the lead is typing it
     check_actions(spec.actions)
-    program = compile_condition(spec.condition)
     return CompiledRule(spec=spec, program=program, reads=_reads(spec.condition, program))
 
 
