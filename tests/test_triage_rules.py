@@ -220,7 +220,7 @@ def test_dry_run_compares_a_changed_rule_set_with_what_happened(in_tenant, sourc
     changed = RULES_YAML.replace("amount < 100.0", "amount < 10.0")
     from o2c.rules.services import parse_rules
 
-    report = dry_run(sets=parse_rules(changed, "yaml"), days=90)
+    report = dry_run(rules=parse_rules(changed, "yaml"), days=90)
     rows = {row.case_id: row for row in report.rows}
     assert rows[1].changed and rows[1].would.actions == {"queue": "deductions"}  # no longer auto-approved
     assert not rows[2].changed and rows[3].was_fired is None and rows[3].changed

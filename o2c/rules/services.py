@@ -17,7 +17,7 @@ from ..tenancy import current_tenant_id
 from . import engine
 from .engine import KINDS, RuleError, RuleSpec, TriageDecision, compile_rules
 from .fileformat import RuleFileError, dump_rule_file, parse_rule_file, rule_to_dict
-from .sources import case_source
+from .sources import case_source, registered_kinds
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 RESULT_BATCH = 2000
@@ -325,15 +325,13 @@ class DryRun:
         return text
 
 
-def dry_run(*, sets: dict[str, list[RuleSpec]], days: int = 90) -> DryRun:
-    """What these rule sets would do to the cases of the last `days` days, next to what the rules of the
-    time did (the latest TriageResult of each case). Writes nothing."""
-    from .sources import registered_kinds
-
+def dry_run(*, rules: dict[str, list[RuleSpec]], days: int = 90) -> DryRun:
+    """What these rule sets ({kind: [RuleSpec, ...]}) would do to the cases of the last `days` days, next to
+    what the rules of the time did (the latest TriageResult of each case). Writes nothing."""
     if days < 1:
         raise ApplicationError("a dry run looks back at least one day")
     result = DryRun(days=days)
-    for kind, specs in sets.items():
+    for kind, specs in rules.items():
         if kind not in registered_kinds():
             result.skipped_kinds.append(kind)
             continue

@@ -44,7 +44,7 @@ def rule_edit(request, rule_id=None):
     if request.method == "POST" and form.is_valid():
         try:
             if "dry_run" in request.POST:
-                report = services.dry_run(sets={kind: _set_with(kind, rule, form.spec())})
+                report = services.dry_run(rules={kind: _set_with(kind, rule, form.spec())})
             else:
                 services.triage_rule_save(kind=kind, spec=form.spec(), rule_id=rule_id, actor=request.user)
                 messages.success(request, f"Rule {form.cleaned_data['name']!r} saved.")
@@ -156,7 +156,7 @@ def rules_import(request):
         try:
             content, fmt = upload.read(), format_for(upload.name)
             if "dry_run" in request.POST:
-                report = services.dry_run(sets=services.parse_rules(content, fmt))
+                report = services.dry_run(rules=services.parse_rules(content, fmt))
             else:
                 outcome = services.triage_rules_replace(content=content, format=fmt, actor=request.user)
                 messages.success(request, f"{upload.name} imported: {outcome}.")

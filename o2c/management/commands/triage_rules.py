@@ -59,7 +59,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"wrote {file}"))
 
     def _dry_run(self, file: Path, days: int) -> None:
-        report = dry_run(sets=parse_rules(self._read(file), format_for(file.name)), days=days)
+        report = dry_run(rules=parse_rules(self._read(file), format_for(file.name)), days=days)
         rows = sorted(report.rows, key=lambda r: (not r.changed, r.kind, r.case_id))[:TABLE_ROWS]
         self.stdout.write(f"{'case':<28} {'changed':<8} {'would fire':<50} was")
         for row in rows:
