@@ -198,6 +198,8 @@ def test_int_and_double_literals_compare_alike_but_mixed_arithmetic_is_refused_w
     ('customer.tier == "gold"', "1:10", "no such field 'tier'"),
     ("amount", "1:1", "must be true or false"),
     ("", "1:1", "empty"),
+    ("amount > 1.0 && lookup(reason)", "1:17", "unknown function 'lookup'"),
+    ('amount < 0.0 && reason.lowerAscii() == "x"', "1:24", "unknown function 'lowerAscii'"),  # never reached
 ])
 def test_bad_conditions_are_refused_with_line_and_column(condition, position, message):
     with pytest.raises(RuleError, match=re.escape(message)) as refused:

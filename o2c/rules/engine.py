@@ -176,6 +176,7 @@ def compile_condition(condition: str):
     except ValueError as exc:
         raise _syntax_error(str(exc)) from None
     _check_variables(condition, program)
+    _check_functions(condition, program)
     _check_on_samples(condition, program)
     return program
 
@@ -205,6 +206,22 @@ def _check_variables(condition: str, program) -> None:
                         position=_position_of(condition, name))
 
 
+# The functions this CEL runtime has (besides operators and the has/all/exists/map/filter macros); anything
+# else (`lowerAscii`, `max`) would only fail when a case reaches it, so it is refused when saved.
+FUNCTIONS = frozenset({
+    "size", "int", "uint", "double", "string", "bytes", "type", "dyn", "duration", "timestamp", "matches",
+    "contains", "startsWith", "endsWith", "getFullYear", "getMonth", "getDayOfMonth", "getDayOfWeek",
+    "getDayOfYear", "getHours", "getMinutes", "getSeconds", "getMilliseconds",
+})
+
+
+def _check_functions(condition: str, program) -> None:
+    for name in program.references()["functions"]:
+        if not name.startswith(("_", "@", "!")) and name not in FUNCTIONS:
+            raise RuleError(f"unknown function {name!r}; available: {', '.join(sorted(FUNCTIONS))}",
+                            position=_position_of(condition, name))
+
+
 def _check_on_samples(condition: str, program) -> None:
     for sample in SAMPLE_FACTS:
         try:
@@ -214,8 +231,10 @@ def _check_on_samples(condition: str, program) -> None:
         except KeyError as exc:
             raise RuleError(f"no such field {exc.args[0]!r}; customer has: {', '.join(CUSTOMER_FIELDS)}",
                             position=_position_of(condition, str(exc.args[0]))) from None
-        except RuntimeError as exc:
-            raise RuleError(str(exc).split(". ")[0], position="1:1") from None
+        except RuntimeError as exc:  # an unknown function: point at its name
+            name = re.search(r"'(\w+)'", str(exc))
+            raise RuleError(str(exc).split(". ")[0],
+                            position=_position_of(condition, name[1]) if name else "1:1") from None
         except (ArithmeticError, ValueError):
             continue  # value-dependent (a division by zero on this sample): evaluation records it per case
         if not isinstance(result, bool):

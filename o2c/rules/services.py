@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from ..bulk import bulk_cursor, pg_array
@@ -94,7 +94,11 @@ def triage_rule_save(*, kind: str, spec: RuleSpec, rule_id: int | None = None, a
         for name, value in rule_to_dict(spec).items():
             setattr(rule, name, value)
         rule.updated_by = actor
-        rule.save()
+        try:
+            with transaction.atomic():
+                rule.save()
+        except IntegrityError:  # the same name saved by someone else a moment ago
+            raise RuleRefused(RuleError(f"another {kind} rule is called {spec.name!r}", position="name")) from None
         changes = {k: [before.get(k), v] for k, v in rule_to_dict(spec).items() if before.get(k) != v}
         audit_event("triage_rule.created" if not before else "triage_rule.updated", rule, changes, actor=actor)
     return rule

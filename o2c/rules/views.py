@@ -49,9 +49,7 @@ def rule_edit(request, rule_id=None):
                 services.triage_rule_save(kind=kind, spec=form.spec(), rule_id=rule_id, actor=request.user)
                 messages.success(request, f"Rule {form.cleaned_data['name']!r} saved.")
                 return redirect("triage:rules")
-        except services.RuleRefused as exc:
-            problem = exc
-        except ApplicationError as exc:
+        except ApplicationError as exc:  # RuleRefused carries the position for the caret
             problem = exc
     status = 422 if (form.errors or problem) else 200
     return render(request, "triage/rule_form.html", {
