@@ -10,6 +10,7 @@ from ..models import TriageKind, TriageRule
 from ..permissions import can
 from ..views import capability_required
 from . import services
+from .engine import describe_actions
 from .fileformat import format_for
 from .forms import RuleFileForm, TriageRuleForm
 
@@ -19,9 +20,16 @@ DRY_RUN_ROWS = 100  # the page lists the cases that would change first; the summ
 @capability_required("triage.view")
 @require_GET
 def rule_list(request):
-    kinds = [(kind, label, list(services.triage_rules(kind))) for kind, label in TriageKind.choices]
+    kinds = [(kind, label, _with_summaries(services.triage_rules(kind))) for kind, label in TriageKind.choices]
     return render(request, "triage/rules.html", {
         "kinds": kinds, "can_manage": can(request.membership, "triage.manage"), "file_form": RuleFileForm()})
+
+
+def _with_summaries(rules) -> list[TriageRule]:
+    rules = list(rules)
+    for rule in rules:
+        rule.summary = describe_actions(rule.actions)  # "decide valid, queue 'pricing', SLA 24 h"
+    return rules
 
 
 def _kind(request, rule) -> str:
