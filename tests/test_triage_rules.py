@@ -12,9 +12,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from o2c.models import AuditEvent, Role, Tenant, TriageResult, TriageRule
 from o2c.rules import CaseSource, RuleSpec, latest_triage, register_case_source, sources, triage_enqueue
+from o2c.rules.fileformat import dump_rule_file
 from o2c.rules.services import (
     DEFAULTS_FILE,
     RuleRefused,
@@ -29,6 +32,7 @@ from o2c.rules.services import (
 )
 from o2c.services.tenants import tenant_create
 from o2c.tenancy import tenant_context
+from tests.test_triage_engine import rules_st
 
 CASES = {
     1: {"kind": "deduction", "amount": 12.5, "category": "pricing", "customer": {"id": 1, "risk": "low"}},
@@ -385,3 +389,29 @@ def test_api_lists_exports_and_imports_with_capabilities(tenant, other_tenant, m
                     content_type="application/json")
     assert bad.status_code == 400 and bad.json()["position"] == "condition"
     assert "rule 1 'X'" in bad.json()["detail"]
+
+
+# --- properties through the database ---------------------------------------------------------------
+
+BREAKAGES = [("condition", "amount >"), ("condition", "colour == 1"), ("actions", {"priority": "asap"}),
+             ("actions", {}), ("condition", 'amount > "x"'), ("actions", {"sla_hours": 0})]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(deductions=rules_st, disputes=rules_st, fmt=st.sampled_from(["yaml", "json"]),
+       breakage=st.sampled_from(BREAKAGES), data=st.data())
+def test_import_is_all_or_nothing_and_round_trips_through_the_database(in_tenant, deductions, disputes, fmt,
+                                                                       breakage, data):
+    text = dump_rule_file({"deduction": deductions, "dispute": disputes}, fmt)
+    triage_rules_replace(content=text, format=fmt)
+    assert triage_rules_export(fmt) == text
+    assert not triage_rules_replace(content=text, format=fmt).changed
+    if not deductions:
+        return
+    index = data.draw(st.integers(0, len(deductions) - 1))
+    field, value = breakage
+    broken = [*deductions]
+    broken[index] = RuleSpec(**{**broken[index].__dict__, field: value})
+    with pytest.raises(RuleRefused, match=rf"^deduction rule {index + 1} "):
+        triage_rules_replace(content=dump_rule_file({"deduction": broken, "dispute": []}, fmt), format=fmt)
+    assert triage_rules_export(fmt) == text  # nothing of the refused file was stored
