@@ -147,6 +147,8 @@ def _probe_refund_file(world):
 
     return RefundFile.objects.create(format="nacha", file_name=f"probe-{next(_probe_refs)}.ach", content="probe",
                                      sha256=f"{next(_probe_refs):064d}", currency="USD", total=1, count=1)
+
+
 def _probe_dispute(world):
     from disputes.services import LineInput, dispute_file_for_customer
 
@@ -165,6 +167,14 @@ def _probe_dispute_attachment(world):
     return DisputeAttachment.objects.get(message=message)
 
 
+def _probe_rule(world):
+    from o2c.models import TriageRule
+
+    # Named after the customer: tenant B's rule carries B's marker, so a list page that leaks it is caught.
+    return TriageRule.objects.create(applies_to="deduction", position=1, name=f"Rule for {world.customer.name}",
+                                     condition="true", actions={"queue": "probe"})
+
+
 EXTRA_OBJECTS: dict = {
     "payment_id": _probe_payment,
     "bank_file_id": lambda world: _probe_payment(world).bank_file,
@@ -178,6 +188,7 @@ EXTRA_OBJECTS: dict = {
     "refund_file_id": _probe_refund_file,
     "dispute_id": _probe_dispute,
     "dispute_attachment_id": _probe_dispute_attachment,
+    "rule_id": _probe_rule,
 }
 NEVER_EXISTS = 2_000_000_000
 

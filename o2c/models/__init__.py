@@ -23,6 +23,7 @@ from .ledger import (
     InvoiceUpload,
     PaymentTerms,
 )
+from .rules import TriageKind, TriageResult, TriageRule
 from .tenants import ApiToken, Invitation, Membership, Role, Tenant, User
 from .uploads import QueuedUpload, UploadStatus
 
@@ -30,7 +31,7 @@ __all__ = [
     "ApiToken", "AuditEvent", "CreditMemo", "Customer", "CustomerAlias", "CustomerBankAccount",
     "CustomerContact", "Invitation", "Invoice", "InvoiceImport", "InvoiceUpload", "Membership",
     "PaymentTerms", "QueuedUpload", "Role",
-    "Tenant", "UploadStatus", "User",
+    "Tenant", "TriageKind", "TriageResult", "TriageRule", "UploadStatus", "User",
     # payment instructions
     "ApprovalLimit", "InstructionKind", "InstructionStatus", "InvoiceHold", "NumberSequence", "OriginKind",
     "PaymentInstruction", "RefundFile", "RefundFormat", "TreasuryAccount", "WriteOff",

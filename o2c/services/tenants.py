@@ -16,6 +16,7 @@ from django.utils.text import slugify
 
 from ..errors import ApplicationError, ConflictError
 from ..models import ApiToken, Customer, Invitation, Membership, Role, Tenant, User
+from ..rules.services import triage_defaults_install
 from ..tenancy import current_tenant_id, tenant_context
 from .audit import audit_event
 
@@ -29,7 +30,11 @@ def tenant_create(*, slug: str, name: str, base_currency: str = "USD") -> Tenant
         raise ApplicationError(f"tenant slug {slug!r} may contain only lowercase letters, digits and hyphens")
     if Tenant.objects.filter(slug=slug).exists():
         raise ConflictError(f"a tenant with slug {slug!r} already exists")
-    return Tenant.objects.create(slug=slug, name=name, base_currency=base_currency.upper())
+    with transaction.atomic():
+        tenant = Tenant.objects.create(slug=slug, name=name, base_currency=base_currency.upper())
+        with tenant_context(tenant):
+            triage_defaults_install()  # so triage works on day one
+    return tenant
 
 
 def tenant_by_slug(slug: str) -> Tenant:
