@@ -13,7 +13,7 @@ from o2c.access import access_customer_by_id
 from o2c.api import MoneyField, TenantAPIView
 from o2c.errors import ApplicationError
 from o2c.money import parse_amount
-from o2c.permissions import EVERYONE, can
+from o2c.permissions import can
 
 from . import integration, selectors, services
 from .models import Dispute, DisputeMessage
@@ -57,7 +57,7 @@ def _require(membership, *capabilities):
 
 
 class DisputeBaseApi(TenantAPIView):
-    allowed_roles = EVERYONE  # what each role may do is checked per method below
+    capability = "disputes.api"  # the entry gate; what each role may do is checked per method below
 
     def get_queryset(self):
         return selectors.dispute_scope(self.request.membership).select_related(

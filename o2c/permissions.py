@@ -34,6 +34,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "disputes.work": frozenset({ADMIN, CLERK, COLLECTOR, LEAD}),
     "disputes.resolve": frozenset({ADMIN, CLERK, LEAD}),
     "disputes.configure": frozenset({ADMIN, LEAD}),  # SLAs, business hours
+    "disputes.api": EVERYONE,  # the disputes API's entry gate: staff work cases, portal users file their own
     "triage.view": STAFF,
     "triage.manage": frozenset({ADMIN, LEAD}),  # edit, import, dry-run the triage rules
     # payment instructions (how much a role may approve: the tenant's approval limits)

@@ -30,10 +30,9 @@ def tenant_create(*, slug: str, name: str, base_currency: str = "USD") -> Tenant
         raise ApplicationError(f"tenant slug {slug!r} may contain only lowercase letters, digits and hyphens")
     if Tenant.objects.filter(slug=slug).exists():
         raise ConflictError(f"a tenant with slug {slug!r} already exists")
-    with transaction.atomic():
-        tenant = Tenant.objects.create(slug=slug, name=name, base_currency=base_currency.upper())
-        with tenant_context(tenant):
-            triage_defaults_install()  # so triage works on day one
+    tenant = Tenant.objects.create(slug=slug, name=name, base_currency=base_currency.upper())
+    with tenant_context(tenant):
+        triage_defaults_install()  # so triage works on day one
     return tenant
 
 
