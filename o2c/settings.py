@@ -136,6 +136,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reporting.tasks.snapshot_aging_all_tenants",
         "schedule": 60 * 60 * 24,
     },
+    "deductions-intake": {  # deductions cash application inserted in SQL: reason codes, research, triage
+        "task": "deductions.intake_all_tenants",
+        "schedule": 60,
+    },
 }
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
