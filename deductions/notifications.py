@@ -7,7 +7,8 @@ from __future__ import annotations
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMessage
 
-from o2c.models import Channel, CustomerContact
+from o2c.models import CustomerContact
+from o2c.models.ledger import Channel
 from o2c.money import fmt
 from o2c.services.audit import audit_event
 

@@ -427,6 +427,7 @@ def _close_resolved(d: Deduction, *, actor, instruction_id=None) -> None:
     d.instruction_id = instruction_id
     d.save(update_fields=["status", "resolution", "closed_amount", "recovered_amount", "resolved_at",
                           "instruction_id"])
+    d.refresh_from_db(fields=["remaining_amount"])  # computed by the database
     audit_event("deduction.resolved", d, {"status": [before, d.status], "resolution": ["", d.resolution],
                                           "recovered_amount": [None, d.recovered_amount]}, actor=actor)
 

@@ -21,6 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, type=Path, help="CSV file to write ('-' for stdout)")
 
     def handle(self, *args, tenant, out, **options):
+        out = Path(out)
         try:
             tenant_obj = tenant_by_slug(tenant)
         except ApplicationError as exc:
