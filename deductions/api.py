@@ -45,7 +45,10 @@ class CreateSerializer(serializers.Serializer):
 
 
 def _actor(request):
-    return request.membership.user
+    """The signed-in user; an API key acts as nobody in particular (the audit event says channel api)."""
+    from o2c.models import User
+
+    return request.user if isinstance(request.user, User) else None
 
 
 class DeductionApi(TenantAPIView):

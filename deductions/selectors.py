@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -39,12 +38,10 @@ def deduction_for_dispute(membership, deduction_id) -> Deduction:
     return access_deduction_by_id(membership, deduction_id)
 
 
-def access_document_by_id(membership, deduction_id, document_id) -> DeductionDocument:
-    deduction = access_deduction_by_id(membership, deduction_id)
-    doc = DeductionDocument.objects.filter(deduction=deduction, pk=_as_id(document_id)).first()
-    if doc is None:
-        raise Http404("no such document")
-    return doc
+def access_document_by_id(membership, document_id) -> DeductionDocument:
+    """A document of a deduction the member may see (a portal user: their own customer's), else 404."""
+    return get_object_or_404(DeductionDocument.objects.filter(deduction__in=deduction_scope(membership)),
+                             pk=_as_id(document_id))
 
 
 def deduction_filter(qs, *, status="", reason="", category="", customer_id=None, owner_id=None, min_age=None,

@@ -327,6 +327,8 @@ def deduction_split(*, deduction_id, amounts: list[Decimal], actor) -> list[Dedu
     40 shortage); the original closes as split, each part keeps its lineage (`parent`)."""
     with transaction.atomic():
         d = _locked(deduction_id)
+        if d.status not in WORKABLE:
+            _move(d, "split")  # refused with the state's message (409) before the amounts are looked at
         amounts = [quantize(Decimal(a), d.currency) for a in amounts]
         if len(amounts) < 2:
             raise ApplicationError("a split needs at least two parts")

@@ -17,5 +17,5 @@ urlpatterns = [
     path("<int:deduction_id>/", views.deduction_detail, name="detail"),
     path("<int:deduction_id>/action/", views.deduction_action, name="action"),
     path("<int:deduction_id>/documents/", views.document_upload, name="document_upload"),
-    path("<int:deduction_id>/documents/<int:document_id>/", views.document_download, name="document_download"),
+    path("documents/<int:document_id>/", views.document_download, name="document_download"),
 ]

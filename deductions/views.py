@@ -197,12 +197,12 @@ def document_upload(request, deduction_id):
 
 @member_required
 @require_GET
-def document_download(request, deduction_id, document_id):
+def document_download(request, document_id):
     """Through this view only: the access function decides (tenant, and a portal user's own customer)."""
     portal = request.membership.role == Role.PORTAL_USER
     if not can(request.membership, "portal.use" if portal else "deductions.view"):
         return render(request, "o2c/forbidden.html", status=403)
-    doc = selectors.access_document_by_id(request.membership, deduction_id, document_id)
+    doc = selectors.access_document_by_id(request.membership, document_id)
     return FileResponse(default_storage.open(doc.path, "rb"), as_attachment=True, filename=doc.name,
                         content_type=doc.content_type)
 
@@ -287,9 +287,12 @@ def portal_list(request):
     return _render(request, "deductions/portal_list.html", "deductions/_portal_rows.html", {"rows": rows})
 
 
-@capability_required("portal.use")
+@member_required
 @require_GET
 def portal_detail(request, deduction_id):
+    """The customer's view of one deduction (staff may open it too, to see what the customer sees)."""
+    if not (can(request.membership, "portal.use") or can(request.membership, "deductions.view")):
+        return render(request, "o2c/forbidden.html", status=403)
     d = selectors.access_deduction_by_id(request.membership, deduction_id)
     return render(request, "deductions/portal_detail.html", {"d": d, "documents": d.documents.order_by("pk"),
                                                              "document_form": DocumentForm()})

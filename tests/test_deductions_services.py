@@ -185,7 +185,8 @@ def test_without_the_instructions_package_a_resolution_is_refused_with_a_reason(
         pytest.skip("o2c.instructions is installed: the end-to-end tests cover resolution")
 
 
-def test_denial_mails_note_and_evidence_to_contacts_who_prefer_email(in_tenant, clerk, django_capture_on_commit_callbacks):
+def test_denial_mails_note_and_evidence_to_contacts_who_prefer_email(in_tenant, clerk,
+                                                                   django_capture_on_commit_callbacks):
     invoice = InvoiceFactory()
     CustomerContactFactory(customer=invoice.customer, email="ap@cust.test", preferred_channel=Channel.EMAIL)
     CustomerContactFactory(customer=invoice.customer, email="phone@cust.test", preferred_channel=Channel.PHONE)
