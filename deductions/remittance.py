@@ -4,7 +4,8 @@ A file is read through the real parsers (payments.parsers.x12_812 / x12_820). Ea
 deduction linked to its origin ("812 ADJ-77 line 4", "820 TRN 1234 ADX line 12"); the customer is the
 invoice's, else the buyer/payer by ERP id, else by exact name. A file with an adjustment we cannot place
 is refused as a whole, naming the line. Reading the same file again creates nothing new (the origin is
-the key). Credit adjustments (812 flag C) and positive ADX amounts raise what the customer pays: they are
+the key), nor does an adjustment cash application already turned into a deduction (same invoice and
+amount). Credit adjustments (812 flag C) and positive ADX amounts raise what the customer pays: they are
 no deduction and are reported back as skipped.
 """
 
@@ -58,12 +59,16 @@ def deductions_from_x12(*, data: bytes, actor) -> RemittanceOutcome:
                                  .values_list("name", "id"))
         existing = set(Deduction.objects.filter(source=DeductionSource.REMITTANCE,
                                                 origin__in=[f.origin for f in found]).values_list("origin", flat=True))
+        # Cash application may have opened the same deduction from the same remittance already.
+        from_cash = set(Deduction.objects.filter(source=DeductionSource.CASH_APPLICATION,
+                                                 invoice__in=list(invoices.values()))
+                        .exclude(status="cancelled").values_list("invoice_id", "amount"))
         items, errors = [], []
         for f in found:
-            if f.origin in existing:
+            invoice = invoices.get(f.invoice_number)
+            if f.origin in existing or (invoice and (invoice.pk, f.amount) in from_cash):
                 outcome.already += 1
                 continue
-            invoice = invoices.get(f.invoice_number)
             customer_id = invoice.customer_id if invoice else (customers_by_id.get(f.payer_id)
                                                                or customers_by_name.get(f.payer_name))
             if customer_id is None:

@@ -432,8 +432,12 @@ def test_export_contract_after_apply_cash(tenant, tmp_path):
     assert rows[1:] == [["SHORT-1", "INV-0000101", "100.00", "pricing", "open", "cash_application"]]
     with tenant_context(tenant):
         d = Deduction.objects.get()
-        assert (d.reason_code.category, d.remaining_amount, d.intake_done) == ("pricing", D("100.00"), True)
-        assert b.deductions.count() == 0
+        assert (d.remaining_amount, d.intake_done, b.deductions.count()) == (D("100.00"), False, 0)
+        # Intake (the periodic sweep, or the ledger handler after the seam) maps the reason onto the catalogue.
+        assert services.deductions_intake() == [d.pk]
+        d.refresh_from_db()
+        assert (d.reason_code.code, d.reason_code.category) == ("pricing", "pricing")
+        assert services.deductions_intake() == []
 
 
 def test_seeded_catalogue_maps_todays_reason_strings(in_tenant):

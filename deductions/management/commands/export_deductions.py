@@ -7,7 +7,6 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from deductions.selectors import EXPORT_HEADER, export_rows
-from deductions.services import deductions_intake
 from o2c.errors import ApplicationError
 from o2c.services.tenants import tenant_by_slug
 from o2c.tenancy import tenant_context
@@ -26,10 +25,6 @@ class Command(BaseCommand):
             tenant_obj = tenant_by_slug(tenant)
         except ApplicationError as exc:
             raise CommandError(exc.message)
-        with tenant_context(tenant_obj):
-            # Deductions cash application inserted in SQL get their reason code before they are exported.
-            while deductions_intake():
-                pass
         with tenant_context(tenant_obj):
             if str(out) == "-":
                 n = self._write(self.stdout)
