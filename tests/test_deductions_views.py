@@ -128,3 +128,92 @@ def test_portal_files_a_deduction_on_their_own_invoice_only(tenant, portal_clien
         d = Deduction.objects.get(source="portal")
         assert (d.customer_id, d.invoice_id, d.amount) == (world["mine"].pk, world["inv_mine"].pk, D("10.00"))
         assert d.documents.get().name == "photo.png"
+
+
+def test_configuration_pages_save_codes_promotions_and_import_maps(tenant, member_factory, verified_client, world):
+    client = verified_client(member_factory(tenant, Role.TENANT_ADMIN))
+    saved = client.post(reverse("deductions:reason_codes"), {
+        "code": "pricing", "name": "Pricing", "category": "pricing", "gl_account": "6810",
+        "tolerance_max_amount": "25.00", "tolerance_max_share": "0.02"})
+    assert saved.status_code == 302
+    refused = client.post(reverse("deductions:promotions"), {
+        "customer_id": world["mine"].pk, "name": "Bad", "start_date": "2026-02-01", "end_date": "2026-01-01",
+        "budget": "100", "currency": "USD"})
+    assert refused.status_code == 400 and "give a rate or an amount" in refused.content.decode()
+    made = client.post(reverse("deductions:promotions"), {
+        "customer_id": world["mine"].pk, "name": "Spring", "start_date": "2026-01-01", "end_date": "2026-03-31",
+        "rate_percent": "2.5", "budget": "1000", "currency": "usd", "invoice_numbers": "INV-MINE", "approved": "on"})
+    assert made.status_code == 302
+    csv_file = SimpleUploadedFile("codes.csv", f"customer_id,customer_code,reason_code,description\n"
+                                  f"{world['mine'].external_id},DC22,shortage,\n".encode())
+    imported = client.post(reverse("deductions:customer_codes_import"), {"file": csv_file}, follow=True)
+    assert "1 customer codes imported" in imported.content.decode()
+    bad = SimpleUploadedFile("codes.csv", b"customer_id,customer_code,reason_code\nNOPE,1,pricing\n")
+    shown = client.post(reverse("deductions:customer_codes_import"), {"file": bad}, follow=True).content.decode()
+    assert "nothing imported: line 2: unknown customer &#x27;NOPE&#x27;" in shown
+    with tenant_context(tenant):
+        from deductions.models import CustomerReasonCode, ReasonCode, TradePromotion
+
+        pricing = ReasonCode.objects.get(code="pricing")
+        assert (pricing.gl_account, pricing.tolerance_max_amount, pricing.tolerance_max_share) == (
+            "6810", D("25.00"), D("0.0200"))
+        promo = TradePromotion.objects.get()
+        assert (promo.invoice_numbers, promo.currency, promo.approved) == (["INV-MINE"], "USD", True)
+        assert CustomerReasonCode.objects.get().reason_code == ReasonCode.objects.get(code="shortage")
+
+
+def test_clerk_creates_merges_splits_and_uploads_on_the_pages(tenant, member_factory, verified_client, world):
+    client = verified_client(member_factory(tenant, Role.AR_CLERK))
+    created = client.post(reverse("deductions:new"), {
+        "customer_id": world["mine"].pk, "invoice_number": "INV-MINE", "amount": "15.00", "reason": "freight",
+        "documents": [SimpleUploadedFile("bol.pdf", b"%PDF-1.4 bill of lading")]})
+    assert created.status_code == 302
+    wrong = client.post(reverse("deductions:new"), {"customer_id": world["mine"].pk, "invoice_number": "INV-THEIRS",
+                                                    "amount": "1", "reason": "tax"})
+    assert wrong.status_code == 400 and "is not Mine Corp" in wrong.content.decode()
+    with tenant_context(tenant):
+        new = Deduction.objects.get(amount=D("15.00"))
+    merged = client.post(reverse("deductions:merge"), {"ids": [world["d_mine"].pk, new.pk]})
+    assert merged.status_code == 302
+    with tenant_context(tenant):
+        total = Deduction.objects.get(status="open", customer=world["mine"])
+    assert total.amount == D("55.00")
+    split = client.post(reverse("deductions:action", args=[total.pk]), {"action": "split", "amounts": "50.00 4.00"})
+    assert split.status_code == 400 and "the parts sum to 54.00, not the remaining 55.00" in split.content.decode()
+    assert client.post(reverse("deductions:action", args=[total.pk]),
+                       {"action": "split", "amounts": "50.00 5.00"}).status_code == 302
+    upload = client.post(reverse("deductions:document_upload", args=[world["d_theirs"].pk]),
+                         {"kind": "pod", "file": SimpleUploadedFile("evil.pdf", b"MZ not a pdf")}, follow=True)
+    assert "evil.pdf does not look like a PDF file" in upload.content.decode()
+    cross = client.post(reverse("deductions:merge"), {"ids": [world["d_theirs"].pk, world["d_mine"].pk]},
+                        follow=True)
+    assert "only deductions of one customer and one currency can be merged" in cross.content.decode()
+
+
+def test_remittance_upload_page_reads_an_812(tenant, member_factory, verified_client, world):
+    client = verified_client(member_factory(tenant, Role.AR_CLERK))
+    isa = "ISA*00*          *00*          *ZZ*BUYER          *ZZ*SELLER         *251103*1200*U*00401*000000901*0*P*>~"
+    data = (isa + "GS*CD*B*S*20251103*1200*901*X*004010~ST*812*0001~BCD*20251103*ADJ-9*I*12.00*D**INV-MINE~"
+            "CDD*DAMAGED*D**12.00~SE*4*0001~GE*1*901~IEA*1*000000901~").encode()
+    shown = client.post(reverse("deductions:remittance_upload"),
+                        {"file": SimpleUploadedFile("adj.812", data)}, follow=True).content.decode()
+    assert "1 deductions created, 0 known already" in shown
+    with tenant_context(tenant):
+        d = Deduction.objects.get(source="remittance")
+        assert (d.invoice_id, d.amount, d.reason_code.code) == (world["inv_mine"].pk, D("12.00"), "damaged")
+
+
+def test_metrics_days_outstanding_and_recovery(tenant, world):
+    from deductions import selectors
+
+    with tenant_context(tenant):
+        services.deduction_transition(deduction_id=world["d_mine"].pk, action="invalidate", note="no", actor=None)
+        services.deduction_resolve(deduction_id=world["d_mine"].pk, resolution="repayment", actor=None)
+        m = selectors.metrics(Deduction.objects.all(), days=90)
+        # Open: 30.00 of 70.00 opened in 90 days -> 30/70*90 = 38.6 days; recovered 40 of 40 resolved.
+        assert (m["outstanding"], m["ddo"], m["recovery_rate"], m["recovered"]) == (
+            D("30.00"), D("38.6"), D("100.0"), D("40.00"))
+        buckets = selectors.aging(Deduction.objects.all())
+        assert [(b["label"], b["count"]) for b in buckets] == [("0-30", 1), ("31-60", 0), ("61-90", 0), ("90+", 0)]
+        member = type("M", (), {"role": Role.AR_CLERK})()
+        assert selectors.deduction_for_dispute(member, world["d_theirs"].pk) == world["d_theirs"]
