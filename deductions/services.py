@@ -71,6 +71,25 @@ def reason_code_resolve(code: str, customer_id: int | None = None) -> tuple[Reas
     return ReasonCode.objects.get(code=FALLBACK_REASON), code
 
 
+def _reason_resolver(customer_ids):
+    """reason_code_resolve for many deductions with two queries in all."""
+    reason_codes_ensure()
+    ours = {r.code.lower(): r for r in ReasonCode.objects.all()}
+    maps = {(m.customer_id, m.code.lower()): m.reason_code_id
+            for m in CustomerReasonCode.objects.filter(customer_id__in=customer_ids)}
+    by_id = {r.pk: r for r in ours.values()}
+
+    def resolve(code: str, customer_id: int) -> tuple[ReasonCode, str]:
+        key = (code or "").strip()
+        if (customer_id, key.lower()) in maps:
+            return by_id[maps[(customer_id, key.lower())]], key
+        if key.lower() in ours:
+            return ours[key.lower()], ""
+        return ours[FALLBACK_REASON], key
+
+    return resolve
+
+
 def reason_code_save(*, code: str, name: str, category: str, gl_account: str, tolerance_max_amount=None,
                      tolerance_max_share=None, is_active: bool = True, actor) -> ReasonCode:
     with transaction.atomic():
@@ -163,11 +182,12 @@ def deductions_create(items: list[NewDeduction], *, actor=None) -> list[Deductio
     if not items:
         return []
     with transaction.atomic():
+        resolve = _reason_resolver({item.customer_id for item in items})
         rows = []
         for item in items:
             if item.amount <= 0:
                 raise ApplicationError(f"a deduction must be positive, not {item.amount}")
-            reason, customer_code = reason_code_resolve(item.reason, item.customer_id)
+            reason, customer_code = resolve(item.reason, item.customer_id)
             rows.append(Deduction(
                 customer_id=item.customer_id, invoice_id=item.invoice_id, payment_id=item.payment_id,
                 amount=quantize(item.amount, item.currency), currency=item.currency, reason=reason.code,
@@ -337,6 +357,7 @@ def deduction_split(*, deduction_id, amounts: list[Decimal], actor) -> list[Dedu
         if sum(amounts) != d.remaining_amount:
             raise ApplicationError(f"the parts sum to {fmt(sum(amounts), d.currency)}, not the remaining "
                                    f"{fmt(d.remaining_amount, d.currency)}")
+        before = d.status
         _move(d, "split")
         d.save(update_fields=["status", "closed_amount"])
         parts = Deduction.objects.bulk_create([
@@ -346,7 +367,7 @@ def deduction_split(*, deduction_id, amounts: list[Decimal], actor) -> list[Dedu
                       origin=f"split from {d.number}", parent=d, owner_id=d.owner_id, queue=d.queue,
                       priority=d.priority, intake_done=True)
             for a in amounts])
-        audit_events([("deduction.split", d, {"status": [DeductionStatus.OPEN, d.status],
+        audit_events([("deduction.split", d, {"status": [before, d.status],
                                               "parts": [None, ", ".join(p.number for p in parts)]})]
                      + [("deduction.created", p, {"amount": [None, p.amount], "parent": [None, d.number]})
                         for p in parts], actor=actor)
@@ -367,6 +388,7 @@ def deduction_merge(*, deduction_ids: list[int], actor) -> Deduction:
             raise ApplicationError("only deductions of one customer and one currency can be merged")
         total = sum((r.remaining_amount for r in rows), Decimal(0))
         first = rows[0]
+        before = {r.pk: r.status for r in rows}
         for r in rows:
             _move(r, "merge")
         same = {(r.invoice_id, r.reason_code_id, r.source) for r in rows}
@@ -380,7 +402,7 @@ def deduction_merge(*, deduction_ids: list[int], actor) -> Deduction:
         for r in rows:
             r.merged_into = merged
         Deduction.objects.bulk_update(rows, ["status", "closed_amount", "merged_into"])
-        audit_events([("deduction.merged", r, {"status": [DeductionStatus.OPEN, r.status],
+        audit_events([("deduction.merged", r, {"status": [before[r.pk], r.status],
                                                "merged_into": [None, merged.number]}) for r in rows]
                      + [("deduction.created", merged, {"amount": [None, total]})], actor=actor)
         integration.triage_enqueue([merged.pk])

@@ -217,3 +217,21 @@ def test_metrics_days_outstanding_and_recovery(tenant, world):
         assert [(b["label"], b["count"]) for b in buckets] == [("0-30", 1), ("31-60", 0), ("61-90", 0), ("90+", 0)]
         member = type("M", (), {"role": Role.AR_CLERK})()
         assert selectors.deduction_for_dispute(member, world["d_theirs"].pk) == world["d_theirs"]
+
+
+def test_worklist_queries_do_not_grow_with_rows(tenant, member_factory, verified_client, world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = verified_client(member_factory(tenant, Role.AR_CLERK))
+    client.get(reverse("deductions:index"))  # warm the session and the seeded catalogue
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("deductions:index"))
+    with tenant_context(tenant):
+        services.deductions_create([services.NewDeduction(customer_id=world["mine"].pk, amount=D("1.00") + i,
+                                                          currency="USD", reason="freight", source="clerk")
+                                    for i in range(40)])
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(reverse("deductions:index"))
+    assert page.content.decode().count('name="ids"') == 42
+    assert len(many) == len(few)
