@@ -499,6 +499,7 @@ def deduction_document_add(*, deduction_id, uploaded, kind: str = "other", actor
     with documents_kept_only_on_success(stored), transaction.atomic():
         d = _locked(deduction_id)
         stored.append(_document_add(d, uploaded, kind=kind, actor=actor, from_customer=from_customer))
+        integration.triage_enqueue([d.pk])  # the number of documents is one of the facts rules read
     return d.documents.order_by("-pk").first()
 
 

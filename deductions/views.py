@@ -23,7 +23,7 @@ from .forms import (
     ReasonCodeForm,
     ResolveForm,
 )
-from .models import CLOSED, Category, CustomerReasonCode, DeductionStatus, ReasonCode, TradePromotion
+from .models import CLOSED, Category, CustomerReasonCode, DeductionStatus, Priority, ReasonCode, TradePromotion
 from .remittance import deductions_from_x12
 
 
@@ -93,7 +93,7 @@ def _detail_context(request, d, **extra):
             "documents": d.documents.order_by("pk"), "parts": d.parts.order_by("pk"),
             "merged_from": d.merged_from.order_by("pk"), "evidence": research.describe_outcome(d),
             "triage": integration.latest_triage(d.pk), "resolutions": selectors.resolutions_for(d.status),
-            "closed": d.status in CLOSED, "document_form": DocumentForm(),
+            "closed": d.status in CLOSED, "document_form": DocumentForm(), "priorities": Priority.choices,
             "owners": Membership.objects.filter(is_active=True).exclude(role=Role.PORTAL_USER)
             .select_related("user").order_by("user__email"), **extra}
 

@@ -449,3 +449,20 @@ def test_seeded_catalogue_maps_todays_reason_strings(in_tenant):
     services.reason_codes_ensure()
     assert ReasonCode.objects.count() == 10
     assert DeductionSource.PORTAL == "portal" and DeductionStatus.OPEN == "open"
+
+
+def test_import_customer_reason_codes_command(tenant, tmp_path):
+    from django.core.management.base import CommandError
+
+    from o2c.tenancy import tenant_context
+
+    with tenant_context(tenant):
+        CustomerFactory(external_id="TGT")
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("customer_id,customer_code,reason_code,description\nTGT,A1,damaged,Damaged in store\n")
+    bad.write_text("customer_id,customer_code,reason_code,description\nTGT,,damaged,\n")
+    call_command("import_customer_reason_codes", str(good), tenant=tenant.slug)
+    with pytest.raises(CommandError, match="line 2: customer_code is empty"):
+        call_command("import_customer_reason_codes", str(bad), tenant=tenant.slug)
+    with tenant_context(tenant):
+        assert list(CustomerReasonCode.objects.values_list("code", "reason_code__code")) == [("A1", "damaged")]
