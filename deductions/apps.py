@@ -6,4 +6,5 @@ class DeductionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import handlers  # noqa: F401  (subscribes to the ledger's events)
+        # Subscriptions to the ledger's events and the triage case source.
+        from . import handlers, subscriptions  # noqa: F401

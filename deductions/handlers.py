@@ -2,7 +2,8 @@
 
 - `DeductionOpened` (cash application posted a short pay): every deduction of the batch goes in with one
   set-based INSERT from arrays, and its audit event with it in the same statement: a matching run opens
-  thousands per chunk, and a row-by-row path would slow cash application down.
+  thousands per chunk, and a row-by-row path would slow cash application down. Their intake (reason
+  code from the tenant's catalogue, research, triage) runs in one task per batch after the commit.
 - `DeductionCancelled` (the application that opened it was reversed): the open deductions are cancelled
   through the model's transition, audited. A deduction already being worked (any status but open or
   cancelled) refuses the reversal with a ConflictError, which rolls the whole reversal back: resolve the
@@ -13,6 +14,8 @@ Registered from `DeductionsConfig.ready()`.
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from o2c.bulk import bulk_cursor, pg_array
 from o2c.errors import ConflictError
 from o2c.ledger import events
@@ -21,6 +24,7 @@ from o2c.services.audit import audit_events, audit_origin
 from o2c.tenancy import current_tenant_id
 
 from .models import Deduction, DeductionStatus
+from .tasks import deductions_intake as deductions_intake_task
 
 _OPEN_SQL = (
     "WITH opened AS (INSERT INTO {deductions} (tenant_id, application_id, customer_id, invoice_id, payment_id, "
@@ -33,7 +37,7 @@ _OPEN_SQL = (
     "SELECT %s, now(), %s::bigint, %s, %s::inet, %s, 'deduction.opened', %s, id, "
     "left(reason || ' ' || amount || ' ' || currency, 200), jsonb_build_object("
     "'amount', jsonb_build_array(NULL, amount::text), 'reason', jsonb_build_array(NULL, reason), "
-    "'application', jsonb_build_array(NULL, application_id)) FROM opened"
+    "'application', jsonb_build_array(NULL, application_id)) FROM opened RETURNING object_id"
 )
 
 
@@ -47,6 +51,9 @@ def deductions_open(batch: list[events.DeductionOpened]) -> None:
     with bulk_cursor() as cur:
         cur.execute(sql, [tenant_id, DeductionStatus.OPEN.value, *map(pg_array, columns),
                           tenant_id, actor_id, channel, ip, user_agent, Deduction._meta.model_name])
+        ids = sorted(row[0] for row in cur.fetchall())
+    # Reason codes, research and triage once the posting has committed (a sweep catches what a lost task left).
+    transaction.on_commit(lambda: deductions_intake_task.delay(tenant_id, ids))
 
 
 @events.handles(events.DeductionCancelled)

@@ -140,6 +140,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "disputes.tasks.escalate_overdue_all_tenants",
         "schedule": 60 * 5,
     },
+    "deductions-intake": {  # deductions cash application inserted in SQL: reason codes, research, triage
+        "task": "deductions.intake_all_tenants",
+        "schedule": 60,
+    },
 }
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

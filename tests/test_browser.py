@@ -123,7 +123,7 @@ def test_portal_user_sees_only_their_own_invoices(live_server, tenant, member_fa
     sign_in(page, live_server.url, "ap@acme-retail.test")
     page.wait_for_url(re.compile(rf"/customers/{acme.pk}/$"))  # no MFA demanded, straight to the statement
     assert "Acme Retail" in page.locator("h1.page-title").inner_text()
-    assert page.locator("nav.nav a").count() == 3  # statement, invoices and disputes only
+    assert page.locator("nav.nav a").count() == 4  # statement, invoices, their deductions and disputes only
 
     page.click("nav.nav >> text=Invoices")
     page.wait_for_url(re.compile(r"/invoices/$"))

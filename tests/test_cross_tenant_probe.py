@@ -175,7 +175,25 @@ def _probe_rule(world):
                                      condition="true", actions={"queue": "probe"})
 
 
+def _probe_deduction(world):
+    from deductions.services import deduction_create_by_clerk
+
+    return deduction_create_by_clerk(customer=world.customer, invoice=world.invoice, amount=Decimal("7.00"),
+                                     reason="pricing", actor=None)
+
+
+def _probe_deduction_document(world):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from deductions.services import deduction_document_add
+
+    return deduction_document_add(deduction_id=_probe_deduction(world).pk, actor=None,
+                                  uploaded=SimpleUploadedFile("probe.pdf", b"%PDF-1.4 probe"))
+
+
 EXTRA_OBJECTS: dict = {
+    "deduction_id": _probe_deduction,
+    "document_id": _probe_deduction_document,
     "payment_id": _probe_payment,
     "bank_file_id": lambda world: _probe_payment(world).bank_file,
     "bank_file_upload_id": _probe_upload,
