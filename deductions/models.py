@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from o2c.cases import Category, Priority
 from o2c.money import CurrencyField, MoneyField
 from o2c.tenancy import TenantForeignKey, TenantModel
 
@@ -35,21 +36,6 @@ class DeductionReason(models.TextChoices):
     PROMOTION = "promotion", "Promotion / trade allowance"
     RETURN = "return", "Return"
     TAX = "tax", "Tax"
-
-
-class Category(models.TextChoices):
-    """The standard categories every tenant's and every customer's reason codes map onto."""
-
-    PRICING = "pricing", "Pricing"
-    SHORTAGE = "shortage", "Shortage"
-    DAMAGE = "damage", "Damage"
-    RETURNS = "returns", "Returns"
-    PROMOTION = "promotion", "Promotion / trade"
-    FREIGHT = "freight", "Freight"
-    TAX = "tax", "Tax"
-    UNEARNED_DISCOUNT = "unearned_discount", "Unearned discount"
-    COMPLIANCE = "compliance", "Compliance fines"
-    UNKNOWN = "unknown", "Unknown"
 
 
 # (code, name, category): seeded for every tenant (data migration, and on first use).
@@ -185,13 +171,6 @@ RESOLUTIONS_FOR = {
 }
 # Resolutions that bring the money back: the recovery rate counts them.
 RECOVERING = (Resolution.REBILL, Resolution.COLLECTION_RESTART, Resolution.REPAYMENT)
-
-
-class Priority(models.TextChoices):
-    LOW = "low", "Low"
-    NORMAL = "normal", "Normal"
-    HIGH = "high", "High"
-    URGENT = "urgent", "Urgent"
 
 
 class Deduction(FSMModelMixin, TenantModel):

@@ -14,26 +14,11 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from o2c.cases import Category, Priority
 from o2c.money import CurrencyField, MoneyField
 from o2c.tenancy import TenantForeignKey, TenantModel
 
 from .sla import BusinessCalendar
-
-
-class Category(models.TextChoices):
-    """The standard categories every tenant's reason codes map to (the triage rules see them)."""
-
-    PRICING = "pricing", "Pricing"
-    SHORTAGE = "shortage", "Shortage"
-    DAMAGE = "damage", "Damage"
-    RETURNS = "returns", "Returns"
-    PROMOTION = "promotion", "Promotion"
-    FREIGHT = "freight", "Freight"
-    TAX = "tax", "Tax"
-    UNEARNED_DISCOUNT = "unearned_discount", "Unearned discount"
-    COMPLIANCE = "compliance", "Compliance"
-    UNKNOWN = "unknown", "Unknown"
-
 
 STANDARD_ROOT_CAUSES = (
     ("pricing_error", "Pricing error"), ("shipping_error", "Shipping error"),
@@ -84,13 +69,6 @@ class Resolution(models.TextChoices):
     ACCEPTED = "accepted", "Accepted"
     PARTLY_ACCEPTED = "partly_accepted", "Partly accepted"
     REJECTED = "rejected", "Rejected"
-
-
-class Priority(models.TextChoices):
-    LOW = "low", "Low"
-    NORMAL = "normal", "Normal"
-    HIGH = "high", "High"
-    URGENT = "urgent", "Urgent"
 
 
 PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]

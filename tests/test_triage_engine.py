@@ -261,3 +261,10 @@ def test_ten_thousand_cases_through_fifty_rules_is_fast():
     for case_id, case in facts.items():
         evaluate(compiled, case, case_id)
     assert time.perf_counter() - started < 2.0  # 2,000 cases; ~0.2 s on the 2-core box
+
+
+def test_the_engine_knows_the_same_categories_as_the_cases():
+    from o2c.cases import Category
+    from o2c.rules.engine import CATEGORIES
+
+    assert set(CATEGORIES) == set(Category.values)
