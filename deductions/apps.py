@@ -7,4 +7,10 @@ class DeductionsConfig(AppConfig):
 
     def ready(self):
         # Subscriptions to the ledger's events and the triage case source.
+        from o2c import panels
+
         from . import handlers, subscriptions  # noqa: F401
+        from .panels import invoice_deductions_panel
+
+        panels.register_invoice_panel("deductions.invoice", "deductions/_invoice_deductions.html",
+                                      invoice_deductions_panel, order=20)

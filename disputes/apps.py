@@ -9,3 +9,10 @@ class DisputesConfig(AppConfig):
         from . import integration
 
         integration.register_case_source()  # no-op until o2c.rules is merged in
+
+        from o2c import panels
+
+        from .panels import invoice_disputes_panel
+
+        panels.register_invoice_panel("disputes.invoice", "disputes/_invoice_disputes.html",
+                                      invoice_disputes_panel, order=30)
