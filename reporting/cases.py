@@ -64,10 +64,14 @@ class CycleTime:
 
 
 @dataclass
-class WeekBreaches:
+class Week:
+    """One week of the trend: SLA breaches per kind and the median days to resolve of the cases resolved in it."""
+
     week: datetime
     deductions: int
     disputes: int
+    deduction_median_days: float | None = None
+    dispute_median_days: float | None = None
 
     @property
     def total(self) -> int:
@@ -97,7 +101,7 @@ class CaseDashboard:
     dispute_status: list[Bar]
     cycle_times: list[CycleTime]
     decisions: Decisions
-    breaches_by_week: list[WeekBreaches]
+    weeks: list[Week]
     dispute_root_causes: list[Bar]
     deduction_categories: list[Bar]
     recovery: dict = field(default_factory=dict)
@@ -108,7 +112,7 @@ class CaseDashboard:
 
     @property
     def breaches_in_period(self) -> int:
-        return sum(w.total for w in self.breaches_by_week)
+        return sum(w.total for w in self.weeks)
 
 
 def period_days(raw) -> int:
@@ -124,13 +128,14 @@ def case_dashboard(*, currency: str, days: int = DEFAULT_PERIOD, now: datetime |
     now = now or timezone.now()
     since = now - timedelta(days=days)
     deductions = Deduction.objects.exclude(status__in=NOT_A_CLAIM)
+    resolved = {"Deductions": _resolved_deductions(deductions, since), "Disputes": _resolved_disputes(since)}
     return CaseDashboard(
         days=days, currency=currency, since=since,
         deduction_status=_deduction_status(since, currency),
         dispute_status=_dispute_status(since, currency),
-        cycle_times=[_deduction_cycle_time(deductions, since), _dispute_cycle_time(since)],
+        cycle_times=[_cycle(qs, kind) for kind, qs in resolved.items()],
         decisions=_decisions(deductions, since, now, currency),
-        breaches_by_week=_breaches_by_week(since, now),
+        weeks=_weeks(since, now, *(_median_by_week(qs) for qs in resolved.values())),
         dispute_root_causes=_dispute_root_causes(since),
         deduction_categories=_deduction_categories(deductions, since, currency),
         recovery=deduction_selectors.metrics(Deduction.objects.filter(currency=currency), days=days),
@@ -157,34 +162,39 @@ def _dispute_status(since, currency) -> list[Bar]:
             for s in DisputeStatus if s in rows]
 
 
-def _days_between(start, end):
-    return Extract(end - F(start), "epoch") / SECONDS_PER_DAY
+def _cycle_days():
+    """Days from opened to resolved of a queryset annotated with `resolved_at`."""
+    return Extract(F("resolved_at") - F("created_at"), "epoch") / SECONDS_PER_DAY
 
 
-def _cycle(qs, kind: str, days_expr) -> CycleTime:
-    row = qs.aggregate(n=Count("pk"), median=Percentile(days_expr, 0.5), p90=Percentile(days_expr, 0.9))
+def _cycle(qs, kind: str) -> CycleTime:
+    row = qs.aggregate(n=Count("pk"), median=Percentile(_cycle_days(), 0.5), p90=Percentile(_cycle_days(), 0.9))
     return CycleTime(kind, row["n"], _one_decimal(row["median"]), _one_decimal(row["p90"]))
+
+
+def _median_by_week(qs) -> dict[datetime, float]:
+    rows = (qs.annotate(week=TruncWeek("resolved_at")).values("week")
+            .annotate(median=Percentile(_cycle_days(), 0.5)).values_list("week", "median"))
+    return {week: _one_decimal(median) for week, median in rows}
 
 
 def _one_decimal(value: float | None) -> float | None:
     return round(value, 1) if value is not None else None
 
 
-def _deduction_cycle_time(deductions, since) -> CycleTime:
-    resolved = deductions.filter(status=DeductionStatus.RESOLVED, resolved_at__gte=since)
-    return _cycle(resolved, "Deductions", _days_between("created_at", F("resolved_at")))
+def _resolved_deductions(deductions, since):
+    return deductions.filter(status=DeductionStatus.RESOLVED, resolved_at__gte=since)
 
 
-def _dispute_cycle_time(since) -> CycleTime:
+def _resolved_disputes(since):
     # A dispute keeps no resolution time of its own: its last "resolved" audit event is it (after a reopen,
     # the case was resolved again later, and that is when it ended).
     resolved_at = (AuditEvent.objects.filter(object_type="dispute", object_id=OuterRef("pk"),
                                              action="dispute.resolved")
                    .values("object_id").annotate(at=Max("created_at")).values("at"))
-    resolved = (Dispute.objects.filter(status__in=(DisputeStatus.RESOLVED, DisputeStatus.CLOSED))
-                .annotate(resolved_at=Subquery(resolved_at, output_field=DateTimeField()))
-                .filter(resolved_at__gte=since))
-    return _cycle(resolved, "Disputes", _days_between("created_at", F("resolved_at")))
+    return (Dispute.objects.filter(status__in=(DisputeStatus.RESOLVED, DisputeStatus.CLOSED))
+            .annotate(resolved_at=Subquery(resolved_at, output_field=DateTimeField()))
+            .filter(resolved_at__gte=since))
 
 
 def _decisions(deductions, since, now, currency) -> Decisions:
@@ -215,9 +225,9 @@ def _decisions(deductions, since, now, currency) -> Decisions:
                      deductions_breached_now=d["breached"], disputes_breached_now=s["breached"])
 
 
-def _breaches_by_week(since, now) -> list[WeekBreaches]:
-    """SLA clocks that ran out, per week: a deduction whose `sla_due` passed before it was resolved (or is
-    still open), and every escalation of a dispute (each is a state clock that ran out)."""
+def _weeks(since, now, deduction_medians, dispute_medians) -> list[Week]:
+    """Every week of the period. SLA clocks that ran out: a deduction whose `sla_due` passed before it was
+    resolved (or is still open), and every escalation of a dispute (each is a state clock that ran out)."""
     deduction_weeks = dict(
         Deduction.objects.exclude(status__in=NOT_A_CLAIM)
         .filter(sla_due__gte=since, sla_due__lte=now)
@@ -229,7 +239,8 @@ def _breaches_by_week(since, now) -> list[WeekBreaches]:
     weeks = []
     week = _week_start(since)
     while week <= now:
-        weeks.append(WeekBreaches(week, deduction_weeks.get(week, 0), dispute_weeks.get(week, 0)))
+        weeks.append(Week(week, deduction_weeks.get(week, 0), dispute_weeks.get(week, 0),
+                          deduction_medians.get(week), dispute_medians.get(week)))
         week += timedelta(days=7)
     return weeks
 

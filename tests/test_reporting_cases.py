@@ -16,7 +16,7 @@ from disputes.models import Dispute, DisputeReason, RootCause
 from o2c.models import Role
 from o2c.services.audit import audit_event
 from o2c.tenancy import tenant_context
-from reporting.cases import case_dashboard, period_days
+from reporting.cases import _week_start, case_dashboard, period_days
 from tests.factories import CustomerFactory
 
 D = Decimal
@@ -103,7 +103,14 @@ def test_figures_on_hand_built_cases(tenant, cases):
     assert (d.accepted, d.accepted_amount, d.rejected, d.rejected_amount) == (2, D("130.00"), 1, D("120.00"))
     assert (d.deductions_breached_now, d.disputes_breached_now) == (1, 1)
     assert board.breaches_in_period == 2  # the deduction past sla_due, the dispute's escalation
-    assert board.breaches_by_week[-1].disputes == 1 and board.breaches_by_week[-1].deductions == 1
+    assert board.weeks[-1].disputes == 1 and board.weeks[-1].deductions == 1
+    # Weekly medians: the three disputes all resolved this week (median 4 days); deductions by their week.
+    assert board.weeks[-1].dispute_median_days == 4.0
+    by_week = {}
+    for resolved_days_ago, cycle_days in ((6, 2.0), (4, 10.0), (0, 30.0)):
+        by_week.setdefault(_week_start(timezone.now() - timedelta(days=resolved_days_ago)), []).append(cycle_days)
+    expected = {week: sum(days) / len(days) for week, days in by_week.items()}  # one or two per week: the mean
+    assert {w.week: w.deduction_median_days for w in board.weeks if w.deduction_median_days is not None} == expected
 
     assert [(b.key, b.count) for b in board.dispute_root_causes] == [("pricing_error", 2), ("", 2),
                                                                       ("customer_error", 1)]
@@ -121,7 +128,7 @@ def test_period_narrows_the_cases(tenant, cases):
         year = case_dashboard(currency="USD", days=365)
     assert sum(b.count for b in board.deduction_status) == 7  # opened 30 days ago is just outside
     assert sum(b.count for b in year.deduction_status) == 9
-    assert len(year.breaches_by_week) >= 52
+    assert len(year.weeks) >= 52
     assert [period_days(v) for v in ("30", "365", "7", "x", None)] == [30, 365, 90, 90, 90]
 
 
