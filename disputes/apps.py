@@ -9,3 +9,13 @@ class DisputesConfig(AppConfig):
         from . import integration
 
         integration.register_case_source()  # no-op until o2c.rules is merged in
+
+        from o2c import panels
+        from o2c.services.demo import register_demo_step
+
+        from .demo import demo_disputes
+        from .panels import invoice_disputes_panel
+
+        panels.register_invoice_panel("disputes.invoice", "disputes/_invoice_disputes.html",
+                                      invoice_disputes_panel, order=30)
+        register_demo_step("disputes.cases", demo_disputes)

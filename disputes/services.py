@@ -416,3 +416,31 @@ def _notify_on_commit(dispute: Dispute, event: str, message_id: int | None = Non
 
     tenant_id, dispute_id = dispute.tenant_id, dispute.pk
     transaction.on_commit(lambda: dispute_notify.delay(tenant_id, dispute_id, event, message_id))
+
+
+# --- settings ------------------------------------------------------------------------------------------
+
+SETTINGS_FIELDS = ("time_zone", "day_start", "day_end", "working_days", "sla_new_hours", "sla_triaged_hours",
+                   "sla_in_review_hours", "sla_waiting_customer_hours")
+
+
+def dispute_settings_update(*, actor, **values) -> DisputeSettings:
+    """Change the business hours and SLA hours; clocks started from now on use them (running ones keep theirs)."""
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ApplicationError(f"not a dispute setting: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        locked = DisputeSettings.objects.select_for_update().get(pk=catalogue_ensure().pk)
+        before = {name: getattr(locked, name) for name in SETTINGS_FIELDS}
+        for name, value in values.items():
+            setattr(locked, name, sorted(set(value)) if name == "working_days" else value)
+        try:
+            locked.calendar()  # the SLA clock's own checks: a zone that exists, a day that ends after it starts
+        except (ValueError, KeyError) as exc:
+            raise ApplicationError(f"these business hours cannot be used: {exc}")
+        changes = {name: [before[name], getattr(locked, name)] for name in SETTINGS_FIELDS
+                   if before[name] != getattr(locked, name)}
+        if changes:
+            locked.save(update_fields=list(changes))
+            audit_event("dispute_settings.updated", locked, changes, actor=actor)
+    return locked

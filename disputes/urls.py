@@ -6,6 +6,7 @@ app_name = "disputes"
 urlpatterns = [
     path("", views.index, name="index"),
     path("new/", views.new, name="new"),
+    path("settings/", views.settings_page, name="settings"),
     path("<int:dispute_id>/", views.detail, name="detail"),
     path("<int:dispute_id>/live/", views.live, name="live"),
     path("<int:dispute_id>/transition/", views.transition, name="transition"),

@@ -18,6 +18,7 @@ from o2c.views import capability_required, member_required
 
 from . import integration, selectors, services
 from .catalogue import catalogue_ensure
+from .forms import DisputeSettingsForm
 from .models import MANUAL_TRANSITIONS, DisputeReason, DisputeStatus, Priority, Resolution, RootCause
 
 LIVE_POLL_SECONDS = 2
@@ -253,3 +254,23 @@ def portal_reply(request, dispute_id):
         messages.error(request, exc.message)
     return redirect("disputes:portal_detail", dispute_id=dispute.pk)
 
+
+
+# --- settings ------------------------------------------------------------------------------------------
+
+@capability_required("disputes.configure")
+@require_http_methods(["GET", "POST"])
+def settings_page(request):
+    """Business hours, time zone, working days and the SLA hours of each state."""
+    current = catalogue_ensure()
+    initial = {name: getattr(current, name) for name in services.SETTINGS_FIELDS}
+    form = DisputeSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.dispute_settings_update(actor=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Dispute settings saved. New SLA clocks use them; running ones keep theirs.")
+            return redirect("disputes:settings")
+    return render(request, "disputes/settings.html", {"form": form}, status=400 if form.errors else 200)

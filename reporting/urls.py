@@ -1,8 +1,8 @@
 from django.urls import path
 
-from o2c.views import area_placeholder
+from . import views
 
 app_name = "reporting"
 urlpatterns = [
-    path("", area_placeholder, {"area": "reporting"}, name="index"),
+    path("", views.index, name="index"),
 ]

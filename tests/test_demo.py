@@ -121,3 +121,38 @@ def test_snapshot_all_tenants_task_scopes_each_tenant(seeded):
             snapshot = AgingSnapshot.objects.get()
             assert snapshot.total == sum((b.amount for b in aging(Invoice.objects.all())), Decimal("0"))
             assert snapshot.currency == tenant.base_currency
+
+
+def test_seed_gives_every_case_area_something_to_show(seeded):
+    from deductions.models import Deduction
+    from deductions.selectors import deduction_scope
+    from disputes.models import Dispute, DisputeMessage
+    from disputes.selectors import dispute_scope
+    from o2c.models import PaymentInstruction, TreasuryAccount
+    from reporting.cases import case_dashboard
+
+    _, tenants = seeded
+    for tenant in tenants.values():
+        with tenant_context(tenant):
+            statuses = set(Deduction.objects.values_list("status", flat=True))
+            assert {"open", "in_research", "valid", "invalid", "resolved"} <= statuses, statuses
+            resolutions = set(Deduction.objects.filter(status="resolved").values_list("resolution", flat=True))
+            assert {"credit_memo", "write_off", "repayment"} <= resolutions, resolutions
+            assert {"new", "triaged", "in_review", "waiting_customer", "resolved", "closed"} <= set(
+                Dispute.objects.values_list("status", flat=True))
+            assert DisputeMessage.objects.filter(internal=True).exists()
+            replied = Dispute.objects.filter(status="in_review", messages__from_customer=True)
+            assert replied.filter(messages__internal=True).exists()  # the customer answered, staff noted
+            assert Dispute.objects.filter(status__in=("new", "triaged", "in_review", "waiting_customer"),
+                                          due_at__lte=timezone.now()).exists()
+            assert Dispute.objects.filter(escalation_level__gt=0).exists()
+            assert Dispute.objects.filter(root_cause__isnull=False).exists()
+            instructions = set(PaymentInstruction.objects.values_list("kind", "status"))
+            assert {("credit_memo", "pending_approval"), ("refund", "approved"), ("credit_memo", "done"),
+                    ("write_off", "done")} <= instructions, instructions
+            assert TreasuryAccount.objects.exists()
+            portal = Membership.objects.get(role=Role.PORTAL_USER)
+            assert deduction_scope(portal).exists() and dispute_scope(portal).exists()
+            board = case_dashboard(currency=tenant.base_currency, days=365)
+            assert board.dispute_root_causes and board.deduction_categories and board.breaches_in_period
+            assert all(c.resolved for c in board.cycle_times)

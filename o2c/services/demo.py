@@ -104,8 +104,9 @@ def _normalize(name: str) -> str:
 
 
 # Apps add their demo data to each seeded tenant (the kernel imports no app): name -> a function called inside
-# the tenant's scope with keyword arguments invoices, customers (by id), currency, today and seed, returning
-# counts for the result. Registered from the app's AppConfig.ready().
+# the tenant's scope, after the demo users exist, with keyword arguments invoices, customers (by id), currency,
+# today and seed, returning counts for the result. Registered from the app's AppConfig.ready(), so they run
+# in INSTALLED_APPS order (cash application, then deductions, then disputes).
 _demo_steps: dict[str, Callable[..., dict[str, int]]] = {}
 
 
@@ -130,10 +131,15 @@ def demo_seed(*, customers: int = 300, invoices: int = 3000, today: date | None 
             with transaction.atomic():
                 tenant = tenant_create(slug=spec.slug, name=spec.name, base_currency=spec.currency)
                 with tenant_context(tenant):
-                    result.counts[spec.slug] = _seed_tenant(
+                    counts, step_kwargs = _seed_tenant(
                         spec, max(4, round(customers * spec.share)), max(10, round(invoices * spec.share)), today,
                     )
                     _seed_users(spec, password_hash, superuser)
+                    # After the users: the apps' cases are worked by the demo clerk and lead, and filed by the
+                    # portal user, through the real services (approval limits need a role).
+                    for step in _demo_steps.values():
+                        counts.update(step(**step_kwargs))
+                    result.counts[spec.slug] = counts
             result.seeded.append(spec.slug)
         result.users.extend(_demo_users(spec))
     return result
@@ -200,7 +206,7 @@ def _company_names(rng: random.Random, spec: DemoTenant, count: int) -> list[str
     return names
 
 
-def _seed_tenant(spec: DemoTenant, n_customers: int, n_invoices: int, today: date) -> dict[str, int]:
+def _seed_tenant(spec: DemoTenant, n_customers: int, n_invoices: int, today: date) -> tuple[dict, dict]:
     rng = random.Random(spec.seed)  # noqa: S311 - demo data, not secrets
     prefix = spec.slug[:2].upper()
     n_parents = max(1, n_customers // 20)
@@ -271,11 +277,11 @@ def _seed_tenant(spec: DemoTenant, n_customers: int, n_invoices: int, today: dat
     credited = {m.invoice_id for m in memos}
     counts = {"customers": len(customers), "invoices": len(invoices), "credit_memos": len(memos),
               "contacts": len(contacts), "aliases": len(aliases), "bank_accounts": len(accounts)}
-    for step in _demo_steps.values():  # the apps' share, e.g. cash application's bank statement
-        counts.update(step(invoices=[i for i in invoices if i.pk not in credited],
-                           customers={c.pk: c for c in customers}, currency=spec.currency, today=today,
-                           seed=spec.seed))
-    return counts
+    # What the apps' demo steps get (e.g. cash application's bank statement): run by demo_seed.
+    step_kwargs = {"invoices": [i for i in invoices if i.pk not in credited],
+                   "customers": {c.pk: c for c in customers}, "currency": spec.currency, "today": today,
+                   "seed": spec.seed}
+    return counts, step_kwargs
 
 
 def _invoice(rng: random.Random, spec: DemoTenant, prefix: str, i: int, customer: Customer, today: date,
