@@ -8,4 +8,4 @@ class DisputesConfig(AppConfig):
     def ready(self):
         from . import integration
 
-        integration.register_case_source()  # no-op until o2c.rules is merged in
+        integration.register_case_source()

@@ -57,10 +57,10 @@ def apply(decisions) -> None:
         for decision in decisions:
             dispute = Dispute.objects.filter(pk=decision.case_id).first()
             if dispute is not None:
-                _apply_one(dispute, decision.actions or {}, decision.explanation or "")
+                _apply_one(dispute, decision.actions or {}, decision.explanation or "", bool(decision.fired))
 
 
-def _apply_one(dispute: Dispute, actions: dict, explanation: str) -> None:
+def _apply_one(dispute: Dispute, actions: dict, explanation: str, fired: bool) -> None:
     from . import services
 
     if not dispute.is_open:
@@ -70,7 +70,9 @@ def _apply_one(dispute: Dispute, actions: dict, explanation: str) -> None:
                             priority=actions.get("priority"),
                             sla_hours=int(actions["sla_hours"]) if actions.get("sla_hours") else None)
     dispute.refresh_from_db()
-    if dispute.status in _STATES_BEFORE_REVIEW:
+    # Triaged means a rule routed it; one no rule matched waits, new, for a clerk (and the customer is not
+    # told "triaged" about a case nobody looked at).
+    if fired and dispute.status in _STATES_BEFORE_REVIEW:
         dispute = services.dispute_transition(dispute=dispute, name="triage", actor=None)
     decide = actions.get("decide")
     if decide in ("valid", "invalid"):
