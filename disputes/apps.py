@@ -6,6 +6,6 @@ class DisputesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import integration
+        from . import integration, subscriptions  # noqa: F401 - subscribes to the ledger's events
 
         integration.register_case_source()

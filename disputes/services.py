@@ -373,6 +373,37 @@ def message_post(*, dispute: Dispute, body: str, actor, from_customer: bool, int
     return posted
 
 
+# --- the ledger's answer -------------------------------------------------------------------------------
+
+def disputes_instruction_completed(events) -> None:
+    """A dispute's payment instruction is done (InstructionCompleted, bulk, inside the ledger's transaction).
+
+    Every one is audited on the dispute, so its history shows the money actually moved. A refund is also
+    told to the customer in the thread (and so by email): it completes days after the resolution, when the
+    treasury confirms the transfer. Ledger kinds (credit memo, ...) complete within the resolution itself,
+    whose message already says what was accepted.
+    """
+    from o2c.instructions import InstructionKind
+
+    mine = [e for e in events if e.origin_kind == integration.CASE_KIND]
+    if not mine:
+        return
+    with transaction.atomic():
+        disputes = {d.pk: d for d in Dispute.objects.select_for_update()
+                    .filter(pk__in=sorted({e.origin_id for e in mine})).order_by("pk")}
+        for event in mine:
+            dispute = disputes.get(event.origin_id)
+            if dispute is None:
+                continue
+            audit_event("dispute.instruction_completed", dispute,
+                        {"instruction": [None, event.instruction_id], "kind": [None, event.kind],
+                         "amount": [None, event.amount]})
+            if event.kind == InstructionKind.REFUND:
+                message_post(dispute=dispute, actor=None, from_customer=False,
+                             body=f"The refund of {fmt(event.amount, dispute.currency)} {dispute.currency} "
+                                  f"was paid to your bank account.")
+
+
 # --- escalation ------------------------------------------------------------------------------------------
 
 def disputes_escalate(*, now=None) -> list[int]:
