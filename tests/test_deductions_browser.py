@@ -31,7 +31,7 @@ def test_portal_user_files_a_deduction_and_sees_the_decision_live(live_server, t
     page.click("nav.nav >> text=Deductions")
     page.wait_for_url(re.compile(r"/deductions/portal/$"))
     page.click("text=File a deduction")
-    page.select_option("select[name=invoice_id]", label="INV-1002 (800.0000 USD)")
+    page.select_option("select[name=invoice_id]", label="INV-1002 (800.00 USD)")
     page.fill("input[name=amount]", "35.00")
     page.select_option("select[name=reason]", "damaged")
     page.fill("textarea[name=reason_text]", "two cases arrived broken")
