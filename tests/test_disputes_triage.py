@@ -12,7 +12,7 @@ from o2c.models import Role
 from o2c.models.instructions import PaymentInstruction
 from o2c.models.rules import TriageResult
 from o2c.rules import FiredRule, TriageDecision, latest_triage
-from o2c.rules.services import triage_rules_replace
+from o2c.rules.services import triage_defaults_install, triage_rules_replace
 from o2c.rules.sources import case_source
 from tests.disputes_support import file_dispute
 from tests.factories import CustomerFactory, member
@@ -110,3 +110,20 @@ def test_the_dispute_case_source_is_registered():
     source = case_source("dispute")
     assert (source.apply, source.facts, source.recent, source.describe) == (
         triage.apply, triage.facts, triage.recent, triage.describe)
+
+
+def test_documents_are_asked_for_once_not_on_every_later_move(in_tenant, django_capture_on_commit_callbacks):
+    """The default rules ask for evidence on a damage dispute without documents; the customer's answer (even
+    without them) is triaged again but does not send the case back to waiting."""
+    customer = CustomerFactory()
+    portal = member(in_tenant, Role.PORTAL_USER, customer=customer)
+    triage_defaults_install()
+    with django_capture_on_commit_callbacks(execute=True):
+        dispute = file_dispute(customer=customer, reason_code="damage")
+    assert Dispute.objects.get(pk=dispute.pk).status == "waiting_customer"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.message_post(dispute=dispute, body="The photos are with the carrier", actor=portal,
+                              from_customer=True)
+    assert Dispute.objects.get(pk=dispute.pk).status == "in_review"
+    assert TriageResult.objects.filter(kind="dispute", case_id=dispute.pk).count() == 2
+    assert DisputeMessage.objects.filter(dispute=dispute, body__startswith="To review this dispute").count() == 1
