@@ -1,6 +1,6 @@
 """Where disputes meets the kernel's triage rules engine (`o2c.rules`), payment instructions and dunning
-holds (`o2c.instructions`) and the deductions app (`deductions.selectors`): the case and origin kind are
-filled in here, so the services speak of disputes only."""
+holds (`o2c.instructions`) and the deductions app (`deductions.selectors`, `deductions.services`): the case
+and origin kind are filled in here, so the services speak of disputes only."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import contextvars
 
 from deductions import selectors as deduction_selectors
+from deductions import services as deduction_services
 from o2c import instructions, rules
 
 CASE_KIND = "dispute"  # the triage source kind and the instructions' origin_kind
@@ -76,3 +77,9 @@ def invoice_hold_release(*, dispute_id: int, actor=None) -> None:
 def deduction_for_dispute(membership, deduction_id):
     """The deduction a member may open a dispute from, or Http404."""
     return deduction_selectors.deduction_for_dispute(membership, deduction_id)
+
+
+def deduction_settle(*, deduction_id: int, accepted_amount, note: str, actor) -> None:
+    """A dispute opened from a deduction was decided: the deduction (the open claim) is settled by its app."""
+    deduction_services.deduction_settle_by_dispute(deduction_id=deduction_id, accepted_amount=accepted_amount,
+                                                   note=note, actor=actor)

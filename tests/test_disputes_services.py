@@ -197,6 +197,55 @@ def test_dispute_from_deduction(in_tenant):
         services.dispute_from_deduction(deduction=deduction, actor=None)
 
 
+def _disputed_deduction(in_tenant, clerk):
+    """A 40.00 deduction as cash application leaves it (the invoice's open balance already down) and its dispute."""
+    from deductions import services as deduction_services
+
+    inv = invoice(CustomerFactory(), "INV-DED", "100.00", open_balance="0")
+    deduction = deduction_services.deduction_create_by_clerk(customer=inv.customer, invoice=inv, amount=D("40.00"),
+                                                             reason="pricing", actor=clerk)
+    dispute = services.dispute_from_deduction(deduction=deduction, actor=clerk)
+    services.dispute_transition(dispute=dispute, name="start_review", actor=clerk)
+    return inv, deduction, dispute
+
+
+def _settled(inv):
+    from deductions.models import Deduction
+
+    return sorted(Deduction.objects.filter(invoice=inv, status="resolved").values_list("amount", "resolution"))
+
+
+def test_an_accepted_dispute_from_a_deduction_settles_the_deduction_by_credit_memo(in_tenant):
+    clerk = member(in_tenant, Role.AR_CLERK)
+    inv, deduction, dispute = _disputed_deduction(in_tenant, clerk)
+    services.dispute_resolve(dispute=dispute, resolution="accepted", actor=clerk)
+    assert _settled(inv) == [(D("40.00"), "credit_memo")]
+    assert list(PaymentInstruction.objects.values_list("kind", "origin_kind", "origin_id", "status")) == [
+        ("credit_memo", "deduction", deduction.pk, "done")]
+    assert Invoice.objects.get(pk=inv.pk).open_balance == D("0")  # the memo offsets the deduction only
+
+
+def test_a_partly_accepted_dispute_from_a_deduction_splits_it(in_tenant):
+    clerk = member(in_tenant, Role.AR_CLERK)
+    inv, deduction, dispute = _disputed_deduction(in_tenant, clerk)
+    services.dispute_resolve(dispute=dispute, resolution="partly_accepted", accepted_amount=D("25.00"),
+                             note="only the October lines", actor=clerk)
+    assert _settled(inv) == [(D("15.00"), "collection_restart"), (D("25.00"), "credit_memo")]
+    assert Invoice.objects.get(pk=inv.pk).open_balance == D("15.00")  # the rejected part is owed again
+    deduction.refresh_from_db()
+    assert deduction.status == "split"
+
+
+def test_a_rejected_dispute_from_a_deduction_restarts_collection(in_tenant):
+    clerk = member(in_tenant, Role.AR_CLERK)
+    inv, deduction, dispute = _disputed_deduction(in_tenant, clerk)
+    services.dispute_resolve(dispute=dispute, resolution="rejected", note="delivery note signed", actor=clerk)
+    assert _settled(inv) == [(D("40.00"), "collection_restart")]
+    deduction.refresh_from_db()
+    assert deduction.denial_note == "delivery note signed"
+    assert Invoice.objects.get(pk=inv.pk).open_balance == D("40.00")
+
+
 # --- resolution into instructions and holds -----------------------------------------------------------
 
 def _instructions(dispute):
