@@ -1,6 +1,6 @@
 """Deductions from remittance: X12 812 debit adjustments and X12 820 ADX adjustments.
 
-A file is read through the real parsers (payments.parsers.x12_812 / x12_820). Each adjustment becomes a
+A file is read through the real parsers (payments.selectors: X12 812 / 820). Each adjustment becomes a
 deduction linked to its origin ("812 ADJ-77 line 4", "820 TRN 1234 ADX line 12"); the customer is the
 invoice's, else the buyer/payer by ERP id, else by exact name. A file with an adjustment we cannot place
 is refused as a whole, naming the line. Reading the same file again creates nothing new (the origin is
@@ -18,8 +18,7 @@ from django.db import transaction
 
 from o2c.errors import ApplicationError
 from o2c.models import Customer, Invoice
-from payments.parsers import x12_812, x12_820
-from payments.parsers.types import BankFileError
+from payments.selectors import AdjustmentReason, BankFileError, x12_812_adjustments, x12_820_advices
 
 from .models import Deduction, DeductionSource
 from .services import NewDeduction, deductions_create
@@ -88,8 +87,8 @@ def deductions_from_x12(*, data: bytes, actor) -> RemittanceOutcome:
 def _read(data: bytes) -> tuple[list[_Found], list[str]]:
     head = data[:4000].decode("latin-1")
     if "ST*812" in head or "ST|812" in head or "~ST*812" in head:
-        return _from_812(x12_812.parse(data))
-    return _from_820(x12_820.parse(data, []))
+        return _from_812(x12_812_adjustments(data))
+    return _from_820(x12_820_advices(data))
 
 
 def _from_812(adjustments) -> tuple[list[_Found], list[str]]:
@@ -98,7 +97,7 @@ def _from_812(adjustments) -> tuple[list[_Found], list[str]]:
         if not adj.debit:
             skipped.append(f"line {adj.line}: credit adjustment {adj.number} is not a deduction")
             continue
-        reasons = [r for r in adj.reasons if r.debit] or [x12_812.AdjustmentReason("", adj.amount, True)]
+        reasons = [r for r in adj.reasons if r.debit] or [AdjustmentReason("", adj.amount, True)]
         for n, reason in enumerate(reasons, start=1):
             found.append(_Found(origin=f"812 {adj.number} #{n}", invoice_number=adj.invoice_number,
                                 payer_id=adj.buyer_id, payer_name=adj.buyer_name, amount=reason.amount,

@@ -101,14 +101,10 @@ def within_tolerance(remaining: Decimal, invoice_amount: Decimal | None, reason:
 
 
 def _write_off(deduction_id: int, *, actor) -> None:
-    from .integration import InstructionsUnavailable
     from .services import deduction_resolve
 
-    try:
-        deduction_resolve(deduction_id=deduction_id, resolution=Resolution.WRITE_OFF, actor=actor,
-                          memo="within tolerance")
-    except InstructionsUnavailable:
-        pass  # stays valid with its evidence; a clerk resolves it once instructions exist
+    deduction_resolve(deduction_id=deduction_id, resolution=Resolution.WRITE_OFF, actor=actor,
+                      memo="within tolerance")
 
 
 def _earlier_twins(rows) -> dict[int, int]:

@@ -444,6 +444,40 @@ def deduction_resolve(*, deduction_id, resolution: str, actor, memo: str = "", a
     return d
 
 
+def deduction_settle_by_dispute(*, deduction_id, accepted_amount: Decimal, note: str, actor) -> list[Deduction]:
+    """A dispute about this deduction was decided: the deduction is the open claim, so it is settled here.
+
+    What was accepted is valid and closed by a credit memo that offsets it; the rest is invalid and put back
+    on the invoice (collection restart). A partly accepted deduction is split first. A deduction a clerk
+    already decided the same way is resolved as is; one decided the other way, or closed, is a conflict.
+    """
+    with transaction.atomic():
+        d = _locked(deduction_id)
+        accepted = quantize(Decimal(accepted_amount), d.currency)
+        if d.status in WORKABLE and 0 < accepted < d.remaining_amount:
+            valid, invalid = deduction_split(deduction_id=d.pk, amounts=[accepted, d.remaining_amount - accepted],
+                                             actor=actor)
+            return [_settle(valid.pk, True, note, actor), _settle(invalid.pk, False, note, actor)]
+        if accepted not in (0, d.remaining_amount):
+            raise ConflictError(f"{d.number} is {d.get_status_display().lower()}: it cannot be split to settle "
+                                f"a partly accepted dispute", extra={"status": d.status})
+        return [_settle(d.pk, accepted > 0, note, actor)]
+
+
+def _settle(deduction_id, valid: bool, note: str, actor) -> Deduction:
+    d = _locked(deduction_id)
+    wanted = DeductionStatus.VALID if valid else DeductionStatus.INVALID
+    if d.status in WORKABLE:
+        d = deduction_transition(deduction_id=d.pk, action="validate" if valid else "invalidate",
+                                 note=note or "dispute rejected", actor=actor)
+    if d.status != wanted:
+        raise ConflictError(f"{d.number} is {d.get_status_display().lower()}; the dispute found it "
+                            f"{wanted.label.lower()}", extra={"status": d.status})
+    resolution = Resolution.CREDIT_MEMO if valid else Resolution.COLLECTION_RESTART
+    return deduction_resolve(deduction_id=d.pk, resolution=resolution, actor=actor,
+                             memo=f"deduction {d.number}: settled by dispute")
+
+
 def _close_resolved(d: Deduction, *, actor, instruction_id=None) -> None:
     before = d.status
     _move(d, "resolve")

@@ -6,9 +6,9 @@ class DisputesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import integration
+        from . import integration, subscriptions  # noqa: F401 - subscribes to the ledger's events
 
-        integration.register_case_source()  # no-op until o2c.rules is merged in
+        integration.register_case_source()
 
         from o2c import panels
         from o2c.services.demo import register_demo_step

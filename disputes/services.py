@@ -270,16 +270,16 @@ def _root_cause(code: str) -> RootCause:
 def _instructions_for(dispute: Dispute, accepted: Decimal, actor) -> None:
     """Accepted money goes back line by line: a credit memo on what is still open, a refund on what was paid.
 
-    A rejected dispute from a deduction puts the kept-back amount back on the invoice (collection restart);
-    a rejected dispute on an open invoice only needs its dunning hold released (done by the caller).
+    A dispute from a deduction is settled on the deduction, which already took the amount off the invoice:
+    the accepted part is closed by a credit memo offsetting it, the rest is owed again (collection restart).
+    A rejected dispute on an open invoice only needs its dunning hold released (done by the caller).
     """
     memo = f"dispute {dispute.number} ({dispute.get_resolution_display().lower()})"
+    if dispute.deduction_id:
+        integration.deduction_settle(deduction_id=dispute.deduction_id, accepted_amount=accepted,
+                                     note=dispute.resolution_note or memo, actor=actor)
+        return
     if accepted == 0:
-        if dispute.deduction_id:
-            line = dispute.lines.first()
-            integration.instruction_create(kind="collection_restart", customer_id=dispute.customer_id,
-                                           amount=dispute.amount, currency=dispute.currency, origin_id=dispute.pk,
-                                           invoice_id=line.invoice_id, memo=memo, actor=actor)
         return
     remaining = accepted
     for line in dispute.lines.select_related("invoice").order_by("id"):
@@ -294,8 +294,6 @@ def _instructions_for(dispute: Dispute, accepted: Decimal, actor) -> None:
 
 
 def _credit_or_refund(dispute: Dispute, invoice: Invoice, amount: Decimal) -> list[tuple[str, Decimal]]:
-    if dispute.deduction_id:  # the deduction already took it off the invoice: a credit memo offsets it
-        return [("credit_memo", amount)]
     credit = min(amount, max(invoice.open_balance, ZERO))
     return [(kind, part) for kind, part in (("credit_memo", credit), ("refund", amount - credit)) if part > 0]
 
@@ -371,6 +369,37 @@ def message_post(*, dispute: Dispute, body: str, actor, from_customer: bool, int
         elif not internal:
             _notify_on_commit(locked, "message", message_id=posted.pk)
     return posted
+
+
+# --- the ledger's answer -------------------------------------------------------------------------------
+
+def disputes_instruction_completed(events) -> None:
+    """A dispute's payment instruction is done (InstructionCompleted, bulk, inside the ledger's transaction).
+
+    Every one is audited on the dispute, so its history shows the money actually moved. A refund is also
+    told to the customer in the thread (and so by email): it completes days after the resolution, when the
+    treasury confirms the transfer. Ledger kinds (credit memo, ...) complete within the resolution itself,
+    whose message already says what was accepted.
+    """
+    from o2c.instructions import InstructionKind
+
+    mine = [e for e in events if e.origin_kind == integration.CASE_KIND]
+    if not mine:
+        return
+    with transaction.atomic():
+        disputes = {d.pk: d for d in Dispute.objects.select_for_update()
+                    .filter(pk__in=sorted({e.origin_id for e in mine})).order_by("pk")}
+        for event in mine:
+            dispute = disputes.get(event.origin_id)
+            if dispute is None:
+                continue
+            audit_event("dispute.instruction_completed", dispute,
+                        {"instruction": [None, event.instruction_id], "kind": [None, event.kind],
+                         "amount": [None, event.amount]})
+            if event.kind == InstructionKind.REFUND:
+                message_post(dispute=dispute, actor=None, from_customer=False,
+                             body=f"The refund of {fmt(event.amount, dispute.currency)} {dispute.currency} "
+                                  f"was paid to your bank account.")
 
 
 # --- escalation ------------------------------------------------------------------------------------------

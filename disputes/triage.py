@@ -57,10 +57,10 @@ def apply(decisions) -> None:
         for decision in decisions:
             dispute = Dispute.objects.filter(pk=decision.case_id).first()
             if dispute is not None:
-                _apply_one(dispute, decision.actions or {}, decision.explanation or "")
+                _apply_one(dispute, decision.actions or {}, decision.explanation or "", bool(decision.fired))
 
 
-def _apply_one(dispute: Dispute, actions: dict, explanation: str) -> None:
+def _apply_one(dispute: Dispute, actions: dict, explanation: str, fired: bool) -> None:
     from . import services
 
     if not dispute.is_open:
@@ -70,7 +70,13 @@ def _apply_one(dispute: Dispute, actions: dict, explanation: str) -> None:
                             priority=actions.get("priority"),
                             sla_hours=int(actions["sla_hours"]) if actions.get("sla_hours") else None)
     dispute.refresh_from_db()
-    if dispute.status in _STATES_BEFORE_REVIEW:
+    # Every later move of a clerk or the customer is triaged again (routing may change with the facts), but
+    # asking for documents and notifying people happen once, at the first triage: otherwise a clerk who
+    # starts the review without the documents would be sent back to waiting, and finance leads mailed again.
+    first = dispute.status in _STATES_BEFORE_REVIEW
+    # Triaged means a rule routed it; one no rule matched waits, new, for a clerk (and the customer is not
+    # told "triaged" about a case nobody looked at).
+    if fired and dispute.status in _STATES_BEFORE_REVIEW:
         dispute = services.dispute_transition(dispute=dispute, name="triage", actor=None)
     decide = actions.get("decide")
     if decide in ("valid", "invalid"):
@@ -81,12 +87,12 @@ def _apply_one(dispute: Dispute, actions: dict, explanation: str) -> None:
                                  resolution=Resolution.ACCEPTED if decide == "valid" else Resolution.REJECTED)
         return
     documents = actions.get("request_documents") or []
-    if documents and dispute.status in (DisputeStatus.TRIAGED, DisputeStatus.IN_REVIEW):
+    if documents and first and dispute.status == DisputeStatus.TRIAGED:
         services.message_post(dispute=dispute, actor=None, from_customer=False,
                               body="To review this dispute we need: " + ", ".join(map(str, documents))
                               + ". Please reply here with the documents attached.")
         services.dispute_transition(dispute=dispute, name="request_info", actor=None)
-    if actions.get("notify"):
+    if actions.get("notify") and first:
         services.message_post(dispute=dispute, actor=None, from_customer=False, internal=True,
                               body="Triage rules asked to notify: " + ", ".join(map(str, actions["notify"])))
         _notify_people(dispute, actions["notify"])

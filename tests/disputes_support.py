@@ -1,9 +1,7 @@
-"""Helpers for the dispute tests: invoices, a filed dispute, a recorder standing in for o2c.instructions."""
+"""Helpers for the dispute tests: invoices and a filed dispute."""
 
 from __future__ import annotations
 
-import sys
-import types
 from decimal import Decimal
 
 from disputes import services
@@ -26,30 +24,3 @@ def file_dispute(customer=None, amount="40.00", actor=None, invoice_amount="100.
     return services.dispute_file_for_customer(customer=customer, lines=[LineInput(inv.pk, D(amount))],
                                               reason_code=kw.pop("reason_code", "pricing"),
                                               message=kw.pop("message", "Price is wrong"), actor=actor, **kw)
-
-
-class InstructionsRecorder(types.ModuleType):
-    """Stands in for the kernel's o2c.instructions (INSTRUCTIONS builds it in parallel): records the calls
-    the dispute services make through disputes.integration, so the resolution mapping is tested here."""
-
-    def __init__(self):
-        super().__init__("o2c.instructions")
-        self.calls: list[tuple[str, dict]] = []
-
-    def instruction_create(self, **kw):
-        self.calls.append(("instruction_create", kw))
-
-    def invoice_hold_place(self, **kw):
-        self.calls.append(("invoice_hold_place", kw))
-
-    def invoice_hold_release(self, **kw):
-        self.calls.append(("invoice_hold_release", kw))
-
-    def of(self, name):
-        return [kw for call, kw in self.calls if call == name]
-
-
-def install_recorder(monkeypatch) -> InstructionsRecorder:
-    recorder = InstructionsRecorder()
-    monkeypatch.setitem(sys.modules, "o2c.instructions", recorder)
-    return recorder

@@ -1,4 +1,5 @@
-"""The portal's deductions in Chromium: the customer files one and sees its status change live."""
+"""The portal's deductions in Chromium: the customer files one and sees its status change live. The tenant
+has the default triage rules, which run (Celery eager) when the filing commits."""
 
 import re
 from decimal import Decimal
@@ -8,6 +9,8 @@ import pytest
 from deductions import services
 from deductions.models import Deduction
 from o2c.models import Customer, Role
+from o2c.rules import latest_triage
+from o2c.rules.services import triage_defaults_install
 from o2c.tenancy import tenant_context
 from tests.test_browser import page, seed, sign_in  # noqa: F401 - the browser fixture
 
@@ -18,6 +21,7 @@ def test_portal_user_files_a_deduction_and_sees_the_decision_live(live_server, t
                                                                   page):  # noqa: F811
     acme = seed(tenant)
     with tenant_context(tenant):
+        triage_defaults_install()
         bolt = Customer.objects.get(external_id="C-200")
         other = services.deduction_create_by_clerk(customer=bolt, amount=Decimal("9.00"), reason="tax", actor=None)
     member_factory(tenant, Role.PORTAL_USER, email="ap@acme-retail.test", customer=acme)
@@ -27,7 +31,7 @@ def test_portal_user_files_a_deduction_and_sees_the_decision_live(live_server, t
     page.click("nav.nav >> text=Deductions")
     page.wait_for_url(re.compile(r"/deductions/portal/$"))
     page.click("text=File a deduction")
-    page.select_option("select[name=invoice_id]", label="INV-1002 (800.0000 USD)")
+    page.select_option("select[name=invoice_id]", label="INV-1002 (800.00 USD)")
     page.fill("input[name=amount]", "35.00")
     page.select_option("select[name=reason]", "damaged")
     page.fill("textarea[name=reason_text]", "two cases arrived broken")
@@ -36,6 +40,10 @@ def test_portal_user_files_a_deduction_and_sees_the_decision_live(live_server, t
     with tenant_context(tenant):
         mine = Deduction.objects.get(source="portal")
     assert (mine.customer_id, mine.amount) == (acme.pk, Decimal("35.00"))
+    with tenant_context(tenant):  # damage without documents: the default rules route it to logistics
+        assert mine.queue == "logistics" and mine.status == "open"
+        assert latest_triage("deduction", mine.pk).rules_fired == ["Proof of delivery for shortages and damage",
+                                                                    "Everything else"]
 
     page.goto(f"{live_server.url}/deductions/portal/")
     rows = page.locator("#portal-deductions")

@@ -55,3 +55,48 @@ def test_the_intake_sweep_finishes_deductions_inserted_without_the_app(worker, t
     with tenant_context(tenant):
         raw.refresh_from_db()
         assert (raw.intake_done, raw.reason_code.code, raw.status) == (True, "promotion", "valid")
+
+
+SHORT_PAY_RULES = """
+version: 1
+deduction:
+- name: Pricing desk
+  condition: category == "pricing" && amount < 200.0
+  actions: {queue: pricing-desk, priority: high}
+"""
+
+
+def test_deductions_from_a_posting_are_triaged_by_the_worker(worker, tenant):  # noqa: F811
+    """apply_cash posts in this process; the intake task (one per batch, after the posting commits) and the
+    rule run it enqueues both run in the worker, where the "deduction" case source was registered by
+    DeductionsConfig.ready()."""
+    from django.core.management import call_command
+
+    from o2c.models import TriageResult
+    from o2c.rules.services import triage_rules_replace
+    from o2c.tasks import triage_run
+    from tests.cashapp_support import Credit, import_credits
+
+    with tenant_context(tenant):
+        triage_rules_replace(content=SHORT_PAY_RULES, format="yaml")
+        customer = Customer.objects.create(external_id="C-WAYNE", name="Wayne Enterprises Inc")
+        for number in ("INV-0000101", "INV-0000102"):
+            Invoice.objects.create(number=number, customer=customer, issue_date=date.today(),
+                                   due_date=date.today() + timedelta(days=30), amount=D("1000.00"),
+                                   open_balance=D("1000.00"), currency="USD")
+        import_credits([Credit("SHORT-1", "900.00", payer="WAYNE ENTERPRISES", text="INV-0000101 price difference"),
+                        Credit("SHORT-2", "700.00", payer="WAYNE ENTERPRISES", text="INV-0000102 price difference")])
+    call_command("apply_cash", tenant=tenant.slug)
+    # The worker is one process taking tasks in order: the first no-op rule run returns after the intake
+    # task (queued by the posting's commit), the second after the rule run the intake queued on its commit.
+    assert wait(triage_run.delay(tenant.pk, "deduction", [])) == 0
+    assert wait(triage_run.delay(tenant.pk, "deduction", [])) == 0
+    with tenant_context(tenant):
+        small, large = Deduction.objects.order_by("amount")
+        assert (small.amount, small.queue, small.priority, small.intake_done) == (D("100.00"), "pricing-desk", "high",
+                                                                                 True)
+        assert (large.amount, large.queue) == (D("300.00"), "")  # the rule's condition was false for it
+        results = {r.case_id: r for r in TriageResult.objects.filter(kind="deduction")}
+        assert set(results) == {small.pk, large.pk}  # both evaluated, in one batch
+        assert results[small.pk].rules_fired == ["Pricing desk"] and results[large.pk].rules_fired == []
+        assert results[small.pk].values["Pricing desk"] == {"category": "pricing", "amount": 100.0}

@@ -1,6 +1,7 @@
 """A customer files a dispute in the portal (Debian's Chromium through Playwright) and, with the page left
 open, sees a clerk's status changes and answer arrive without reloading (htmx polling of the case's
-status and thread)."""
+status and thread). The tenant has the default triage rules, so filing is followed by a real rule run
+(Celery eager) that routes the dispute and moves it to "Triaged" before the clerk touches it."""
 
 import re
 from decimal import Decimal
@@ -11,6 +12,8 @@ from playwright.sync_api import expect
 from disputes import services
 from disputes.models import Dispute
 from o2c.models import Customer, Invoice, Role
+from o2c.rules import latest_triage
+from o2c.rules.services import triage_defaults_install
 from o2c.tenancy import tenant_context
 from tests.test_browser import page, sign_in  # noqa: F401 - `page` is a fixture
 
@@ -19,6 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_customer_files_a_dispute_and_sees_the_clerk_work_it_live(live_server, tenant, member_factory, page):  # noqa: F811
     with tenant_context(tenant):
+        triage_defaults_install()
         buyer = Customer.objects.create(name="Acme Retail", external_id="C-100")
         other = Customer.objects.create(name="Bolt Hardware", external_id="C-200")
         for number, customer in (("INV-1001", buyer), ("INV-1002", buyer), ("BOLT-1", other)):
@@ -40,16 +44,14 @@ def test_customer_files_a_dispute_and_sees_the_clerk_work_it_live(live_server, t
     page.fill("#id_message", "The price list of October was not applied.")
     page.click("text=File dispute")
     page.wait_for_url(re.compile(r"/disputes/portal/\d+/$"))
-    expect(page.get_by_test_id("dispute-status")).to_have_text("New")
+    expect(page.get_by_test_id("dispute-status")).to_have_text("Triaged")  # the rules ran after the filing
     with tenant_context(tenant):
         dispute = Dispute.objects.get()
         assert (dispute.amount, dispute.channel, dispute.customer_id) == (Decimal("150.00"), "portal", buyer.pk)
+        assert (dispute.queue, latest_triage("dispute", dispute.pk).rules_fired) == ("disputes", ["Everything else"])
 
     page.evaluate("window.keptOpen = true")  # gone if the page were reloaded
     with tenant_context(tenant):  # the clerk works the case meanwhile (committed: the live server sees it)
-        services.dispute_transition(dispute=dispute, name="triage", actor=clerk)
-    expect(page.get_by_test_id("dispute-status")).to_have_text("Triaged")
-    with tenant_context(tenant):
         services.dispute_transition(dispute=dispute, name="start_review", actor=clerk)
         services.message_post(dispute=dispute, body="Internal: check the October list", actor=clerk,
                               from_customer=False, internal=True)

@@ -1,7 +1,6 @@
 """Dispute services: every state move allowed and refused, filing all-or-nothing, resolution into payment
 instructions and dunning holds, the thread, escalation, notifications, and what dunning must skip."""
 
-import sys
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,9 +14,11 @@ from disputes.models import Dispute, DisputeAttachment, DisputeLine, DisputeMess
 from disputes.selectors import disputed_invoice_ids, thread
 from disputes.services import LineInput
 from o2c.errors import ApplicationError, ConflictError
-from o2c.models import AuditEvent, Role
+from o2c.instructions import held_invoice_ids, instruction_approve
+from o2c.models import AuditEvent, Invoice, Role
+from o2c.models.instructions import InvoiceHold, PaymentInstruction
 from o2c.models.ledger import Channel
-from tests.disputes_support import file_dispute, install_recorder, invoice
+from tests.disputes_support import file_dispute, invoice
 from tests.factories import CustomerContactFactory, CustomerFactory, member
 
 D = Decimal
@@ -196,58 +197,121 @@ def test_dispute_from_deduction(in_tenant):
         services.dispute_from_deduction(deduction=deduction, actor=None)
 
 
+def _disputed_deduction(in_tenant, clerk):
+    """A 40.00 deduction as cash application leaves it (the invoice's open balance already down) and its dispute."""
+    from deductions import services as deduction_services
+
+    inv = invoice(CustomerFactory(), "INV-DED", "100.00", open_balance="0")
+    deduction = deduction_services.deduction_create_by_clerk(customer=inv.customer, invoice=inv, amount=D("40.00"),
+                                                             reason="pricing", actor=clerk)
+    dispute = services.dispute_from_deduction(deduction=deduction, actor=clerk)
+    services.dispute_transition(dispute=dispute, name="start_review", actor=clerk)
+    return inv, deduction, dispute
+
+
+def _settled(inv):
+    from deductions.models import Deduction
+
+    return sorted(Deduction.objects.filter(invoice=inv, status="resolved").values_list("amount", "resolution"))
+
+
+def test_an_accepted_dispute_from_a_deduction_settles_the_deduction_by_credit_memo(in_tenant):
+    clerk = member(in_tenant, Role.AR_CLERK)
+    inv, deduction, dispute = _disputed_deduction(in_tenant, clerk)
+    services.dispute_resolve(dispute=dispute, resolution="accepted", actor=clerk)
+    assert _settled(inv) == [(D("40.00"), "credit_memo")]
+    assert list(PaymentInstruction.objects.values_list("kind", "origin_kind", "origin_id", "status")) == [
+        ("credit_memo", "deduction", deduction.pk, "done")]
+    assert Invoice.objects.get(pk=inv.pk).open_balance == D("0")  # the memo offsets the deduction only
+
+
+def test_a_partly_accepted_dispute_from_a_deduction_splits_it(in_tenant):
+    clerk = member(in_tenant, Role.AR_CLERK)
+    inv, deduction, dispute = _disputed_deduction(in_tenant, clerk)
+    services.dispute_resolve(dispute=dispute, resolution="partly_accepted", accepted_amount=D("25.00"),
+                             note="only the October lines", actor=clerk)
+    assert _settled(inv) == [(D("15.00"), "collection_restart"), (D("25.00"), "credit_memo")]
+    assert Invoice.objects.get(pk=inv.pk).open_balance == D("15.00")  # the rejected part is owed again
+    deduction.refresh_from_db()
+    assert deduction.status == "split"
+
+
+def test_a_rejected_dispute_from_a_deduction_restarts_collection(in_tenant):
+    clerk = member(in_tenant, Role.AR_CLERK)
+    inv, deduction, dispute = _disputed_deduction(in_tenant, clerk)
+    services.dispute_resolve(dispute=dispute, resolution="rejected", note="delivery note signed", actor=clerk)
+    assert _settled(inv) == [(D("40.00"), "collection_restart")]
+    deduction.refresh_from_db()
+    assert deduction.denial_note == "delivery note signed"
+    assert Invoice.objects.get(pk=inv.pk).open_balance == D("40.00")
+
+
 # --- resolution into instructions and holds -----------------------------------------------------------
 
-def test_filing_places_a_hold_and_accepting_issues_a_credit_memo(in_tenant, monkeypatch):
-    recorder = install_recorder(monkeypatch)
+def _instructions(dispute):
+    return list(PaymentInstruction.objects.filter(origin_kind="dispute", origin_id=dispute.pk).order_by("pk")
+                .values_list("kind", "amount", "invoice_id", "status"))
+
+
+def test_filing_places_a_hold_and_accepting_issues_a_credit_memo(in_tenant):
+    clerk = member(in_tenant, Role.AR_CLERK)
     dispute = file_dispute(amount="40.00")
-    [hold] = recorder.of("invoice_hold_place")
-    assert (hold["amount"], hold["origin_kind"], hold["origin_id"]) == (D("40.00"), "dispute", dispute.pk)
-    services.dispute_transition(dispute=dispute, name="start_review", actor=None)
-    services.dispute_resolve(dispute=dispute, resolution="accepted", actor=None)
-    assert recorder.of("invoice_hold_release") == [{"origin_kind": "dispute", "origin_id": dispute.pk, "actor": None}]
-    [credit] = recorder.of("instruction_create")
-    assert (credit["kind"], credit["amount"], credit["origin_id"]) == ("credit_memo", D("40.00"), dispute.pk)
-    assert disputed_invoice_ids() == set()
+    line = dispute.lines.get()
+    [hold] = InvoiceHold.objects.filter(origin_kind="dispute", origin_id=dispute.pk)
+    assert (hold.amount, hold.invoice_id, hold.released_at) == (D("40.00"), line.invoice_id, None)
+    assert held_invoice_ids() == {line.invoice_id} and disputed_invoice_ids() == {line.invoice_id}
+    services.dispute_transition(dispute=dispute, name="start_review", actor=clerk)
+    services.dispute_resolve(dispute=dispute, resolution="accepted", actor=clerk)
+    assert held_invoice_ids() == set() and disputed_invoice_ids() == set()
+    # Within the clerk's approval limit: approved and executed at once, the invoice's balance goes down.
+    assert _instructions(dispute) == [("credit_memo", D("40.00"), line.invoice_id, "done")]
+    assert Invoice.objects.get(pk=line.invoice_id).open_balance == D("60.00")
 
 
-def test_partly_accepted_on_a_partly_paid_invoice_splits_credit_memo_and_refund(in_tenant, monkeypatch):
-    recorder = install_recorder(monkeypatch)
+def test_partly_accepted_on_a_partly_paid_invoice_splits_credit_memo_and_refund(in_tenant):
+    clerk = member(in_tenant, Role.AR_CLERK)
     customer = CustomerFactory()
     inv = invoice(customer, "INV-P", "100.00", open_balance="10.00")
     dispute = services.dispute_file_for_customer(customer=customer, lines=[LineInput(inv.pk, D("10.00"))],
                                                  reason_code="pricing", message="m", actor=None)
-    other = invoice(customer, "INV-Q", "100.00", open_balance="0")
-    dispute2 = services.dispute_file_for_customer(customer=customer, lines=[LineInput(other.pk, D("60.00"))],
+    paid = invoice(customer, "INV-Q", "100.00", open_balance="0")
+    dispute2 = services.dispute_file_for_customer(customer=customer, lines=[LineInput(paid.pk, D("60.00"))],
                                                   reason_code="pricing", message="m", actor=None)
-    services.dispute_transition(dispute=dispute2, name="triage", actor=None)
-    services.dispute_resolve(dispute=dispute2, resolution="partly_accepted", accepted_amount=D("25.00"), actor=None)
-    [refund] = recorder.of("instruction_create")
-    assert (refund["kind"], refund["amount"], refund["invoice_id"]) == ("refund", D("25.00"), other.pk)
-    services.dispute_transition(dispute=dispute, name="triage", actor=None)
+    services.dispute_transition(dispute=dispute2, name="triage", actor=clerk)
+    services.dispute_resolve(dispute=dispute2, resolution="partly_accepted", accepted_amount=D("25.00"), actor=clerk)
+    # A refund is approved within the limit; it waits for a refund file to be sent.
+    assert _instructions(dispute2) == [("refund", D("25.00"), paid.pk, "approved")]
+    services.dispute_transition(dispute=dispute, name="triage", actor=clerk)
     with pytest.raises(ApplicationError, match="above 0 and below 10.00"):
         services.dispute_resolve(dispute=dispute, resolution="partly_accepted", accepted_amount=D("10.00"),
-                                 actor=None)
+                                 actor=clerk)
 
 
-def test_rejected_releases_the_hold_without_money(in_tenant, monkeypatch):
-    recorder = install_recorder(monkeypatch)
+def test_accepted_above_the_clerks_limit_waits_for_a_finance_lead(in_tenant):
+    clerk = member(in_tenant, Role.AR_CLERK)
+    lead = member(in_tenant, Role.FINANCE_LEAD)
+    dispute = file_dispute(amount="1500.00", invoice_amount="2000.00")
+    services.dispute_transition(dispute=dispute, name="triage", actor=clerk)
+    services.dispute_resolve(dispute=dispute, resolution="accepted", actor=clerk)
+    [pi] = PaymentInstruction.objects.filter(origin_kind="dispute", origin_id=dispute.pk)
+    assert (pi.kind, pi.status) == ("credit_memo", "pending_approval")
+    with pytest.raises(ConflictError, match="above your approval limit"):
+        instruction_approve(instruction_id=pi.pk, actor=clerk)
+    instruction_approve(instruction_id=pi.pk, actor=lead)
+    assert _instructions(dispute) == [("credit_memo", D("1500.00"), pi.invoice_id, "done")]
+    assert Invoice.objects.get(pk=pi.invoice_id).open_balance == D("500.00")
+
+
+def test_rejected_releases_the_hold_without_money(in_tenant):
     dispute = file_dispute()
     services.dispute_transition(dispute=dispute, name="triage", actor=None)
     resolved = services.dispute_resolve(dispute=dispute, resolution="rejected", root_cause="customer_error",
                                         actor=None)
     assert (resolved.accepted_amount, resolved.root_cause.code) == (D("0"), "customer_error")
-    assert recorder.of("instruction_create") == [] and len(recorder.of("invoice_hold_release")) == 1
+    assert _instructions(dispute) == [] and held_invoice_ids() == set()
     services.dispute_reopen(dispute=resolved, reason="found the delivery note", actor=None)
-    assert len(recorder.of("invoice_hold_place")) == 2  # held again while it is open again
-
-
-def test_integration_without_the_instructions_module_resolves_anyway(in_tenant, monkeypatch):
-    """Without o2c.instructions (this branch before the merge) the dispute still resolves; the adapter logs."""
-    monkeypatch.setitem(sys.modules, "o2c.instructions", None)
-    dispute = file_dispute()
-    services.dispute_transition(dispute=dispute, name="triage", actor=None)
-    assert services.dispute_resolve(dispute=dispute, resolution="accepted", actor=None).status == S.RESOLVED
+    assert held_invoice_ids() == {dispute.lines.get().invoice_id}  # held again while it is open again
+    assert InvoiceHold.objects.filter(origin_kind="dispute", origin_id=dispute.pk).count() == 2
 
 
 # --- the thread -----------------------------------------------------------------------------------------

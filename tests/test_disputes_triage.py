@@ -1,18 +1,20 @@
-"""The "dispute" case source for the triage rules engine (o2c.rules, built in parallel by RULES): the facts
-it gives the rules, and how the merged actions are applied. Automatic decisions and document requests are
-explained in the thread the customer sees."""
+"""The "dispute" case source of the triage rules engine (o2c.rules): the facts it gives the rules, and how
+the merged actions are applied. Automatic decisions and document requests are explained in the thread the
+customer sees."""
 
-import sys
-import types
-from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
 
-from disputes import integration, services, triage
+from disputes import services, triage
 from disputes.models import Dispute, DisputeMessage
 from o2c.models import Role
-from tests.disputes_support import file_dispute, install_recorder
+from o2c.models.instructions import PaymentInstruction
+from o2c.models.rules import TriageResult
+from o2c.rules import FiredRule, TriageDecision, latest_triage
+from o2c.rules.services import triage_defaults_install, triage_rules_replace
+from o2c.rules.sources import case_source
+from tests.disputes_support import file_dispute
 from tests.factories import CustomerFactory, member
 
 pytestmark = pytest.mark.django_db
@@ -20,12 +22,9 @@ FACT_KEYS = {"kind", "amount", "currency", "reason", "category", "source", "stat
              "invoice_age_days", "past_disputes", "documents"}
 
 
-@dataclass
-class Decision:  # the shape of o2c.rules.TriageDecision (INTERFACES.md section 2)
-    case_id: int
-    actions: dict
-    explanation: str = ""
-    fired: list = field(default_factory=list)
+def Decision(case_id: int, actions: dict, explanation: str = "") -> TriageDecision:  # noqa: N802 - reads as a type
+    """The engine's decision when one rule with these actions fired."""
+    return TriageDecision(case_id, [FiredRule("a rule", {}, actions)], actions, explanation or "a rule fired")
 
 
 def test_facts_give_every_variable(in_tenant):
@@ -50,15 +49,22 @@ def test_routing_actions_and_triaged(in_tenant):
     assert (stored.queue, stored.owner, stored.priority, stored.status) == ("pricing-desk", owner, "high", "triaged")
 
 
-def test_auto_decision_is_explained_in_the_thread(in_tenant, monkeypatch):
-    recorder = install_recorder(monkeypatch)
+def test_no_rule_fired_leaves_the_dispute_new_for_a_clerk(in_tenant):
+    dispute = file_dispute()
+    triage.apply([TriageDecision(dispute.pk, [], {}, "no rule fired")])
+    assert Dispute.objects.get(pk=dispute.pk).status == "new"
+
+
+def test_auto_decision_is_explained_in_the_thread(in_tenant):
     dispute = file_dispute(amount="20.00")
     triage.apply([Decision(dispute.pk, {"decide": "valid"}, explanation="small pricing claim under 25")])
     stored = Dispute.objects.get(pk=dispute.pk)
     assert (stored.status, stored.resolution, stored.accepted_amount) == ("resolved", "accepted", Decimal("20.00"))
     note = DisputeMessage.objects.get(dispute=dispute, body__startswith="Decided automatically")
     assert not note.internal and "small pricing claim under 25" in note.body
-    assert [c["kind"] for c in recorder.of("instruction_create")] == ["credit_memo"]
+    # Decided by the system: the credit memo waits for someone allowed to approve it.
+    assert list(PaymentInstruction.objects.filter(origin_kind="dispute", origin_id=dispute.pk)
+                .values_list("kind", "amount", "status")) == [("credit_memo", Decimal("20.00"), "pending_approval")]
     triage.apply([Decision(dispute.pk, {"decide": "invalid"})])  # late rule run: the decided case stays
     assert Dispute.objects.get(pk=dispute.pk).resolution == "accepted"
 
@@ -72,33 +78,52 @@ def test_request_documents_waits_for_the_customer(in_tenant):
     assert not ask.internal
 
 
-def test_services_enqueue_triage_through_o2c_rules(in_tenant, monkeypatch, django_capture_on_commit_callbacks):
-    calls = []
-    rules = types.ModuleType("o2c.rules")
-    rules.triage_enqueue = lambda kind, ids: calls.append((kind, ids))
-    monkeypatch.setitem(sys.modules, "o2c.rules", rules)
+RULES = """
+version: 1
+dispute:
+- name: Pricing desk
+  condition: category == "pricing" && amount < 100.0
+  actions: {queue: pricing-desk, owner: routing@acme.test, priority: high}
+  stop: true
+"""
+
+
+def test_filing_and_moves_are_triaged_by_the_real_rules(in_tenant, django_capture_on_commit_callbacks):
+    """Filing enqueues a rule run (Celery eager here) that stores a TriageResult and routes the dispute; the
+    rules' own move to "triaged" does not enqueue another run (no loop), a clerk's later move does."""
+    owner = member(in_tenant, Role.AR_CLERK, email="routing@acme.test")
+    triage_rules_replace(content=RULES, format="yaml")
     with django_capture_on_commit_callbacks(execute=True):
-        dispute = file_dispute()
-        services.dispute_transition(dispute=dispute, name="triage", actor=None)
-    assert calls == [("dispute", [dispute.pk]), ("dispute", [dispute.pk])]
-    calls.clear()
-    with django_capture_on_commit_callbacks(execute=True):  # the rules' own moves do not re-enqueue (no loop)
-        triage.apply([Decision(dispute.pk, {"request_documents": ["proof of delivery"]})])
-    assert Dispute.objects.get(pk=dispute.pk).status == "waiting_customer" and calls == []
+        dispute = file_dispute(amount="40.00")
+    stored = Dispute.objects.get(pk=dispute.pk)
+    assert (stored.status, stored.queue, stored.owner, stored.priority) == ("triaged", "pricing-desk", owner, "high")
+    result = latest_triage("dispute", dispute.pk)
+    assert result.rules_fired == ["Pricing desk"]
+    assert result.values["Pricing desk"] == {"amount": 40.0, "category": "pricing"}
+    assert TriageResult.objects.filter(kind="dispute", case_id=dispute.pk).count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dispute_transition(dispute=stored, name="start_review", actor=owner)
+    assert TriageResult.objects.filter(kind="dispute", case_id=dispute.pk).count() == 2
 
 
-def test_case_source_registration_uses_the_agreed_names(monkeypatch):
-    registered = []
-    rules = types.ModuleType("o2c.rules")
-    rules.CaseSource = lambda **kw: kw
-    rules.register_case_source = registered.append
-    monkeypatch.setitem(sys.modules, "o2c.rules", rules)
-    assert integration.register_case_source() is True
-    [source] = registered
-    assert source["kind"] == "dispute" and source["apply"] is triage.apply and source["facts"] is triage.facts
+def test_the_dispute_case_source_is_registered():
+    source = case_source("dispute")
+    assert (source.apply, source.facts, source.recent, source.describe) == (
+        triage.apply, triage.facts, triage.recent, triage.describe)
 
 
-def test_missing_module_is_tolerated(monkeypatch):
-    monkeypatch.setitem(sys.modules, "o2c.rules", None)  # import of a None entry raises ModuleNotFoundError
-    assert integration.latest_triage(1) is None
-    assert integration._optional("disputes.no_such_module") is None
+def test_documents_are_asked_for_once_not_on_every_later_move(in_tenant, django_capture_on_commit_callbacks):
+    """The default rules ask for evidence on a damage dispute without documents; the customer's answer (even
+    without them) is triaged again but does not send the case back to waiting."""
+    customer = CustomerFactory()
+    portal = member(in_tenant, Role.PORTAL_USER, customer=customer)
+    triage_defaults_install()
+    with django_capture_on_commit_callbacks(execute=True):
+        dispute = file_dispute(customer=customer, reason_code="damage")
+    assert Dispute.objects.get(pk=dispute.pk).status == "waiting_customer"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.message_post(dispute=dispute, body="The photos are with the carrier", actor=portal,
+                              from_customer=True)
+    assert Dispute.objects.get(pk=dispute.pk).status == "in_review"
+    assert TriageResult.objects.filter(kind="dispute", case_id=dispute.pk).count() == 2
+    assert DisputeMessage.objects.filter(dispute=dispute, body__startswith="To review this dispute").count() == 1
