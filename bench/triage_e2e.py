@@ -289,6 +289,8 @@ def instrument(phases: Phases, captured_facts: dict) -> None:
     phases.patch(services, "deduction_resolve", "triage: write-offs decided by rules (deduction_resolve)")
     phases.patch(notifications, "documents_request_send", "follow-up tasks: document requests")
     phases.patch(notifications, "staff_notify", "follow-up tasks: staff notices")
+    if hasattr(notifications, "triage_follow_ups_send"):  # one task per batch (after the speed fix)
+        phases.patch(notifications, "triage_follow_ups_send", "follow-up tasks: document requests + notices")
 
     def facts(ids):
         out = source.facts(ids)
