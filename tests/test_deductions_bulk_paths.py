@@ -72,3 +72,26 @@ def test_research_flags_twins_found_through_the_key_arrays(in_tenant, clerk):
     again.refresh_from_db()
     assert again.duplicate_of_id == first[1] and again.evidence == {"duplicate_of": first[1]}
     assert AuditEvent.objects.filter(action="deduction.flagged_duplicate", object_id=again.pk).count() == 1
+
+
+def test_rule_write_offs_request_one_instruction_each_and_are_audited(in_tenant, clerk):
+    from o2c.models import PaymentInstruction
+
+    ids = _deductions(3, reason="pricing")
+    triage.apply([Decision(pk, {"decide": "valid", "write_off": {"account": "6810"}}) for pk in ids])
+    instructions = PaymentInstruction.objects.filter(origin_kind="deduction", origin_id__in=ids)
+    assert sorted(i.origin_id for i in instructions) == ids
+    assert {(i.kind, i.account) for i in instructions} == {("write_off", "6810")}
+    rows = {d.pk: d for d in Deduction.objects.filter(pk__in=ids)}
+    assert all((rows[i.origin_id].resolution, rows[i.origin_id].instruction_id) == ("write_off", i.pk)
+               for i in instructions)
+    assert AuditEvent.objects.filter(action="deduction.resolution_requested", object_id__in=ids).count() == 3
+
+
+def test_a_write_off_that_may_not_happen_is_refused_and_audited_alone(in_tenant, clerk):
+    ids = _deductions(2, reason="pricing")
+    triage.apply([Decision(ids[0], {"decide": "valid", "write_off": {"account": "6810"}})])
+    written = services.deductions_write_off({ids[0]: "6810", ids[1]: "6810"})  # the first has one, the second is open
+    assert written == []
+    assert AuditEvent.objects.filter(action="deduction.write_off_refused", object_id__in=ids).count() == 2
+    assert Deduction.objects.get(pk=ids[1]).resolution == ""
