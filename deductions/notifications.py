@@ -79,3 +79,48 @@ def staff_notify(deduction_id: int, recipients: list[str], explanation: str) -> 
                  body=f"{d.number}: {fmt(d.amount, d.currency)} {d.currency}\n\n{explanation}\n",
                  to=sorted(emails)).send()
     return 1
+
+
+def triage_follow_ups_send(items) -> int:
+    """Document requests to customers and notices to staff for a batch of triaged deductions
+    ([(deduction id, documents, notify, explanation), ...]): the deductions, contacts and role members
+    in three queries, then one mail each as `documents_request_send` / `staff_notify` would send it."""
+    from o2c.models import Membership
+
+    items = [(int(pk), list(documents or []), list(notify or []), explanation) for pk, documents, notify, explanation
+             in items]
+    deductions = Deduction.objects.select_related("customer").in_bulk([pk for pk, *_ in items])
+    customer_ids = {d.customer_id for pk, documents, _, _ in items if documents and (d := deductions.get(pk))}
+    emails_of: dict[int, set[str]] = {}
+    for contact in CustomerContact.objects.filter(customer_id__in=customer_ids, preferred_channel=Channel.EMAIL):
+        if contact.email:
+            emails_of.setdefault(contact.customer_id, set()).add(contact.email)
+    roles = {r for _, _, notify, _ in items for r in notify if "@" not in r}
+    members: dict[str, set[str]] = {}
+    for role, email in Membership.objects.filter(role__in=roles, is_active=True).values_list("role", "user__email"):
+        members.setdefault(role, set()).add(email)
+    messages = []
+    for pk, documents, notify, explanation in items:
+        d = deductions.get(pk)
+        if d is None:
+            continue
+        if documents and emails_of.get(d.customer_id):
+            messages.append(_documents_request(d, documents, sorted(emails_of[d.customer_id])))
+        staff = {r for r in notify if "@" in r} | {e for r in notify if "@" not in r for e in members.get(r, ())}
+        if staff:
+            body = f"{d.number}: {fmt(d.amount, d.currency)} {d.currency}\n\n{explanation}\n"
+            messages.append(EmailMessage(subject=f"Deduction {d.number} needs attention", body=body,
+                                         to=sorted(staff)))
+    if messages:
+        from django.core.mail import get_connection
+
+        get_connection().send_messages(messages)
+    return len(messages)
+
+
+def _documents_request(d: Deduction, documents: list[str], emails: list[str]) -> EmailMessage:
+    wanted = "\n".join(f"  - {name}" for name in documents)
+    return EmailMessage(subject=f"Documents needed for deduction {d.number}",
+                        body=(f"Dear {d.customer.name},\n\nto settle your deduction {d.number} of "
+                              f"{fmt(d.amount, d.currency)} {d.currency} we need:\n{wanted}\n\nYou can upload "
+                              "them in the customer portal or reply to this mail.\n"), to=emails)

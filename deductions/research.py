@@ -18,12 +18,13 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q
 
+from o2c.bulk import bulk_cursor, pg_array
 from o2c.models import CreditMemo, Invoice
 from o2c.money import fmt, quantize
-from o2c.services.audit import audit_events
+from o2c.tenancy import current_tenant_id
 
+from .bulkwrite import audit_rows, update_columns
 from .models import WORKABLE, Deduction, DeductionStatus, ReasonCode, Resolution, TradePromotion
 
 INACTIVE = (DeductionStatus.CANCELLED, DeductionStatus.SPLIT, DeductionStatus.MERGED)
@@ -78,9 +79,11 @@ def deduction_research(ids: list[int], *, actor=None) -> dict[int, str]:
                 write_offs.append(d.pk)
                 events.append(("deduction.validate", d, {"status": [before, d.status],
                                                          "evidence": [None, outcomes[d.pk]]}))
-        Deduction.objects.bulk_update(rows, ["status", "evidence", "duplicate_of"])
+        # Only the rows research changed, set-based (bulk_update of every row was quadratic: bulkwrite.py).
+        update_columns([d for d in rows if d.pk in outcomes],
+                       {"status": "text", "evidence": "jsonb", "duplicate_of_id": "bigint"})
         TradePromotion.objects.bulk_update([p for ps in promotions.values() for p in ps], ["budget_used"])
-        audit_events(events, actor=actor)
+        audit_rows(events, actor=actor)
     for deduction_id in write_offs:
         _write_off(deduction_id, actor=actor)
     return outcomes
@@ -108,16 +111,22 @@ def _write_off(deduction_id: int, *, actor) -> None:
 
 
 def _earlier_twins(rows) -> dict[int, int]:
-    keys = {(d.customer_id, d.invoice_id, d.amount) for d in rows if d.invoice_id}
-    if not keys:
+    """{deduction id: the earliest other active deduction of the same customer, invoice and amount}. The
+    keys go as arrays joined on unnest(): an OR of 2,000 conditions took Postgres ~1 s a batch to plan."""
+    keyed = [d for d in rows if d.invoice_id]
+    if not keyed:
         return {}
-    cond = Q()
-    for customer_id, invoice_id, amount in keys:
-        cond |= Q(customer_id=customer_id, invoice_id=invoice_id, amount=amount)
+    keys = sorted({(d.customer_id, d.invoice_id, d.amount) for d in keyed})
     first: dict[tuple, list[int]] = defaultdict(list)
-    for pk, c, i, a in Deduction.objects.filter(cond).exclude(status__in=INACTIVE).order_by("pk").values_list(
-            "pk", "customer_id", "invoice_id", "amount"):
-        first[(c, i, a)].append(pk)
+    with bulk_cursor() as cur:
+        cur.execute(
+            f"SELECT d.id, d.customer_id, d.invoice_id, d.amount FROM {Deduction._meta.db_table} AS d "  # noqa: S608
+            "JOIN unnest(%s::bigint[], %s::bigint[], %s::numeric[]) AS k(customer_id, invoice_id, amount) "
+            "ON d.customer_id = k.customer_id AND d.invoice_id = k.invoice_id AND d.amount = k.amount "
+            "WHERE d.tenant_id = %s AND NOT (d.status = ANY(%s::text[])) ORDER BY d.id",
+            [*map(pg_array, zip(*keys, strict=True)), current_tenant_id(), pg_array([str(s) for s in INACTIVE])])
+        for pk, c, i, a in cur.fetchall():
+            first[(c, i, a)].append(pk)
     twins = {}
     for d in rows:
         earlier = [pk for pk in first.get((d.customer_id, d.invoice_id, d.amount), ()) if pk < d.pk]

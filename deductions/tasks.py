@@ -39,3 +39,12 @@ def deduction_triage_notify(tenant_id, deduction_id, documents, notify, explanat
 
     sent = documents_request_send(deduction_id, documents) if documents else 0
     return sent + (staff_notify(deduction_id, notify, explanation) if notify else 0)
+
+
+@shared_task(base=TenantTask, name="deductions.triage_notify_batch", acks_late=True)
+def deductions_triage_notify(tenant_id, items):
+    """The document requests and staff notices of one triage batch: [(deduction id, documents, notify,
+    explanation), ...]."""
+    from .notifications import triage_follow_ups_send
+
+    return triage_follow_ups_send(items)
