@@ -2,7 +2,8 @@
 
 from django.db import migrations
 
-from disputes.models import STANDARD_ROOT_CAUSES, Category
+from disputes.models import STANDARD_ROOT_CAUSES
+from o2c.cases import Category
 
 
 def seed(apps, schema_editor):
@@ -10,14 +11,15 @@ def seed(apps, schema_editor):
     Reason = apps.get_model("disputes", "DisputeReason")
     Cause = apps.get_model("disputes", "RootCause")
     Settings = apps.get_model("disputes", "DisputeSettings")
-    for tenant_id in Tenant.objects.values_list("id", flat=True):
+    db = schema_editor.connection.alias  # the schema owner that migrates, not the app role (no rights yet)
+    for tenant_id in Tenant.objects.using(db).values_list("id", flat=True):
         with schema_editor.connection.cursor() as cursor:  # row-level security, if already applied, sees this tenant
             cursor.execute("SELECT set_config('o2c.tenant_id', %s, true)", [str(tenant_id)])
-        Reason.objects.bulk_create([Reason(tenant_id=tenant_id, code=c.value, name=c.label, category=c.value)
+        Reason.objects.using(db).bulk_create([Reason(tenant_id=tenant_id, code=c.value, name=c.label, category=c.value)
                                     for c in Category], ignore_conflicts=True)
-        Cause.objects.bulk_create([Cause(tenant_id=tenant_id, code=code, name=name)
+        Cause.objects.using(db).bulk_create([Cause(tenant_id=tenant_id, code=code, name=name)
                                    for code, name in STANDARD_ROOT_CAUSES], ignore_conflicts=True)
-        Settings.objects.bulk_create([Settings(tenant_id=tenant_id)], ignore_conflicts=True)
+        Settings.objects.using(db).bulk_create([Settings(tenant_id=tenant_id)], ignore_conflicts=True)
 
 
 class Migration(migrations.Migration):

@@ -11,9 +11,10 @@ DEFAULTS = {"ar_clerk": Decimal("1000.00"), "collector": Decimal("0"), "finance_
 def seed(apps, schema_editor):
     Tenant = apps.get_model("o2c", "Tenant")
     ApprovalLimit = apps.get_model("o2c", "ApprovalLimit")
+    db = schema_editor.connection.alias  # the schema owner that migrates, not the app role (no rights yet)
     rows = [ApprovalLimit(tenant_id=t.pk, role=role, max_amount=limit, currency=t.base_currency)
-            for t in Tenant.objects.all() for role, limit in DEFAULTS.items()]
-    ApprovalLimit.objects.bulk_create(rows, ignore_conflicts=True)
+            for t in Tenant.objects.using(db).all() for role, limit in DEFAULTS.items()]
+    ApprovalLimit.objects.using(db).bulk_create(rows, ignore_conflicts=True)
 
 
 class Migration(migrations.Migration):
