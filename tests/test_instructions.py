@@ -371,11 +371,14 @@ def test_other_tenants_holds_are_not_listed(tenant, other_tenant, member_factory
 
 def test_the_data_migration_seeds_existing_tenants(in_tenant):
     from importlib import import_module
+    from types import SimpleNamespace
 
     from django.apps import apps
+    from django.db import connection
 
     seed = import_module("o2c.migrations.0010_seed_approval_limits").seed
-    seed(apps, None)
-    seed(apps, None)  # repeatable: the unique key ignores what is there
+    editor = SimpleNamespace(connection=connection)  # what seed() reads of the schema editor: its connection
+    seed(apps, editor)
+    seed(apps, editor)  # repeatable: the unique key ignores what is there
     assert sorted(ApprovalLimit.objects.values_list("role", "max_amount")) == [
         ("ar_clerk", D("1000.0000")), ("collector", D("0.0000")), ("finance_lead", None), ("tenant_admin", None)]
