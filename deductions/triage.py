@@ -22,17 +22,18 @@ from .models import CLOSED, Deduction, DeductionDocument, Priority
 def facts(ids) -> dict[int, dict]:
     rows = (Deduction.objects.filter(pk__in=list(ids))
             .values_list("pk", "amount", "currency", "reason", "reason_code__code", "reason_code__category",
-                         "source", "status", "customer_id", "customer__name", "invoice__issue_date"))
+                         "source", "status", "customer_id", "customer__name", "customer__segment", "customer__risk",
+                         "invoice__issue_date"))
     docs = dict(DeductionDocument.objects.filter(deduction_id__in=list(ids)).values("deduction_id")
                 .annotate(n=Count("pk")).values_list("deduction_id", "n"))
     today = timezone.localdate()
     out = {}
     customers = set()
-    for pk, amount, currency, reason, code, category, source, status, cid, cname, issued in rows:
+    for pk, amount, currency, reason, code, category, source, status, cid, cname, segment, risk, issued in rows:
         customers.add(cid)
         out[pk] = {"kind": "deduction", "amount": float(amount), "currency": currency, "reason": code or reason,
                    "category": category or "unknown", "source": source, "status": status,
-                   "customer": {"id": cid, "name": cname, "segment": "", "risk": ""},
+                   "customer": {"id": cid, "name": cname, "segment": segment, "risk": risk},
                    "invoice_age_days": (today - issued).days if issued else 0,
                    "past_disputes": 0, "documents": docs.get(pk, 0)}
     # Past deductions of the same customers stand in for past disputes (deductions never reads disputes).

@@ -34,7 +34,8 @@ def facts(ids) -> dict[int, dict]:
     return {d.pk: {
         "kind": "dispute", "amount": float(d.amount), "currency": d.currency, "reason": d.reason_code.code,
         "category": d.reason_code.category, "source": d.channel, "status": d.status,
-        "customer": {"id": d.customer_id, "name": d.customer.name, "segment": "", "risk": ""},
+        "customer": {"id": d.customer_id, "name": d.customer.name, "segment": d.customer.segment,
+                     "risk": d.customer.risk},
         "invoice_age_days": (today - oldest[d.pk]).days if oldest.get(d.pk) else 0,
         "past_disputes": past.get(d.customer_id, 1) - 1, "documents": documents.get(d.pk, 0),
     } for d in disputes}

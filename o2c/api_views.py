@@ -13,7 +13,7 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = ["id", "external_id", "name", "parent", "payment_terms", "credit_limit", "currency",
+        fields = ["id", "external_id", "name", "parent", "payment_terms", "credit_limit", "currency", "segment", "risk",
                   "is_active", "created_at", "updated_at"]
         read_only_fields = fields
 

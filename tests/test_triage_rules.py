@@ -2,6 +2,7 @@
 contract, the settings pages."""
 
 import importlib
+from decimal import Decimal
 from io import StringIO
 from types import SimpleNamespace
 
@@ -415,3 +416,33 @@ def test_import_is_all_or_nothing_and_round_trips_through_the_database(in_tenant
     with pytest.raises(RuleRefused, match=rf"^deduction rule {index + 1} "):
         triage_rules_replace(content=dump_rule_file({"deduction": broken, "dispute": []}, fmt), format=fmt)
     assert triage_rules_export(fmt) == text  # nothing of the refused file was stored
+
+
+def test_rules_read_the_customers_segment_and_risk(in_tenant):
+    """customer.segment and customer.risk come from the customer's row, for deductions and disputes alike."""
+    from deductions.services import deduction_create_by_clerk
+    from disputes.services import LineInput, dispute_file_for_customer
+    from o2c.rules.services import triage_rules_replace, triage_run
+    from tests.factories import CustomerFactory, InvoiceFactory
+
+    triage_rules_replace(content=(
+        "version: 1\n"
+        "deduction:\n- name: Risky key accounts\n  condition: customer.risk == 'high' && customer.segment == 'key'\n"
+        "  actions: {queue: watch}\n"
+        "dispute:\n- name: Risky key accounts\n  condition: customer.risk == 'high' && customer.segment == 'key'\n"
+        "  actions: {queue: watch}\n"), format="yaml")
+    risky = CustomerFactory(segment="key", risk="high")
+    calm = CustomerFactory(segment="key", risk="low")
+    fired = {}
+    for customer in (risky, calm):
+        invoice = InvoiceFactory(customer=customer, amount=Decimal("100.00"))
+        deduction = deduction_create_by_clerk(customer=customer, invoice=invoice, amount=Decimal("5.00"),
+                                              reason="pricing", actor=None)
+        dispute = dispute_file_for_customer(customer=customer, lines=[LineInput(invoice.pk, Decimal("5.00"))],
+                                            reason_code="pricing", message="price", actor=None)
+        [d1] = triage_run(kind="deduction", ids=[deduction.pk])
+        [d2] = triage_run(kind="dispute", ids=[dispute.pk])
+        fired[customer.risk] = ([f.name for f in d1.fired], [f.name for f in d2.fired], d1.fired and d1.fired[0].values)
+    assert fired["high"][:2] == (["Risky key accounts"], ["Risky key accounts"])
+    assert fired["high"][2] == {"customer.risk": "high", "customer.segment": "key"}
+    assert fired["low"][:2] == ([], [])

@@ -39,6 +39,12 @@ class PaymentTerms:
         return f"{prefix}net {self.net_days}"
 
 
+class CustomerRisk(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
 class Customer(TenantModel):
     external_id = models.CharField(max_length=64, help_text="The customer's id in the ERP")
     name = models.CharField(max_length=200)
@@ -46,6 +52,10 @@ class Customer(TenantModel):
     payment_terms = models.CharField(max_length=40, default="net 30")
     credit_limit = MoneyField(null=True, blank=True)
     currency = CurrencyField(default="USD")
+    # What the triage rules may read of a customer (`customer.segment`, `customer.risk`): the tenant's own
+    # segmentation (e.g. "key", "retail") and credit risk.
+    segment = models.CharField(max_length=40, blank=True, default="", db_default="")
+    risk = models.CharField(max_length=10, choices=CustomerRisk.choices, blank=True, default="", db_default="")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

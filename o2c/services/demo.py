@@ -218,6 +218,11 @@ def _seed_tenant(spec: DemoTenant, n_customers: int, n_invoices: int, today: dat
             external_id=f"{prefix}-C{10001 + i}", name=name, currency=spec.currency,
             payment_terms=rng.choice(_TERMS), credit_limit=rng.choice(_CREDIT_LIMITS),
         ))
+    # Segment and risk, which triage rules read, from their own stream so the rest of the demo stays as it was.
+    profile = random.Random(spec.seed + 1)  # noqa: S311 - demo data
+    for i, customer in enumerate(customers):
+        customer.segment = "key" if i < n_parents else profile.choice(("retail", "wholesale", "distributor"))
+        customer.risk = profile.choices(("low", "medium", "high"), weights=(6, 3, 1))[0]
     Customer.objects.bulk_create(customers)
     parents = customers[:n_parents]
     subsidiaries = []
