@@ -39,3 +39,11 @@ def instruction_create(*, kind: str, customer_id: int, amount, currency: str, or
     return instructions.instruction_create(
         kind=kind, customer_id=customer_id, amount=amount, currency=currency, origin_kind=ORIGIN_KIND,
         origin_id=origin_id, invoice_id=invoice_id, memo=memo, actor=actor, account=account)
+
+
+def write_offs_request(requests: list[dict]) -> list:
+    """Write-off instructions asked for by the system (no one approves them here: they wait for someone who
+    may), in one batch: the instruction or the ApplicationError that refused it, in order."""
+    return instructions.instructions_request([
+        instructions.InstructionRequest(kind="write_off", origin_kind=ORIGIN_KIND, **r) for r in requests])
+

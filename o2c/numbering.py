@@ -20,3 +20,18 @@ def next_number(key: str, *, width: int = 6) -> str:
         )
         (value,) = cursor.fetchone()
     return f"{key}-{value:0{width}d}"
+
+
+def next_numbers(key: str, count: int, *, width: int = 6) -> list[str]:
+    """`count` consecutive numbers in one statement (a batch of system-requested instructions)."""
+    if count <= 0:
+        return []
+    table = NumberSequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, key, last) VALUES (%s, %s, %s) "  # noqa: S608 - our own table name
+            f"ON CONFLICT (tenant_id, key) DO UPDATE SET last = {table}.last + %s RETURNING last",
+            [current_tenant_id(), key, count, count],
+        )
+        (last,) = cursor.fetchone()
+    return [f"{key}-{value:0{width}d}" for value in range(last - count + 1, last + 1)]

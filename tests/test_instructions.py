@@ -382,3 +382,28 @@ def test_the_data_migration_seeds_existing_tenants(in_tenant):
     seed(apps, editor)  # repeatable: the unique key ignores what is there
     assert sorted(ApprovalLimit.objects.values_list("role", "max_amount")) == [
         ("ar_clerk", D("1000.0000")), ("collector", D("0.0000")), ("finance_lead", None), ("tenant_admin", None)]
+
+
+def test_a_batch_asked_for_by_the_system_is_checked_one_by_one_and_stored_at_once(in_tenant):
+    from o2c.instructions import InstructionRequest, instructions_request
+    from o2c.models import AuditEvent
+
+    customer = CustomerFactory()
+    invoice = InvoiceFactory(customer=customer, amount=D("100.00"))
+    first = instruction_create(kind="write_off", customer_id=customer.pk, amount="1.00", currency="USD",
+                               origin_kind="deduction", origin_id=1, invoice_id=invoice.pk, account="6100", actor=None)
+
+    def ask(**kw):
+        return InstructionRequest(**{"kind": "write_off", "customer_id": customer.pk, "amount": D("2.00"),
+                                     "currency": "USD", "origin_kind": "deduction", "origin_id": 2,
+                                     "invoice_id": invoice.pk, "account": "6100", **kw})
+
+    results = instructions_request([ask(), ask(account=""), ask(amount=D("0.001")), ask(origin_id=3)])
+    assert [type(r).__name__ for r in results] == ["PaymentInstruction", "ApplicationError", "ApplicationError",
+                                                   "PaymentInstruction"]
+    assert "GL account" in results[1].message and "decimals" in results[2].message
+    stored = list(PaymentInstruction.objects.order_by("pk").values_list("number", "status", "origin_id"))
+    n = int(first.number.split("-")[1])
+    assert stored[1:] == [(f"PI-{n + 1:06d}", "pending_approval", 2), (f"PI-{n + 2:06d}", "pending_approval", 3)]
+    assert AuditEvent.objects.filter(action="payment_instruction.created").count() == 3
+    assert instructions_request([]) == []

@@ -10,6 +10,7 @@ dispute that asked for it to close its side.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
@@ -34,9 +35,9 @@ from ..models import (
     TreasuryAccount,
 )
 from ..money import fmt
-from ..numbering import next_number
+from ..numbering import next_number, next_numbers
 from ..permissions import roles_with
-from ..services.audit import audit_event
+from ..services.audit import audit_event, audit_events
 from ..tenancy import current_tenant_id
 
 DEFAULT_LIMITS = {Role.AR_CLERK: Decimal("1000.00"), Role.COLLECTOR: Decimal("0"), Role.FINANCE_LEAD: None,
@@ -128,19 +129,26 @@ def _check_limit(pi: PaymentInstruction, actor) -> None:
 
 # --- instructions ---------------------------------------------------------------------------------
 
-def _validate(kind, origin_kind, customer_id, invoice_id, currency, amount, account) -> tuple[Customer, Invoice | None]:
+def _validate(kind, origin_kind, customer_id, invoice_id, currency, amount, account, *, customers=None,
+              invoices=None) -> tuple[Customer, Invoice | None]:
+    """The customer and invoice an instruction concerns, or an ApplicationError saying what is wrong. A batch
+    passes `customers` and `invoices` loaded at once ({id: row}); one instruction loads its own."""
     if kind not in InstructionKind.values:
         raise ApplicationError(f"unknown instruction kind {kind!r}; one of {', '.join(InstructionKind.values)}")
     if origin_kind not in OriginKind.values:
         raise ApplicationError(f"unknown origin {origin_kind!r}; one of {', '.join(OriginKind.values)}")
-    customer = Customer.objects.filter(pk=customer_id).first()
+    if customers is None:
+        customers = Customer.objects.in_bulk([customer_id])
+    customer = customers.get(customer_id)
     if customer is None:
         raise ApplicationError(f"no customer with id {customer_id}")
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ApplicationError(f"currency {currency!r} is not an ISO 4217 code")
     invoice = None
     if invoice_id is not None:
-        invoice = Invoice.objects.select_related("customer").filter(pk=invoice_id).first()
+        if invoices is None:
+            invoices = Invoice.objects.select_related("customer").in_bulk([invoice_id])
+        invoice = invoices.get(invoice_id)
         if invoice is None:
             raise ApplicationError(f"no invoice with id {invoice_id}")
         if customer_id not in (invoice.customer_id, invoice.customer.parent_id):
@@ -174,6 +182,52 @@ def instruction_create(*, kind: str, customer_id: int, amount, currency: str, or
         if actor is not None and _may_approve(role_of(actor), amount, currency, approval_limits()):
             _approve(pi, actor)
     return pi
+
+
+@dataclass(frozen=True)
+class InstructionRequest:
+    """One instruction of a batch asked for by the system (triage rules, research): nobody approves it here."""
+
+    kind: str
+    customer_id: int
+    amount: Decimal
+    currency: str
+    origin_kind: str
+    origin_id: int
+    invoice_id: int | None = None
+    memo: str = ""
+    account: str = ""
+
+
+def instructions_request(requests: list[InstructionRequest]) -> list[PaymentInstruction | ApplicationError]:
+    """`instruction_create(..., actor=None)` for many at once: each is checked as one would be, and those that
+    pass are stored pending approval with one statement per table (numbers, rows, audit events). Returns, in
+    order, the instruction or the error that refused it; a refusal does not stop the others."""
+    customers = Customer.objects.in_bulk({r.customer_id for r in requests})
+    invoices = Invoice.objects.select_related("customer").in_bulk({r.invoice_id for r in requests if r.invoice_id})
+    results: list[PaymentInstruction | ApplicationError] = []
+    for r in requests:
+        currency = (r.currency or "").strip().upper()
+        try:
+            amount = adjustments.positive_amount(r.amount, currency or "USD")
+            customer, invoice = _validate(r.kind, r.origin_kind, r.customer_id, r.invoice_id, currency, amount,
+                                          r.account, customers=customers, invoices=invoices)
+        except ApplicationError as exc:
+            results.append(exc)
+            continue
+        results.append(PaymentInstruction(
+            kind=r.kind, customer=customer, invoice=invoice, amount=amount, currency=currency,
+            origin_kind=r.origin_kind, origin_id=int(r.origin_id), memo=r.memo or "",
+            account=(r.account or "").strip(), requested_by=None))
+    new = [pi for pi in results if isinstance(pi, PaymentInstruction)]
+    with transaction.atomic():
+        for pi, number in zip(new, next_numbers("PI", len(new)), strict=True):
+            pi.number = number
+        PaymentInstruction.objects.bulk_create(new)
+        audit_events([("payment_instruction.created", pi, {
+            "kind": [None, pi.kind], "amount": [None, pi.amount], "currency": [None, pi.currency],
+            "origin": [None, f"{pi.origin_kind} {pi.origin_id}"]}) for pi in new])
+    return results
 
 
 def _lock(instruction_id) -> PaymentInstruction:
