@@ -19,12 +19,12 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from o2c.bulk import bulk_cursor, pg_array
+from o2c.bulk import bulk_cursor, pg_array, update_columns
 from o2c.models import CreditMemo, Invoice
 from o2c.money import fmt, quantize
+from o2c.services.audit import audit_events_bulk
 from o2c.tenancy import current_tenant_id
 
-from .bulkwrite import audit_rows, update_columns
 from .models import WORKABLE, Deduction, DeductionStatus, ReasonCode, Resolution, TradePromotion
 
 INACTIVE = (DeductionStatus.CANCELLED, DeductionStatus.SPLIT, DeductionStatus.MERGED)
@@ -79,11 +79,11 @@ def deduction_research(ids: list[int], *, actor=None) -> dict[int, str]:
                 write_offs.append(d.pk)
                 events.append(("deduction.validate", d, {"status": [before, d.status],
                                                          "evidence": [None, outcomes[d.pk]]}))
-        # Only the rows research changed, set-based (bulk_update of every row was quadratic: bulkwrite.py).
-        update_columns([d for d in rows if d.pk in outcomes],
+        # Only the rows research changed, set-based (o2c.bulk.update_columns).
+        update_columns(Deduction, [d for d in rows if d.pk in outcomes],
                        {"status": "text", "evidence": "jsonb", "duplicate_of_id": "bigint"})
         TradePromotion.objects.bulk_update([p for ps in promotions.values() for p in ps], ["budget_used"])
-        audit_rows(events, actor=actor)
+        audit_events_bulk(events, actor=actor)
     for deduction_id in write_offs:
         _write_off(deduction_id, actor=actor)
     return outcomes

@@ -17,14 +17,14 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
+from o2c.bulk import update_columns
 from o2c.documents import document_store, documents_kept_only_on_success
 from o2c.errors import ApplicationError, ConflictError
 from o2c.models import Customer, Invoice, User
 from o2c.money import fmt, parse_amount, quantize
-from o2c.services.audit import audit_event, audit_events
+from o2c.services.audit import audit_event, audit_events, audit_events_bulk
 
 from . import integration
-from .bulkwrite import audit_rows, update_columns
 from .models import (
     DEFAULT_REASON_CODES,
     RESOLUTIONS_FOR,
@@ -261,7 +261,7 @@ def deductions_intake(ids: list[int] | None = None) -> list[int]:
         for d in pending:
             d.reason_code = codes.get(d.reason) or codes[FALLBACK_REASON]
             d.intake_done = True
-        update_columns(pending, {"reason_code_id": "bigint", "intake_done": "boolean"})  # not bulk_update: quadratic
+        update_columns(Deduction, pending, {"reason_code_id": "bigint", "intake_done": "boolean"})
         done = [d.pk for d in pending]
         _after_create(done)
     return done
@@ -494,7 +494,7 @@ def deductions_write_off(accounts: dict[int, str], *, actor=None, memo: str = ""
         for d in eligible:
             d.resolution = Resolution.WRITE_OFF
         # Marked first, in one statement: an instruction that completes at once closes the deduction by it.
-        update_columns(eligible, {"resolution": "text"})
+        update_columns(Deduction, eligible, {"resolution": "text"})
         done, events = [], []
         for d, instruction in zip(eligible, _write_off_instructions(eligible, accounts, gl, actor, memo), strict=True):
             if isinstance(instruction, Exception):
@@ -505,11 +505,11 @@ def deductions_write_off(accounts: dict[int, str], *, actor=None, memo: str = ""
             done.append(d)
             events.append(("deduction.resolution_requested", d, {"resolution": ["", d.resolution],
                                                                  "instruction": [None, instruction.pk]}))
-        update_columns([d for d in eligible if not d.resolution], {"resolution": "text"})
+        update_columns(Deduction, [d for d in eligible if not d.resolution], {"resolution": "text"})
         # The instruction may have completed and closed the deduction already (it then holds the same id).
-        update_columns(done, {"instruction_id": "bigint"})
-        audit_rows(events + [("deduction.write_off_refused", d, {"reason": [None, why]}) for d, why in refused],
-                   actor=actor)
+        update_columns(Deduction, done, {"instruction_id": "bigint"})
+        audit_events_bulk(events + [("deduction.write_off_refused", d, {"reason": [None, why]}) for d, why in refused],
+                          actor=actor)
     return [d.pk for d in done]
 
 

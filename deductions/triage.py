@@ -12,10 +12,11 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from o2c.bulk import update_columns
 from o2c.models import Membership, User
+from o2c.services.audit import audit_events_bulk
 from o2c.tenancy import current_tenant_id
 
-from .bulkwrite import audit_rows, update_columns
 from .models import CLOSED, Deduction, DeductionDocument, Priority
 
 
@@ -82,10 +83,11 @@ def apply(decisions) -> None:
             changes["triage"] = [None, decision.explanation[:300]]
             events.append(("deduction.triaged", d, changes))
             changed.append(d)
-        # Set-based, not bulk_update (quadratic) and bulk_create of the events (JSON quoted in Python): bulkwrite.py
-        update_columns(changed, {"owner_id": "bigint", "queue": "text", "priority": "text", "sla_due": "timestamptz",
-                                 "status": "text", "evidence": "jsonb", "denial_note": "text"})
-        audit_rows(events)
+        # Set-based: a triage batch is thousands of rows (see o2c.bulk.update_columns and audit_events_bulk).
+        update_columns(Deduction, changed, {"owner_id": "bigint", "queue": "text", "priority": "text",
+                                            "sla_due": "timestamptz", "status": "text", "evidence": "jsonb",
+                                            "denial_note": "text"})
+        audit_events_bulk(events)
     if write_offs:
         deductions_write_off(dict(write_offs), memo="triage rule")  # set-based but for the instructions
     # One task for the batch's document requests and notices, not one per deduction (7,900 tasks of 10,000

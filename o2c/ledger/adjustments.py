@@ -168,18 +168,16 @@ def credit_memo_offset_deduction(*, customer_id: int, amount, currency: str, inv
     """A valid deduction closed by credit: the memo offsets the deduction, which had already reduced the
     invoice's open balance when the short pay was posted; so the memo is used up at once and the invoice is
     left alone. Only `CreditMemoIssued` is dispatched (no invoice balance changed)."""
-    amount = positive_amount(amount, currency)
     with transaction.atomic():
-        invoice = _lock_invoice(invoice_id) if invoice_id else None
-        if invoice:
-            _check_currency(invoice, currency)
-        memo = _new_credit_memo(customer_id=customer_id, amount=amount, currency=currency, invoice=invoice,
-                                reason=reason, actor=actor)
+        issued = credit_memo_issue(customer_id=customer_id, amount=amount, currency=currency, invoice_id=invoice_id,
+                                   reason=reason, actor=actor)
+        memo = issued.obj
+        before = memo.open_balance
         memo.use_up()
         memo.save(update_fields=["open_balance", "status"])
-        audit_event("credit_memo.applied", memo, {"open_balance": [amount, Decimal("0")],
+        audit_event("credit_memo.applied", memo, {"open_balance": [before, memo.open_balance],
                                                   "offsets": [None, "deduction"]}, actor=actor)
-        return _done(memo, [ev.CreditMemoIssued(memo.pk, memo.customer_id, amount, currency)])
+        return Adjustment(memo, issued.events)
 
 
 # --- write-offs -----------------------------------------------------------------------------------
