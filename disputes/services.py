@@ -434,9 +434,10 @@ def disputes_escalate(*, now=None) -> list[int]:
 # --- follow-ups ------------------------------------------------------------------------------------------
 
 def _after_commit(dispute: Dispute, event: str) -> None:
-    dispute_id = dispute.pk
+    # triage_enqueue defers the task to the commit itself; called now, while the tenant is still in scope (the
+    # outermost transaction may commit after the scope is left, as the demo seed's does).
     if not integration.applying_triage_now():
-        transaction.on_commit(lambda: integration.triage_enqueue([dispute_id]))
+        integration.triage_enqueue([dispute.pk])
     _notify_on_commit(dispute, event)
 
 

@@ -127,3 +127,19 @@ def test_documents_are_asked_for_once_not_on_every_later_move(in_tenant, django_
     assert Dispute.objects.get(pk=dispute.pk).status == "in_review"
     assert TriageResult.objects.filter(kind="dispute", case_id=dispute.pk).count() == 2
     assert DisputeMessage.objects.filter(dispute=dispute, body__startswith="To review this dispute").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dispute_whose_transaction_commits_after_the_tenant_scope_is_left_is_still_triaged(tenant):
+    """The demo seed (and any caller) may commit outside the tenant scope: triage is asked for while the
+    tenant is known, and the task runs at the commit."""
+    from django.db import transaction
+
+    from o2c.tenancy import tenant_context
+
+    with transaction.atomic():
+        with tenant_context(tenant):
+            triage_defaults_install()
+            dispute = file_dispute(customer=CustomerFactory())
+    with tenant_context(tenant):
+        assert TriageResult.objects.filter(kind="dispute", case_id=dispute.pk).exists()
