@@ -9,7 +9,6 @@ payment_reference,invoice_number,applied_amount,deduction_amount,status
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import defaultdict
 from decimal import Decimal
@@ -17,6 +16,7 @@ from decimal import Decimal
 from django.db import connection
 
 from o2c.money import quantize
+from o2c.spreadsheets import write_csv
 from o2c.tenancy import current_tenant_id
 
 HEADER = ["payment_reference", "invoice_number", "applied_amount", "deduction_amount", "status"]
@@ -58,10 +58,5 @@ def cash_application_rows():
 
 
 def cash_application_export(stream) -> int:
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(HEADER)
-    n = 0
-    for row in cash_application_rows():
-        writer.writerow(row)
-        n += 1
-    return n
+    """Amounts go out as Decimal (numbers); references and invoice numbers are escaped (o2c.spreadsheets)."""
+    return write_csv(stream, HEADER, cash_application_rows(), lineterminator="\n")

@@ -1,9 +1,5 @@
 """API v1 of deductions: list, read, create (clerk), transitions, and the CSV export."""
 
-import csv
-import io
-
-from django.http import HttpResponse
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -11,6 +7,7 @@ from o2c.access import access_customer_by_id
 from o2c.api import MoneyField, TenantAPIView
 from o2c.errors import ApplicationError
 from o2c.models import Invoice
+from o2c.spreadsheets import csv_response
 
 from . import selectors, services
 from .models import Deduction
@@ -128,10 +125,4 @@ class DeductionExportApi(TenantAPIView):
     capability = "deductions.view"
 
     def get(self, request, *args, **kwargs):
-        stream = io.StringIO()
-        writer = csv.writer(stream)
-        writer.writerow(selectors.EXPORT_HEADER)
-        writer.writerows(selectors.export_rows())
-        response = HttpResponse(stream.getvalue(), content_type="text/csv")
-        response["Content-Disposition"] = 'attachment; filename="deductions.csv"'
-        return response
+        return csv_response("deductions.csv", selectors.EXPORT_HEADER, selectors.export_rows())

@@ -152,4 +152,5 @@ def export_rows():
             .values_list("payment__bank_reference", "invoice__number", "amount", "currency", "reason_code__code",
                          "reason", "status", "source"))
     for ref, number, amount, currency, code, reason, status, source in rows.iterator(chunk_size=5000):
-        yield [ref or "", number or "", str(quantize(amount, currency)), code or reason, status, source]
+        # The amount as a Decimal: the CSV writer keeps numbers as numbers and escapes text (o2c.spreadsheets).
+        yield [ref or "", number or "", quantize(amount, currency), code or reason, status, source]

@@ -1,9 +1,5 @@
 """API v1 of the payment instructions: list and detail, approve, and a CSV export with a stable column list."""
 
-import csv
-import io
-
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from rest_framework import serializers
@@ -12,11 +8,10 @@ from rest_framework.response import Response
 from ..access import _as_id
 from ..api import MoneyField, TenantAPIView
 from ..models import PaymentInstruction
+from ..spreadsheets import csv_response
 from . import selectors
 from .forms import InstructionFilterForm
 from .services import instruction_approve
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class InstructionSerializer(serializers.ModelSerializer):
@@ -66,24 +61,12 @@ class InstructionApproveApi(TenantAPIView):
         return Response(InstructionSerializer(selectors.instruction_list().get(pk=pi.pk)).data)
 
 
-def _cell(value):
-    """Text a spreadsheet would run as a formula is quoted (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 class InstructionCsvApi(TenantAPIView):
     capability = "instructions.export"
 
     def get(self, request):
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(selectors.CSV_COLUMNS)
-        for pi in selectors.instruction_list(**_filters(request)).iterator(chunk_size=2000):
-            writer.writerow([_cell(v) for v in selectors.csv_row(pi)])
-        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="payment-instructions.csv"'
-        return response
+        rows = map(selectors.csv_row, selectors.instruction_list(**_filters(request)).iterator(chunk_size=2000))
+        return csv_response("payment-instructions.csv", selectors.CSV_COLUMNS, rows)
 
 
 urlpatterns = [
