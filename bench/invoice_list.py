@@ -73,6 +73,8 @@ def setup_django(db: str) -> None:
     os.environ["O2C_DB_NAME"] = db
     os.environ.setdefault("O2C_DEBUG", "0")  # no per-query bookkeeping, as in production
     os.environ.setdefault("O2C_SECURE_COOKIES", "0")
+    os.environ.setdefault("O2C_SSL_REDIRECT", "0")  # the test client speaks plain http
+    os.environ.setdefault("O2C_SECRET_KEY", "bench-only-not-secret-" + "b" * 40)
     os.environ.setdefault("O2C_LOG_LEVEL", "WARNING")
     os.environ.setdefault("O2C_FAST_PASSWORD_HASHER", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "o2c.settings")

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from django.core.exceptions import ImproperlyConfigured
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -37,7 +39,12 @@ def parse_database_url(url: str) -> dict:
 
 
 DEBUG = env_bool("O2C_DEBUG", True)
-SECRET_KEY = os.environ.get("O2C_SECRET_KEY", "dev-only-not-secret-change-me-" + "x" * 20)
+_DEV_SECRET_KEY = "dev-only-not-secret-change-me-" + "x" * 20
+SECRET_KEY = os.environ.get("O2C_SECRET_KEY") or _DEV_SECRET_KEY
+if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
+    # Sessions, password-reset links and signed cursors would be forgeable by anyone who read this file.
+    raise ImproperlyConfigured("O2C_SECRET_KEY must be set to a long random value when O2C_DEBUG=0, e.g. "
+                               "python -c 'import secrets; print(secrets.token_urlsafe(50))'")
 ALLOWED_HOSTS = os.environ.get("O2C_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 # Set when a proxy of our own (nginx, a load balancer) is in front: only then is the last
 # X-Forwarded-For hop believed as the client's address in the audit log.
@@ -166,11 +173,29 @@ OTP_TOTP_ISSUER = "o2c"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = 60 * 60 * 10
-SESSION_COOKIE_SECURE = env_bool("O2C_SECURE_COOKIES", not DEBUG)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# --- HTTPS: production (O2C_DEBUG=0) passes `manage.py check --deploy --fail-level WARNING` ----------
+# (tests/test_deploy_settings.py). Each relaxation is a variable of its own, for plain-HTTP demos only:
+# `docker compose up` and `make run` (scripts/run.py) serve http://localhost and set what they need.
+SECURE_SSL_REDIRECT = env_bool("O2C_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("O2C_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Browsers then refuse plain HTTP to this host (and its subdomains) for a year, even when a link says http://.
+# SecurityMiddleware sends the header on HTTPS responses only, so a plain-HTTP demo never pins itself.
+SECURE_HSTS_SECONDS = int(os.environ.get("O2C_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 60 * 60)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("O2C_HSTS_INCLUDE_SUBDOMAINS", True)
+# Off unless asked for: `preload` lets anyone submit the registrable domain to the browsers' built-in list,
+# after which every host under it must serve HTTPS, and leaving the list takes months. o2c runs on its
+# operators' domains; that is their decision to take (O2C_HSTS_PRELOAD=1), so the check that asks for
+# preload (security.W021) is silenced while it is off.
+SECURE_HSTS_PRELOAD = env_bool("O2C_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# TLS ends at the proxy: only a proxy of our own, which sets X-Forwarded-Proto and overwrites the client's,
+# may tell Django the request came over HTTPS (otherwise every request would be redirected again, forever).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if O2C_BEHIND_PROXY else None
 PASSWORD_HASHERS = (
     ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if env_bool("O2C_FAST_PASSWORD_HASHER")  # tests only: hashing is not what they measure

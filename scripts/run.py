@@ -64,6 +64,17 @@ def ensure_database(url: str) -> None:
         say(f"could not check for database {name}: {str(exc).strip()}")
 
 
+def serve_env(environ, host: str, port: str) -> dict:
+    """The environment of everything `make run` starts. gunicorn here serves plain HTTP, so the HTTPS-only
+    settings (on by default when O2C_DEBUG=0) are off unless set: no redirect to an https:// nobody serves,
+    cookies the browser sends back over http. tests/test_deploy_settings.py serves a request with it."""
+    env = {**environ, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("O2C_BASE_URL", f"http://{host}:{port}")
+    env.setdefault("O2C_SSL_REDIRECT", "0")
+    env.setdefault("O2C_SECURE_COOKIES", "0")
+    return env
+
+
 def manage(*args: str, env: dict) -> None:
     result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env)
     if result.returncode != 0:
@@ -101,9 +112,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     VAR.mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
-    env.setdefault("O2C_BASE_URL", f"http://{host}:{port}")
+    env = serve_env(os.environ, host, port)
     server = None
     children: list[tuple[str, subprocess.Popen]] = []
     code = 0
