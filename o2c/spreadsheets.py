@@ -12,8 +12,8 @@ that begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a single qu
 spreadsheet reads as "this is text" and does not show. Also:
 - a line feed: like the carriage return it is how a cell can open on a second line that starts a formula;
 - the full-width `＝ ＋ － ＠` (U+FF1D, U+FF0B, U+FF0D, U+FF20): Excel with a Japanese or Chinese input
-  locale reads them as the ASCII operators and runs the formula, and Japanese ERP and bank data do
-  carry full-width characters. Real data essentially never begins with them, so the quote costs nothing.
+  locale can take them for the ASCII operators, and Japanese ERP and bank data do carry full-width
+  characters. Real data essentially never begins with them, so the quote costs nothing.
 A NUL (listed by OWASP ASVS) cannot occur: PostgreSQL text holds none.
 
 Numbers are decided by type, not by text. An `int`, `Decimal` or `float` that the export itself computes (an

@@ -10,7 +10,8 @@ from ..tenancy import tenant_context
 
 
 class TenantCsvExportCommand(BaseCommand):
-    """Subclasses implement `write(stream) -> rows written`; the file appears whole or not at all."""
+    """Subclasses implement `write(stream) -> rows written` with `o2c.spreadsheets.write_csv` (formula
+    injection escaped); the file appears whole or not at all."""
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="tenant slug")
