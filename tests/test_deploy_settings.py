@@ -41,9 +41,10 @@ PRODUCTION = {
 
 
 def _clean_env(**variables) -> dict:
-    """This process's environment without any o2c setting (the test run's own are not production's)."""
+    """This process's environment without any o2c or Django setting: the test run's own are not production's
+    (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly refuses)."""
     keep = {k: v for k, v in os.environ.items()
-            if not k.startswith("O2C_") and k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
+            if not k.startswith(("O2C_", "DJANGO_")) and k not in {"DATABASE_URL", "REDIS_URL"}}
     return {**keep, **variables}
 
 
