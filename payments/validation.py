@@ -17,6 +17,9 @@ which `bank_file_import` turns into a refusal, rolling back whatever was stored.
   return: banks wrap remittance text over lines (MT940 :86:, BAI2 88 records) and raw keeps the file's own
   layout. U+0080-U+009F pass: a Windows-1252 file read as Latin-1 (`parsers._common.decode`) has them in
   real remittance text, and they do no harm.
+- A NUL byte refuses the file wherever it is: no bank format has one (a UTF-16 file is not recognised
+  anyway), and a parser that drops it (MT940 drops control characters, for the SWIFT envelope's SOH and ETX)
+  would change a value without a word.
 - An MT940 statement has its opening (:60F:/:60M:) and closing (:62F:/:62M:) balance. Both are mandatory; a
   statement without its closing balance is a file cut short, and its entries cannot be reconciled.
 
@@ -52,13 +55,10 @@ _AMOUNTS = ("amount_paid", "gross_amount", "discount", "adjustment")
 
 class _Field(NamedTuple):
     name: str  # attribute of the parsed object
+    label: str  # the column's verbose name
     limit: int | None  # the column's max_length; None for a text column
     multi_line: bool
     get: attrgetter
-
-    @property
-    def label(self) -> str:
-        return self.name.replace("_", " ")
 
 
 def _fields(model: type[models.Model], names: dict[str, str]) -> tuple[_Field, ...]:
@@ -67,7 +67,7 @@ def _fields(model: type[models.Model], names: dict[str, str]) -> tuple[_Field, .
     for name, column in names.items():
         field = model._meta.get_field(column)
         text = isinstance(field, models.TextField)
-        out.append(_Field(name, None if text else field.max_length, text, attrgetter(name)))
+        out.append(_Field(name, field.verbose_name, None if text else field.max_length, text, attrgetter(name)))
     return tuple(out)
 
 
@@ -131,6 +131,10 @@ def _where(source_line: str) -> dict:
 class FileChecks:
     def __init__(self, fmt: str, data: bytes):
         self.format = fmt
+        nul = data.find(b"\x00")
+        if nul >= 0:
+            raise BankFileError("NUL byte: a bank file has none (the file is damaged, or not text)",
+                                line=data.count(b"\n", 0, nul) + 1)
         # An entry's raw text is cut from the file: when the bytes hold no control character but tab and line
         # breaks, neither does any raw, and the largest field need not be scanned again (68 MB for 100k camt).
         self._fields = _ENTRY
