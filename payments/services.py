@@ -25,7 +25,7 @@ from o2c.errors import ApplicationError
 from o2c.readahead import ReadAhead
 from o2c.runtime import interpreter_tuned_for_bulk_work
 from o2c.services.audit import audit_event
-from o2c.services.uploads import queued_upload_run
+from o2c.services.uploads import queued_upload_run, stored_file_name
 from o2c.tenancy import current_tenant_id
 
 from .models import BankFile, BankFileUpload, BankStatement
@@ -45,7 +45,7 @@ class BankFileRefused(ApplicationError):
 
 
 def _clip(text: str | None, n: int) -> str:
-    """Only for what is ours to shorten (a file name, the entry's locator); the bank's values are checked."""
+    """Only for what is ours to shorten (the entry's locator); the bank's values are checked, not cut."""
     return (text or "")[:n]
 
 
@@ -58,6 +58,7 @@ def bank_file_import(*, data: bytes, file_name: str, actor=None, csv_mapping=Non
     """Import one file in the current tenant scope. The returned BankFile has `duplicate` set: True when
     these exact bytes were imported before (then nothing new was created)."""
     progress = progress or _noop
+    file_name = stored_file_name(file_name)  # it also heads a refusal's message
     sha256 = hashlib.sha256(data).hexdigest()
     existing = BankFile.objects.filter(sha256=sha256).first()
     if existing is not None:
@@ -92,7 +93,7 @@ def _import(stream, checks: FileChecks, sha256: str, data: bytes, file_name: str
             existing.duplicate = True
             return existing
         bank_file = BankFile.objects.create(
-            file_name=_clip(file_name, 255), size=len(data), sha256=sha256, format=stream.format,
+            file_name=file_name, size=len(data), sha256=sha256, format=stream.format,
             uploaded_by=actor if getattr(actor, "pk", None) else None,
         )
         progress("storing payments")
@@ -415,7 +416,7 @@ def _link_advices(tenant_id: int, bank_file_id: int) -> int:
 
 @transaction.atomic
 def bank_file_upload_create(*, data: bytes, file_name: str, actor=None, csv_mapping=None) -> BankFileUpload:
-    return BankFileUpload.objects.create(file_name=_clip(file_name, 255), content=data, csv_mapping=csv_mapping,
+    return BankFileUpload.objects.create(file_name=stored_file_name(file_name), content=data, csv_mapping=csv_mapping,
                                          uploaded_by=actor if getattr(actor, "pk", None) else None)
 
 

@@ -114,9 +114,9 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= 40 else text[:40] + "...")
 
 
-def _any_control(texts: Iterable[str], multi_line: bool) -> bool:
-    """The rule of `text_problem` for many values at once: in UTF-8, a byte below 0x80 is that character."""
-    found = "".join(texts).encode("utf-8", "surrogatepass").translate(None, _NOT_CONTROL)
+def _any_control(text: str, multi_line: bool) -> bool:
+    """The rule of `text_problem` for many values joined: in UTF-8, a byte below 0x80 is that character."""
+    found = text.encode("utf-8", "surrogatepass").translate(None, _NOT_CONTROL)
     return bool(found.translate(None, _LINE_BREAKS) if multi_line else found)
 
 
@@ -215,9 +215,9 @@ def _texts_pass(rows: list, fields: tuple[_Field, ...]) -> bool:
     if not rows:
         return True
     for f in fields:
-        if f.limit is not None and max(map(len, map(f.get, rows))) > f.limit:
+        values = list(map(f.get, rows))
+        if f.limit is not None and max(map(len, values)) > f.limit:
             return False
-    single = [f.get for f in fields if not f.multi_line]
-    multi = [f.get for f in fields if f.multi_line]
-    return (not _any_control(chain.from_iterable(map(g, rows) for g in single), multi_line=False)
-            and not _any_control(chain.from_iterable(map(g, rows) for g in multi), multi_line=True))
+        if _any_control("".join(values), f.multi_line):
+            return False
+    return True

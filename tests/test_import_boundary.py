@@ -333,3 +333,11 @@ def test_the_commands_print_a_clean_error(tenant, tmp_path, crash_after_payments
     invoices.write_bytes((HEADER + invoice_row(name="Ac\x00me")).encode())
     with pytest.raises(CommandError, match="line 2: customer_name contains the control character U\\+0000"):
         call_command("import_invoices", str(invoices), tenant=tenant.slug)
+
+
+def test_a_file_name_with_control_characters_is_kept_as_a_label(quiet):
+    """Django's upload parser drops a NUL from the name; a command or another caller passes what it has."""
+    bank_file = bank_file_import(data=camt(Credit("F1", "5.00")), file_name="state\x00ment.xml")
+    assert bank_file.file_name == "state?ment.xml"
+    with pytest.raises(BankFileRefused, match=r"^big\?\.xml: "):
+        bank_file_import(data=camt(Credit("F2", "1e14")), file_name="big\x00.xml")

@@ -31,7 +31,7 @@ from ..money import is_currency, parse_amount
 from ..readahead import ReadAhead
 from ..tenancy import current_origin, current_tenant_id
 from .audit import audit_event, audit_events, diff, snapshot
-from .uploads import queued_upload_run
+from .uploads import queued_upload_run, stored_file_name
 
 REQUIRED_COLUMNS = (
     "invoice_number", "customer_id", "customer_name", "issue_date", "due_date", "amount", "currency",
@@ -264,7 +264,7 @@ def invoice_import_csv(*, data: bytes, file_name: str, actor=None,
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('o2c.invoice_import'), %s)", [current_tenant_id()])
         batch = InvoiceImport.objects.create(
-            file_name=file_name[:255], file_sha256=hashlib.sha256(data).hexdigest(),
+            file_name=stored_file_name(file_name), file_sha256=hashlib.sha256(data).hexdigest(),
             # Whom the audit log would name: the invoices it creates take their provenance from this row.
             imported_by_id=getattr(actor, "pk", None) or current_origin().user_id,
         )
@@ -477,7 +477,8 @@ def invoice_upload_create(*, data: bytes, file_name: str, actor=None) -> Invoice
     # Lines less the header: what the progress bar counts towards (a quoted line break would make it an
     # overestimate; the bar then ends short of full, which the finished page replaces anyway).
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    return InvoiceUpload.objects.create(file_name=file_name[:255], content=data, rows_expected=max(lines - 1, 0),
+    return InvoiceUpload.objects.create(file_name=stored_file_name(file_name), content=data,
+                                        rows_expected=max(lines - 1, 0),
                                         uploaded_by=actor if getattr(actor, "pk", None) else None)
 
 

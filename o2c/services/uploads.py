@@ -10,6 +10,7 @@ through `unexpected_failure`, so none of them shows a 500, a traceback or a page
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +23,15 @@ from ..errors import ApplicationError
 from ..models.uploads import QueuedUpload, UploadStatus
 
 log = logging.getLogger(__name__)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def stored_file_name(name: str) -> str:
+    """The uploaded file's name as kept with the import: a label for the clerk, not data, so control characters
+    (a NUL would fail the insert) become "?" and a long name is cut to the column (255)."""
+    return _CONTROL.sub("?", name or "")[:255]
 
 
 class ImportFailed(ApplicationError):
