@@ -129,6 +129,9 @@ def _where(source_line: str) -> dict:
 # --- a file's statements, entries and advice ------------------------------------------------------------
 
 class FileChecks:
+    """The checks of one file (its format and bytes): `statement`, `entries` and `advices` raise BankFileError
+    for the first value that breaks a rule; creating it refuses a file with a NUL byte."""
+
     def __init__(self, fmt: str, data: bytes):
         self.format = fmt
         nul = data.find(b"\x00")
