@@ -7,13 +7,25 @@ from django.db import models
 
 from .errors import ApplicationError
 
-# Minor units per ISO 4217 where they differ from 2.
-_CURRENCY_EXPONENT = {
-    "JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "XOF": 0, "XAF": 0, "HUF": 2,
-    "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3,
+# ISO 4217: every active currency code and its minor unit (decimal places). The one list o2c checks currency
+# codes against (imports, forms) and takes decimals from; funds and precious-metal codes without a minor unit
+# (XAU, XDR, ...) are left out, since nothing is invoiced or paid in them.
+ISO_4217 = {
+    **dict.fromkeys((
+        "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD CDF "
+        "CHE CHF CHW CNY COP COU CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD "
+        "HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT "
+        "MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR "
+        "SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU "
+        "UZS VED VES WST XCD XCG YER ZAR ZMW ZWG"
+    ).split(), 2),
+    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
 }
 MAX_DIGITS = 18
 DECIMAL_PLACES = 4  # storage precision; amounts are quantized to the currency's minor unit
+MAX_AMOUNT = Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES)  # the first amount a MoneyField cannot hold
 
 
 def MoneyField(**kwargs):  # noqa: N802 - reads like a field class at the call site
@@ -27,8 +39,13 @@ def CurrencyField(**kwargs):  # noqa: N802
     return models.CharField(**kwargs)
 
 
+def is_currency(code: str) -> bool:
+    """An ISO 4217 code as written: three capital letters of a currency in `ISO_4217`."""
+    return code in ISO_4217
+
+
 def exponent(currency: str) -> int:
-    return _CURRENCY_EXPONENT.get(currency.upper(), 2)
+    return ISO_4217.get(currency.upper(), 2)
 
 
 @cache
@@ -50,12 +67,13 @@ def parse_amount(text: str, currency: str) -> Decimal:
         raise ApplicationError(f"amount {text!r} is not a number")
     if not value.is_finite():
         raise ApplicationError(f"amount {text!r} is not a number")
+    # The range first: quantizing 1e30 to cents needs more digits than the context has, and raises.
+    if abs(value) >= MAX_AMOUNT:
+        raise ApplicationError(f"amount {text!r} is too large")
     if quantize(value, currency) != value:
         raise ApplicationError(
             f"amount {text!r} has more decimals than {currency.upper()} allows ({exponent(currency)})"
         )
-    if abs(value) >= Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES):
-        raise ApplicationError(f"amount {text!r} is too large")
     return quantize(value, currency)
 
 

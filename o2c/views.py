@@ -29,6 +29,7 @@ from .services.tenants import (
     invitation_revoke,
     membership_deactivate,
 )
+from .services.uploads import failures_refused
 from .tasks import invoice_upload_import
 
 CUSTOMER_TABS = (("outstanding", "Outstanding"), ("paid", "Paid"), ("void", "Void"), ("all", "All"))
@@ -182,7 +183,8 @@ def invoice_import(request):
             transaction.on_commit(lambda: invoice_upload_import.delay(tenant_id, item.pk))
             return redirect("invoice_upload_status", invoice_upload_id=item.pk)
         try:
-            batch = invoice_import_csv(data=upload.read(), file_name=upload.name, actor=request.user)
+            with failures_refused("The invoice import", tenant=request.tenant.pk, user=request.user.pk):
+                batch = invoice_import_csv(data=upload.read(), file_name=upload.name, actor=request.user)
         except InvoiceFileError as exc:
             errors, status = exc.errors, 422
             form.add_error(None, exc.message)

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from o2c.api import MoneyField, TenantAPIView
 from o2c.errors import ApplicationError
+from o2c.services.uploads import failures_refused
 
 from .models import Payment
 from .services import bank_file_import
@@ -51,8 +52,9 @@ class BankFileApi(TenantAPIView):
         upload = request.data.get("file")
         if upload is None:
             raise ApplicationError("send the bank file as the multipart field 'file'")
-        bank_file = bank_file_import(data=upload.read(), file_name=getattr(upload, "name", "upload"),
-                                     actor=getattr(request.user, "pk", None) and request.user)
+        with failures_refused("The bank file import", tenant=request.tenant.pk):
+            bank_file = bank_file_import(data=upload.read(), file_name=getattr(upload, "name", "upload"),
+                                         actor=getattr(request.user, "pk", None) and request.user)
         body = {"id": bank_file.pk, "format": bank_file.format, "duplicate": bank_file.duplicate,
                 "payments_created": bank_file.payments_created, "duplicates_skipped": bank_file.duplicates_skipped,
                 "remittances": bank_file.remittances, "remittances_linked": bank_file.remittances_linked,

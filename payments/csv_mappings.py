@@ -13,6 +13,7 @@ from datetime import date, datetime
 from django.db import transaction
 
 from o2c.errors import ApplicationError
+from o2c.money import is_currency
 from o2c.services.audit import audit_event
 
 from .models import BankCsvMapping
@@ -54,8 +55,8 @@ def csv_mapping_check(values: dict) -> CsvMapping:
     except ValueError:
         raise CsvMappingInvalid(f"date format {fmt!r} does not read back a full date (e.g. %d.%m.%Y)") from None
     currency = cleaned.get("default_currency", "USD")
-    if len(currency) != 3 or not currency.isalpha():
-        raise CsvMappingInvalid("the default currency is a three-letter ISO code")
+    if not is_currency(currency.upper()):
+        raise CsvMappingInvalid("the default currency is a three-letter ISO code (ISO 4217)")
     cleaned["default_currency"] = currency.upper()
     return CsvMapping.from_dict(cleaned)
 

@@ -6,7 +6,9 @@ camt file is stored list by list while a reader thread walks the rest of it (Pyt
 the other); a refusal anywhere in the file rolls the transaction back, so a broken file still stores nothing.
 Payments go in through COPY into a temporary table and INSERT ... ON CONFLICT DO NOTHING on the (tenant,
 bank reference, account) unique key, so an entry already imported from another file is skipped and counted.
-Only credits become payments; debits, reversals and zero amounts are counted and left out.
+Only credits become payments; debits, reversals and zero amounts are counted and left out. What the parsers
+produce is checked against the columns before any of it is deduplicated or stored (`payments.validation`):
+nothing is cut or rounded to fit, a value that does not fit refuses the file.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from o2c.errors import ApplicationError
 from o2c.readahead import ReadAhead
 from o2c.runtime import interpreter_tuned_for_bulk_work
 from o2c.services.audit import audit_event
-from o2c.services.uploads import queued_upload_run
+from o2c.services.uploads import queued_upload_run, stored_file_name
 from o2c.tenancy import current_tenant_id
 
 from .models import BankFile, BankFileUpload, BankStatement
@@ -31,6 +33,7 @@ from .parsers import CREDIT, BankFileError, Statement, stream_bank_file
 from .parsers.types import CHANNELS, Entry
 from .parsers.types import RemittanceAdvice as ParsedAdvice
 from .signals import bank_file_imported
+from .validation import FileChecks
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ class BankFileRefused(ApplicationError):
 
 
 def _clip(text: str | None, n: int) -> str:
+    """Only for what is ours to shorten (the entry's locator); the bank's values are checked, not cut."""
     return (text or "")[:n]
 
 
@@ -54,6 +58,7 @@ def bank_file_import(*, data: bytes, file_name: str, actor=None, csv_mapping=Non
     """Import one file in the current tenant scope. The returned BankFile has `duplicate` set: True when
     these exact bytes were imported before (then nothing new was created)."""
     progress = progress or _noop
+    file_name = stored_file_name(file_name)  # it also heads a refusal's message
     sha256 = hashlib.sha256(data).hexdigest()
     existing = BankFile.objects.filter(sha256=sha256).first()
     if existing is not None:
@@ -62,18 +67,21 @@ def bank_file_import(*, data: bytes, file_name: str, actor=None, csv_mapping=Non
     progress("parsing")
     try:
         stream = stream_bank_file(data, file_name=file_name, csv_mapping=csv_mapping)
+        checks = FileChecks(stream.format, data)
+        checks.advices(stream.remittances)
     except BankFileError as exc:
         raise BankFileRefused(f"{file_name}: {exc}") from None
     # The collector off and a short GIL switch interval while the import lasts (o2c.runtime): the reader thread
     # allocates millions of objects that all survive, and the writer gives up the GIL at every send of COPY data.
     try:
         with interpreter_tuned_for_bulk_work():
-            return _import(stream, sha256, data, file_name, actor, progress)
+            return _import(stream, checks, sha256, data, file_name, actor, progress)
     except BankFileError as exc:  # raised while reading the rest of a camt file: the transaction is rolled back
         raise BankFileRefused(f"{file_name}: {exc}") from None
 
 
-def _import(stream, sha256: str, data: bytes, file_name: str, actor, progress: Progress) -> BankFile:
+def _import(stream, checks: FileChecks, sha256: str, data: bytes, file_name: str, actor,
+            progress: Progress) -> BankFile:
     with transaction.atomic():
         tenant_id = current_tenant_id()
         # One import per tenant at a time: two uploads of the same or overlapping files must not race
@@ -85,11 +93,12 @@ def _import(stream, sha256: str, data: bytes, file_name: str, actor, progress: P
             existing.duplicate = True
             return existing
         bank_file = BankFile.objects.create(
-            file_name=_clip(file_name, 255), size=len(data), sha256=sha256, format=stream.format,
+            file_name=file_name, size=len(data), sha256=sha256, format=stream.format,
             uploaded_by=actor if getattr(actor, "pk", None) else None,
         )
         progress("storing payments")
-        with _PaymentWriter(bank_file) as writer, ReadAhead(stream, writer.prepare, name="bank-file-reader") as items:
+        with (_PaymentWriter(bank_file, checks) as writer,
+              ReadAhead(stream, writer.prepare, name="bank-file-reader") as items):
             for item in items:
                 if isinstance(item, Statement):
                     writer.statement(item)
@@ -132,8 +141,9 @@ class _PaymentWriter:
     _KEYS = ("payments_payment_bank_file_id_tfk", "payments_payment_statement_id_tfk",
              "payments_remittanceline_payment_id_tfk")
 
-    def __init__(self, bank_file: BankFile):
+    def __init__(self, bank_file: BankFile, checks: FileChecks):
         self.bank_file = bank_file
+        self.checks = checks
         self.warnings: list[str] = []
         self._statement: Statement | None = None  # the last one stored (this thread)
         self._read: Statement | None = None  # the last one prepared (reader thread)
@@ -182,12 +192,12 @@ class _PaymentWriter:
     def statement(self, s: Statement) -> None:
         """The statement's row, new or already stored from another file (its payments link to either)."""
         bank_file = self.bank_file
-        account, statement_id = _clip(s.account, 70), _clip(s.statement_id, 140)
+        account, statement_id = s.account, s.statement_id
         self._cur.execute(
             "INSERT INTO payments_bankstatement (tenant_id, bank_file_id, account, statement_id, currency, as_of, "
             "opening_balance, closing_balance, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now()) "
             "ON CONFLICT (tenant_id, account, statement_id) DO NOTHING RETURNING id",
-            [bank_file.tenant_id, bank_file.pk, account, statement_id, _clip(s.currency, 3), s.as_of,
+            [bank_file.tenant_id, bank_file.pk, account, statement_id, s.currency, s.as_of,
              s.opening_balance, s.closing_balance],
         )
         row = self._cur.fetchone()
@@ -201,11 +211,14 @@ class _PaymentWriter:
 
     def prepare(self, item: Statement | list[Entry]) -> Statement | _Prepared:
         """In the reader thread: a statement passes through; a list of its entries becomes COPY text. Only
-        credits become payments: debits, reversals and zero amounts are counted."""
+        credits become payments: debits, reversals and zero amounts are counted. Both are checked first
+        (`payments.validation`), so a refusal comes before the list is stored."""
         if isinstance(item, Statement):
+            self.checks.statement(item)
             self._read = item
             return item
-        account = _clip(self._read.account, 70)
+        self.checks.entries(item)
+        account = self._read.account
         skipped = reversals = 0
         by_key: dict[str, Entry] = {}
         payments = _CopyText(self._format_cur)
@@ -295,10 +308,9 @@ _COPY_COLUMNS = ", ".join(_PAYMENT_COLUMNS)
 
 def _payment_row(entry: Entry, account: str) -> tuple:
     return (
-        _clip(entry.bank_reference, 140), account, entry.amount, entry.currency, entry.value_date,
-        entry.booking_date, entry.channel if entry.channel in CHANNELS else "other", _clip(entry.bank_code, 40),
-        _clip(entry.payer_name, 200), _clip(entry.payer_account, 70), _clip(entry.end_to_end_id, 140),
-        entry.unstructured, entry.raw, _clip(entry.source_line, 300),
+        entry.bank_reference, account, entry.amount, entry.currency, entry.value_date, entry.booking_date,
+        entry.channel if entry.channel in CHANNELS else "other", entry.bank_code, entry.payer_name,
+        entry.payer_account, entry.end_to_end_id, entry.unstructured, entry.raw, _clip(entry.source_line, 300),
     )
 
 
@@ -310,8 +322,8 @@ _LINE_IN_COLUMNS = ", ".join(_LINE_COLUMNS[:-2] + ("bank_reference", "account", 
 
 
 def _line_row(item, position: int) -> tuple:
-    return (position, _clip(item.reference, 140), _clip(item.reference_type, 30), item.amount_paid,
-            item.gross_amount, item.discount, item.adjustment, _clip(item.adjustment_reason, 140), item.text)
+    return (position, item.reference, item.reference_type, item.amount_paid, item.gross_amount, item.discount,
+            item.adjustment, item.adjustment_reason, item.text)
 
 
 def _copy_lines(cur, tenant_id: int, lines: list[tuple]) -> None:
@@ -358,9 +370,8 @@ def _store_advices(remittances, bank_file: BankFile) -> None:
                 "payer_id, payee_name, amount, currency, payment_date, channel, unstructured, raw, source_line, "
                 "fingerprint, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now()) "
                 "ON CONFLICT (tenant_id, fingerprint) DO NOTHING RETURNING id",
-                [bank_file.tenant_id, bank_file.pk, _clip(advice.payment_reference, 140),
-                 _clip(advice.payer_name, 200), _clip(advice.payer_id, 80), _clip(advice.payee_name, 200),
-                 advice.payment_amount, _clip(advice.currency, 3), advice.payment_date,
+                [bank_file.tenant_id, bank_file.pk, advice.payment_reference, advice.payer_name, advice.payer_id,
+                 advice.payee_name, advice.payment_amount, advice.currency, advice.payment_date,
                  advice.channel if advice.channel in CHANNELS else "other", advice.unstructured, advice.raw,
                  _clip(advice.source_line, 300), fingerprint],
             )
@@ -405,7 +416,7 @@ def _link_advices(tenant_id: int, bank_file_id: int) -> int:
 
 @transaction.atomic
 def bank_file_upload_create(*, data: bytes, file_name: str, actor=None, csv_mapping=None) -> BankFileUpload:
-    return BankFileUpload.objects.create(file_name=_clip(file_name, 255), content=data, csv_mapping=csv_mapping,
+    return BankFileUpload.objects.create(file_name=stored_file_name(file_name), content=data, csv_mapping=csv_mapping,
                                          uploaded_by=actor if getattr(actor, "pk", None) else None)
 
 
@@ -418,4 +429,4 @@ def bank_file_upload_process(*, upload_id: int, progress: Progress | None = None
                                      actor=upload.uploaded_by, csv_mapping=upload.csv_mapping, progress=progress)
         return {"bank_file": bank_file, "duplicate": bank_file.duplicate}
 
-    return queued_upload_run(BankFileUpload, upload_id=upload_id, work=work, refused=(BankFileRefused,))
+    return queued_upload_run(BankFileUpload, upload_id=upload_id, work=work)

@@ -156,7 +156,7 @@ BAD_FILES = {
     "negative-amount": ([HEADER, ROWS[0].replace("1200.50", "-1200.50")],
                         ["line 2: amount -1200.50 is negative; credits are imported as credit memos"]),
     "bad-currency": ([HEADER, ROWS[0].replace("USD", "DOLLARS")],
-                     ["line 2: currency 'DOLLARS' is not a three-letter ISO code"]),
+                     ["line 2: currency 'DOLLARS' is not an ISO 4217 currency code"]),
     "too-many-decimals": ([HEADER, ROWS[0].replace("1200.50", "1200.505")],
                           ["line 2: amount '1200.505' has more decimals than USD allows (2)"]),
     "not-a-number": ([HEADER, ROWS[0].replace("1200.50", "12OO.50")], ["line 2: amount '12OO.50' is not a number"]),
@@ -169,7 +169,7 @@ BAD_FILES = {
     "header-only": ([HEADER], ["the file has a header but no invoice rows"]),
     "several-bad-lines": ([HEADER, ROWS[0], ROWS[1].replace("80.00", "x"), ROWS[2].replace("EUR", "E")],
                           ["line 3: amount 'x' is not a number",
-                           "line 4: currency 'E' is not a three-letter ISO code"]),
+                           "line 4: currency 'E' is not an ISO 4217 currency code"]),
 }
 
 

@@ -141,7 +141,7 @@ def test_text_needing_escapes_in_copy_arrives_intact(in_tenant):
 
 
 @pytest.mark.parametrize(("line", "error"), [
-    (row("INV-\x001"), "line 2: contains a NUL character"),
+    (row("INV-\x001"), "line 2: invoice_number contains the control character U+0000"),
     (row("INV-1", discount="NaN", discount_due="2026-01-15"),
      "line 2: discount_percent 'NaN' must be between 0 and 100, 2 decimals"),
     (row("INV-1", discount="2.00"), "line 2: discount_percent is set but discount_due_date is empty"),

@@ -27,11 +27,11 @@ from django.db import connection, transaction
 from ..errors import ApplicationError
 from ..models import Customer, Invoice, InvoiceImport, InvoiceUpload
 from ..models.ledger import InvoiceStatus
-from ..money import parse_amount
+from ..money import is_currency, parse_amount
 from ..readahead import ReadAhead
 from ..tenancy import current_origin, current_tenant_id
 from .audit import audit_event, audit_events, diff, snapshot
-from .uploads import queued_upload_run
+from .uploads import queued_upload_run, stored_file_name
 
 REQUIRED_COLUMNS = (
     "invoice_number", "customer_id", "customer_name", "issue_date", "due_date", "amount", "currency",
@@ -41,7 +41,9 @@ INVOICE_FIELDS = ("customer_id", "issue_date", "due_date", "amount", "currency",
                   "discount_percent", "discount_due_date")
 MAX_ERRORS_REPORTED = 50
 CHUNK_ROWS = 50_000  # rows parsed, then stored, at a time; module-level so tests can make it small
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+# A name or key with a control character (NUL, which Postgres refuses, or any other) is refused, not cleaned.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CUSTOMER_NAME_MAX = Customer._meta.get_field("name").max_length
 # Amounts that need no rounding decision: passed to Postgres as written, which parses them exactly.
 _PLAIN_AMOUNT = re.compile(r"^\d{1,14}(\.\d{1,2})?$")
 _PLAIN_CURRENCIES = frozenset({"USD", "EUR", "GBP"})
@@ -180,13 +182,14 @@ class _Parser:
             raise ValueError(f"discount_due_date {discount_due} is before issue_date {issue}")
         if len(po) > 64:
             raise ValueError("po_number is longer than 64 characters")
-        if "\x00" in number or "\x00" in po:
-            raise ValueError("contains a NUL character")
+        if len(name) > CUSTOMER_NAME_MAX:
+            raise ValueError(f"customer name is {len(name)} characters; at most {CUSTOMER_NAME_MAX}")
+        if not (number.isprintable() and external_id.isprintable() and name.isprintable() and po.isprintable()):
+            _refuse_control(invoice_number=number, customer_id=external_id, customer_name=name, po_number=po)
         first = self.first_line.setdefault(number, line)
         if first != line:
             raise ValueError(f"invoice {number} appears again (first on line {first})")
         self.rows += 1
-        name = name[:200]
         if external_id not in self.names:
             chunk.new_customers[external_id] = (name, currency)  # a new customer takes its first row's currency
         self.names[external_id] = name  # the last row's name wins
@@ -213,9 +216,9 @@ class _Parser:
             currency = self._currencies[value]
         except KeyError:
             upper = value.upper()
-            currency = self._currencies[value] = upper if _CURRENCY.match(upper) else None
+            currency = self._currencies[value] = upper if is_currency(upper) else None
         if currency is None:
-            raise ValueError(f"currency {value!r} is not a three-letter ISO code")
+            raise ValueError(f"currency {value!r} is not an ISO 4217 currency code")
         return currency
 
     def _discount(self, value: str) -> str:
@@ -237,6 +240,14 @@ class _Parser:
         return "0" if not checked else str(checked)
 
 
+def _refuse_control(**values: str) -> None:
+    """Called when a value is not printable (which also covers a no-break space): refuses a control character."""
+    for column, value in values.items():
+        found = _CONTROL.search(value)
+        if found:
+            raise ValueError(f"{column} contains the control character U+{ord(found.group()):04X}")
+
+
 # --- storing ------------------------------------------------------------------------------------
 
 def invoice_import_csv(*, data: bytes, file_name: str, actor=None,
@@ -253,7 +264,7 @@ def invoice_import_csv(*, data: bytes, file_name: str, actor=None,
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('o2c.invoice_import'), %s)", [current_tenant_id()])
         batch = InvoiceImport.objects.create(
-            file_name=file_name[:255], file_sha256=hashlib.sha256(data).hexdigest(),
+            file_name=stored_file_name(file_name), file_sha256=hashlib.sha256(data).hexdigest(),
             # Whom the audit log would name: the invoices it creates take their provenance from this row.
             imported_by_id=getattr(actor, "pk", None) or current_origin().user_id,
         )
@@ -466,7 +477,8 @@ def invoice_upload_create(*, data: bytes, file_name: str, actor=None) -> Invoice
     # Lines less the header: what the progress bar counts towards (a quoted line break would make it an
     # overestimate; the bar then ends short of full, which the finished page replaces anyway).
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    return InvoiceUpload.objects.create(file_name=file_name[:255], content=data, rows_expected=max(lines - 1, 0),
+    return InvoiceUpload.objects.create(file_name=stored_file_name(file_name), content=data,
+                                        rows_expected=max(lines - 1, 0),
                                         uploaded_by=actor if getattr(actor, "pk", None) else None)
 
 

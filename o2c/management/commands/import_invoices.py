@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from o2c.errors import ApplicationError
 from o2c.services.invoice_import import InvoiceFileError, invoice_import_csv
 from o2c.services.tenants import tenant_by_slug
+from o2c.services.uploads import failures_refused
 from o2c.tenancy import RequestOrigin, origin_context, tenant_context
 
 
@@ -26,7 +27,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {file}: {exc.strerror}")
         try:
             tenant_obj = tenant_by_slug(tenant)
-            with origin_context(RequestOrigin(channel="command")), tenant_context(tenant_obj):
+            with (origin_context(RequestOrigin(channel="command")), tenant_context(tenant_obj),
+                  failures_refused("The invoice import", tenant=tenant_obj.pk)):
                 batch = invoice_import_csv(data=data, file_name=file.name)
         except InvoiceFileError as exc:
             raise CommandError("\n".join([exc.message, *exc.errors]))

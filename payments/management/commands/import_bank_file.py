@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from o2c.errors import ApplicationError
 from o2c.services.tenants import tenant_by_slug
+from o2c.services.uploads import failures_refused
 from o2c.tenancy import RequestOrigin, origin_context, tenant_context
 from payments.models import BankCsvMapping
 from payments.services import bank_file_import
@@ -29,7 +30,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {file}: {exc.strerror}")
         try:
             tenant_obj = tenant_by_slug(tenant)
-            with origin_context(RequestOrigin(channel="command")), tenant_context(tenant_obj):
+            with (origin_context(RequestOrigin(channel="command")), tenant_context(tenant_obj),
+                  failures_refused("The bank file import", tenant=tenant_obj.pk)):
                 csv_mapping = self._mapping(mapping) if mapping else None
                 bank_file = bank_file_import(data=data, file_name=file.name, csv_mapping=csv_mapping)
         except ApplicationError as exc:
