@@ -267,7 +267,7 @@ def _heartbeat(tenant_id: int, run_id: int):
     not taken for a dead worker. Cheap: one UPDATE every quarter of the staleness (15 minutes by default);
     each committed chunk stamps it too. A killed worker's threads die with it, and its run goes stale."""
     stop = threading.Event()
-    every = django_settings.O2C_MATCHING_RUN_STALE_SECONDS / 4
+    every = max(django_settings.O2C_MATCHING_RUN_STALE_SECONDS / 4, 0.25)
     thread = threading.Thread(target=_beat_until, args=(stop, every, tenant_id, run_id),
                               name=f"matching-run-{run_id}-heartbeat", daemon=True)
     thread.start()
