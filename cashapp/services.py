@@ -1,9 +1,12 @@
 """Cash application: matching runs and the clerk's actions (accept, re-split, reject, apply, reverse).
 
 A run processes the tenant's unapplied payments in chunks. Each chunk is one transaction: match, post
-the confident answers, store the uncertain ones as suggestions, record every decision, move the run's
-cursor. A run cut off (a worker killed, a deploy) resumes after its last committed chunk; because the
-postings and the cursor commit together, no payment is posted twice and none is lost.
+the confident answers, store the uncertain ones as suggestions (only those that still fit the ledger as it
+is then), record every decision, move the run's cursor. A run cut off (a worker killed, a deploy) resumes
+after its last committed chunk when its task is redelivered, or, if no worker takes it up before its
+heartbeat goes stale, is failed by the reaper and the next run takes up the rest; because the postings and
+the cursor commit together, no payment is posted twice and none is lost. One run per tenant runs at a time
+(see "runs" below).
 """
 
 from __future__ import annotations
