@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from o2c.money import MoneyField
@@ -48,7 +49,13 @@ class RunStatus(models.TextChoices):
 class MatchingRun(FSMModelMixin, TenantModel):
     """One pass of the matcher over the tenant's unapplied payments, in chunks. `last_payment_id` is the
     resume point: each chunk commits its postings and the cursor together, so a run cut off mid-chunk
-    starts again after the last committed chunk and posts nothing twice."""
+    starts again after the last committed chunk and posts nothing twice.
+
+    One run at a time per tenant: at most one run is running and at most one is queued behind it (a partial
+    unique constraint on (tenant, status), so two runs matching the same payments at once cannot exist
+    whatever the services do). `heartbeat_at` is stamped by every committed chunk and by the executor's
+    ticker; a running run whose heartbeat is older than `O2C_MATCHING_RUN_STALE_SECONDS` lost its worker and
+    is failed by the reaper (`cashapp.services.matching_runs_reap`)."""
 
     trigger = models.CharField(max_length=20, default="manual")  # import, manual, command
     bank_file = TenantForeignKey("payments.BankFile", null=True, blank=True, related_name="+")
@@ -64,8 +71,14 @@ class MatchingRun(FSMModelMixin, TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(default=timezone.now, help_text="Last sign of life of the run's executor")
 
     class Meta(TenantModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "status"],
+                                    condition=Q(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]),
+                                    name="matching_run_one_queued_one_running"),
+        ]
         indexes = [models.Index(fields=["tenant", "created_at", "id"], name="matching_run_created_idx")]
 
     def __str__(self):

@@ -1,9 +1,12 @@
 """Cash application: matching runs and the clerk's actions (accept, re-split, reject, apply, reverse).
 
 A run processes the tenant's unapplied payments in chunks. Each chunk is one transaction: match, post
-the confident answers, store the uncertain ones as suggestions, record every decision, move the run's
-cursor. A run cut off (a worker killed, a deploy) resumes after its last committed chunk; because the
-postings and the cursor commit together, no payment is posted twice and none is lost.
+the confident answers, store the uncertain ones as suggestions (only those that still fit the ledger as it
+is then), record every decision, move the run's cursor. A run cut off (a worker killed, a deploy) resumes
+after its last committed chunk when its task is redelivered, or, if no worker takes it up before its
+heartbeat goes stale, is failed by the reaper and the next run takes up the rest; because the postings and
+the cursor commit together, no payment is posted twice and none is lost. One run per tenant runs at a time
+(see "runs" below).
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import logging
 import queue
 import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
-from django.db import connection, connections, transaction
+from django.conf import settings as django_settings
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from o2c.bulk import bulk_cursor, pg_array
@@ -42,6 +48,7 @@ from .models import (
     SuggestionStatus,
 )
 from .records import customer_records, match_settings, open_invoice_records, payment_records
+from .standing import invoice_open_balances, suggestion_fits
 
 log = logging.getLogger(__name__)
 
@@ -74,25 +81,56 @@ def _eligible_payments():
 
 
 # --- runs ------------------------------------------------------------------------------------------
+#
+# One run at a time per tenant. A request for a run (an import, a clerk's "Run matching now", `apply_cash`)
+# joins the tenant's queued run, or queues a new one; a queued run starts once no run of the tenant is
+# running, and a run that ends (done, failed, or reaped as dead) starts the queued one. The database holds
+# the rule: MatchingRun's partial unique constraint allows one queued and one running run per tenant, so two
+# runs never match the same payments at once. A queued run lists the payments when it starts, not when it was
+# asked for, so whatever arrived while another run was running is matched by it: nothing waits for nothing.
+
+RUN_QUEUED_ONCE = "matching_run_one_queued_one_running"
+
 
 @transaction.atomic
 def matching_run_create(*, trigger: str = "manual", bank_file=None, actor=None) -> MatchingRun:
-    run = MatchingRun.objects.create(trigger=trigger, bank_file=bank_file,
-                                     requested_by=actor if getattr(actor, "pk", None) else None)
-    run.payments_total = _run_payments(run).count()
-    run.save(update_fields=["payments_total"])
-    return run
+    """Ask for a run; returns the queued run that will do it: the tenant's queued run (joined) or a new one.
+    It starts when the tenant's running run, if any, ends. The caller executes it (`matching_run_execute`)."""
+    return _run_requested(trigger, bank_file, actor)[0]
 
 
 @transaction.atomic
 def matching_run_enqueue(*, trigger: str = "manual", bank_file=None, actor=None) -> MatchingRun:
-    """Create a run and start it in the background once the caller's transaction commits."""
+    """Ask for a run (see `matching_run_create`) and have a worker start it once the caller's transaction
+    commits. A joined run has its task already, unless the dead run it waited behind was reaped just now."""
     from .tasks import matching_run_execute_task
 
-    run = matching_run_create(trigger=trigger, bank_file=bank_file, actor=actor)
-    tenant_id = current_tenant_id()
-    transaction.on_commit(lambda: matching_run_execute_task.delay(tenant_id, run.pk))
+    run, created, reaped = _run_requested(trigger, bank_file, actor)
+    if created or reaped:
+        tenant_id = current_tenant_id()
+        transaction.on_commit(lambda: matching_run_execute_task.delay(tenant_id, run.pk))
     return run
+
+
+def _run_requested(trigger: str, bank_file, actor) -> tuple[MatchingRun, bool, bool]:
+    """(the queued run, whether this request created it, whether a dead run was reaped first)."""
+    reaped = bool(_reap_stale_runs())  # a dead run must not hold the tenant's runs up any longer
+    for _ in range(3):
+        run = MatchingRun.objects.select_for_update().filter(status=RunStatus.QUEUED).first()
+        if run is not None:
+            return run, False, reaped
+        try:
+            with transaction.atomic():  # a savepoint: the constraint may refuse a second queued run
+                run = MatchingRun.objects.create(trigger=trigger, bank_file=bank_file,
+                                                 requested_by=actor if getattr(actor, "pk", None) else None)
+        except IntegrityError as exc:
+            if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != RUN_QUEUED_ONCE:
+                raise
+            continue  # another request queued one meanwhile (we waited for it to commit): join that one
+        run.payments_total = _run_payments(run).count()
+        run.save(update_fields=["payments_total"])
+        return run, True, reaped
+    raise ConflictError("matching runs are being requested too fast for this tenant; try again")
 
 
 def _run_payments(run: MatchingRun):
@@ -113,8 +151,9 @@ def matching_after_import(bank_file) -> MatchingRun | None:
 
 def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK_SIZE) -> MatchingRun:
     """Run (or resume) a matching run to its end. Must be called outside any transaction: each chunk
-    commits on its own. Safe to call twice concurrently: chunks serialise on the run's row lock and each
-    skips what the run's cursor says is done."""
+    commits on its own. A queued run waits while another run of the tenant is running: it is returned as
+    it is, still queued, and the running run starts it when it ends. Safe to call twice concurrently: chunks
+    serialise on the run's row lock and each skips what the run's cursor says is done."""
     if connection.in_atomic_block:
         raise RuntimeError("matching_run_execute commits chunk by chunk; call it outside a transaction")
     # The set-up too: the index's millions of objects are made with the collector off and are freed by reference
@@ -125,24 +164,50 @@ def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK
 
 
 def _execute(tenant_id: int, run_id: int, chunk_size: int) -> MatchingRun:
+    run = _run_begin(tenant_id, run_id)
+    if run.status != RunStatus.RUNNING:
+        return run  # ended already, or queued behind the running run, which starts it when it ends
+    try:
+        with _heartbeat(tenant_id, run_id):
+            settings, index, ids = _run_setup(tenant_id, run)
+            _match_and_commit(tenant_id, run_id, ids, index, settings, chunk_size)
+    except Exception as exc:
+        # The run ends here, saying why; what it committed stays, and the next run takes up the rest. (A worker
+        # killed outright never gets here: its heartbeat stops and the reaper fails the run, unless the
+        # redelivered task resumes it first.)
+        _run_failed(tenant_id, run_id, exc)
+        raise
+    return _run_finish(tenant_id, run_id)
+
+
+def _run_begin(tenant_id: int, run_id: int) -> MatchingRun:
+    """Start a queued run if no run of the tenant is running, or resume a running one (a redelivered task)."""
     with tenant_context(tenant_id):
         run = MatchingRun.objects.select_for_update().get(pk=run_id)
-        if run.status in (RunStatus.DONE, RunStatus.FAILED):
+        if run.status == RunStatus.QUEUED and MatchingRun.objects.filter(status=RunStatus.RUNNING).exists():
+            log.info("matching run %s of tenant %s waits behind the running run", run_id, tenant_id)
             return run
-        run.start()
-        run.started_at = run.started_at or timezone.now()
-        run.save()
+        if run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+            run.start()
+            run.started_at = run.started_at or timezone.now()
+            run.heartbeat_at = timezone.now()
+            run.save()
+        return run
+
+
+def _run_setup(tenant_id: int, run: MatchingRun):
+    """(settings, index, payment ids): the matcher's snapshot and what is left for this run to look at."""
+    with tenant_context(tenant_id):
         settings = match_settings()
         index = MatchIndex.build(customer_records(), open_invoice_records())
         ids = list(_run_payments(run).filter(pk__gt=run.last_payment_id).order_by("pk")
                    .values_list("pk", flat=True))
-    try:
-        _match_and_commit(tenant_id, run_id, ids, index, settings, chunk_size)
-    except Exception as exc:
-        # The run ends here, saying why; what it committed stays, and the next run takes up the rest.
-        # (A worker killed outright never gets here: the run stays running and the redelivered task resumes.)
-        _run_failed(tenant_id, run_id, exc)
-        raise
+        # Counted now: a run that waited in the queue looks at what is unapplied when it starts.
+        MatchingRun.objects.filter(pk=run.pk).update(payments_total=run.payments_done + len(ids))
+    return settings, index, ids
+
+
+def _run_finish(tenant_id: int, run_id: int) -> MatchingRun:
     with tenant_context(tenant_id):
         run = MatchingRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
@@ -153,9 +218,110 @@ def _execute(tenant_id: int, run_id: int, chunk_size: int) -> MatchingRun:
         audit_event("matching_run.finished", run, {
             "auto_applied": [None, run.auto_applied], "suggested": [None, run.suggested],
             "unmatched": [None, run.unmatched]}, actor=run.requested_by)
+        _start_queued_run_after_commit()
         log.info("matching run %s of tenant %s done: %s auto, %s suggested, %s unmatched", run.pk,
                  tenant_id, run.auto_applied, run.suggested, run.unmatched)
         return run
+
+
+def _run_failed(tenant_id: int, run_id: int, exc: Exception) -> None:
+    with tenant_context(tenant_id):
+        run = MatchingRun.objects.select_for_update().get(pk=run_id)
+        if run.status == RunStatus.RUNNING:
+            _fail(run, f"{type(exc).__name__}: {exc}"[:2000])
+            _start_queued_run_after_commit()
+    log.exception("matching run %s of tenant %s failed", run_id, tenant_id)
+
+
+def _fail(run: MatchingRun, reason: str) -> None:
+    run.fail(reason)
+    run.finished_at = timezone.now()
+    run.save()
+    audit_event("matching_run.failed", run, {"error": [None, reason]}, actor=run.requested_by)
+
+
+def _start_queued_run_after_commit() -> None:
+    """Hand the tenant's queued run to a worker once this transaction has committed. The queued run is looked
+    up after the commit: a run queued while this one was ending is either found here or, queued after the
+    look-up, finds no run running when its own task starts. Either way it starts."""
+    from .tasks import matching_run_execute_task
+
+    tenant_id = current_tenant_id()
+
+    def start():
+        with tenant_context(tenant_id):
+            run_id = MatchingRun.objects.filter(status=RunStatus.QUEUED).values_list("pk", flat=True).first()
+        if run_id is not None:
+            matching_run_execute_task.delay(tenant_id, run_id)
+
+    # robust: with tasks run in-process (no broker), the queued run's own failure is its own, not this run's
+    transaction.on_commit(start, robust=True)
+
+
+# --- runs that end: heartbeat and reaper ------------------------------------------------------------
+
+def _stale_before():
+    return timezone.now() - timedelta(seconds=django_settings.O2C_MATCHING_RUN_STALE_SECONDS)
+
+
+@contextmanager
+def _heartbeat(tenant_id: int, run_id: int):
+    """Stamp the run's heartbeat from a thread of its own while it executes, so that a long set-up or chunk is
+    not taken for a dead worker. Cheap: one UPDATE every quarter of the staleness (15 minutes by default);
+    each committed chunk stamps it too. A killed worker's threads die with it, and its run goes stale."""
+    stop = threading.Event()
+    every = max(django_settings.O2C_MATCHING_RUN_STALE_SECONDS / 4, 0.25)
+    thread = threading.Thread(target=_beat_until, args=(stop, every, tenant_id, run_id),
+                              name=f"matching-run-{run_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _beat_until(stop: threading.Event, every: float, tenant_id: int, run_id: int) -> None:
+    try:
+        while not stop.wait(every):
+            try:
+                with tenant_context(tenant_id):
+                    MatchingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+                        heartbeat_at=timezone.now())
+            except Exception:  # a missed beat is no failure: the run is taken for dead only after four
+                log.exception("heartbeat of matching run %s of tenant %s failed", run_id, tenant_id)
+    finally:
+        connections.close_all()  # this thread's own connection
+
+
+@transaction.atomic
+def matching_runs_reap() -> list[MatchingRun]:
+    """Fail the tenant's running runs whose heartbeat is older than `O2C_MATCHING_RUN_STALE_SECONDS` (their
+    worker was killed and no worker took the task up again within the visibility timeout) and start the queued
+    run. What a dead run committed stays; the next run looks at every payment still unapplied, so it resumes
+    the rest and posts nothing twice. Celery beat calls this for every tenant; each request for a run too."""
+    reaped = _reap_stale_runs()
+    running = MatchingRun.objects.filter(status=RunStatus.RUNNING).exists()
+    waiting = (MatchingRun.objects.select_for_update(skip_locked=True)
+               .filter(status=RunStatus.QUEUED, heartbeat_at__lt=_stale_before()).first())
+    if waiting is not None and not running:
+        # Its task was lost (a process died between the commit and the enqueue): start it again, once a period.
+        waiting.heartbeat_at = timezone.now()
+        waiting.save(update_fields=["heartbeat_at"])
+    if reaped or (waiting is not None and not running):
+        _start_queued_run_after_commit()
+    return reaped
+
+
+def _reap_stale_runs() -> list[MatchingRun]:
+    # SKIP LOCKED: a run whose row is locked is committing a chunk right now, so it is alive.
+    stale = list(MatchingRun.objects.select_for_update(skip_locked=True)
+                 .filter(status=RunStatus.RUNNING, heartbeat_at__lt=_stale_before()))
+    for run in stale:
+        _fail(run, f"worker stopped responding; last heartbeat at {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC")
+        log.warning("matching run %s of tenant %s failed: no heartbeat since %s", run.pk, run.tenant_id,
+                    run.heartbeat_at)
+    return stale
 
 
 def _match_and_commit(tenant_id: int, run_id: int, ids: list[int], index: MatchIndex, settings,
@@ -177,17 +343,6 @@ def _match_and_commit(tenant_id: int, run_id: int, ids: list[int], index: MatchI
         writer.close(raise_error=False)  # what was matched before the failure still commits, in order
         raise
     writer.close()
-
-
-def _run_failed(tenant_id: int, run_id: int, exc: Exception) -> None:
-    with tenant_context(tenant_id):
-        run = MatchingRun.objects.select_for_update().get(pk=run_id)
-        if run.status == RunStatus.RUNNING:
-            run.fail(f"{type(exc).__name__}: {exc}"[:2000])
-            run.finished_at = timezone.now()
-            run.save()
-            audit_event("matching_run.failed", run, {"error": [None, run.error]}, actor=run.requested_by)
-    log.exception("matching run %s of tenant %s failed", run_id, tenant_id)
 
 
 @dataclass
@@ -253,6 +408,7 @@ def _commit_chunk(tenant_id: int, run_id: int, chunk: _MatchedChunk) -> bool:
         if chunk.ids[-1] > run.last_payment_id:
             run.payments_done += sum(1 for pid in chunk.ids if pid > run.last_payment_id)
             run.last_payment_id = chunk.ids[-1]
+        run.heartbeat_at = timezone.now()
         run.save()
     return True
 
@@ -264,6 +420,9 @@ def _posting_lines(proposal: Proposal, text: str = "") -> list[Line]:
 
 
 def _record_decisions(run: MatchingRun, decisions: list, texts: dict[int, str]) -> None:
+    """Post the confident answers, then decide every other payment against the ledger as it is now, in this
+    transaction: a payment that is no longer wholly unapplied (applied by a clerk meanwhile) gets nothing
+    written, and only answers that still fit become suggestions (see `cashapp.standing`)."""
     postings = [Posting(payment_id=d.payment_id, lines=_posting_lines(d.best, texts[d.payment_id]),
                         source=ApplicationSource.AUTO, confidence=_confidence(d.best.confidence),
                         explanation=d.best.explanation, customer_id=d.best.customer_id)
@@ -271,28 +430,25 @@ def _record_decisions(run: MatchingRun, decisions: list, texts: dict[int, str]) 
     result = post(postings, run_id=run.pk, partial=True)
     posted = {p.payment_id for p in result.posted}
     refused = {p.payment_id: p.refused for p in result.refused}
+    ledger = _ledger_now([d for d in decisions if d.payment_id not in posted])
     matches, suggestions, customers = [], [], {}
     for d in decisions:
-        outcome, explanation = d.outcome, d.explanation or (d.best.explanation if d.best else "")
-        if outcome == AUTO and d.payment_id not in posted:
-            # The invoices moved since the snapshot (a clerk was faster): ask instead of posting.
-            outcome = SUGGEST
-            explanation = f"{explanation} (not posted: {refused.get(d.payment_id, 'nothing to apply')})"
+        if d.payment_id in posted:
+            outcome, proposals, explanation = AUTO, (), d.explanation or d.best.explanation
+        elif d.payment_id in ledger.unapplied:
+            outcome, proposals, explanation = _decided_now(d, refused.get(d.payment_id), ledger)
+        else:
+            continue  # applied meanwhile, or being changed by a clerk right now: their decision stands
         customer_id = d.customer_id or (d.best.customer_id if d.best else None)
         if customer_id:
             customers[d.payment_id] = customer_id
-        if outcome == SUGGEST:
-            for rank, proposal in enumerate(d.proposals, start=1):
-                suggestions.append((d.payment_id, rank, proposal.customer_id, _confidence(proposal.confidence),
-                                    proposal.explanation,
-                                    json.dumps([_allocation_json(a) for a in proposal.allocations]),
-                                    proposal.on_account))
-            if not d.proposals:
-                outcome = UNMATCHED
+        for rank, proposal in enumerate(proposals, start=1):
+            suggestions.append((d.payment_id, rank, proposal.customer_id, _confidence(proposal.confidence),
+                                proposal.explanation, json.dumps([_allocation_json(a) for a in proposal.allocations]),
+                                proposal.on_account))
         matches.append((d.payment_id, outcome, customer_id, _confidence(d.best.confidence) if d.best else None,
                         explanation))
-    payment_ids = [d.payment_id for d in decisions]
-    _supersede_pending_of(payment_ids)
+    _supersede_pending_of([m[0] for m in matches])
     _insert_suggestions(suggestions, run.pk)
     _record_matches(matches, run.pk)
     _remember_payers(customers, posted)
@@ -301,6 +457,51 @@ def _record_decisions(run: MatchingRun, decisions: list, texts: dict[int, str]) 
     run.unmatched += sum(1 for m in matches if m[1] == UNMATCHED)
     if posted:
         _send_receipts_after_commit(sorted(posted))
+
+
+@dataclass
+class _LedgerNow:
+    unapplied: dict[int, Decimal]  # payment id -> unapplied cash, of the payments still wholly unapplied
+    open_balances: dict[int, Decimal]  # invoice id -> open balance, of the invoices their answers name
+
+    def fits(self, payment_id: int, proposal: Proposal) -> bool:
+        return suggestion_fits([(a.invoice_id, a.applied, a.applied + a.discount + a.deduction + a.write_off)
+                                for a in proposal.allocations], self.unapplied[payment_id], self.open_balances)
+
+
+def _ledger_now(decisions: list) -> _LedgerNow:
+    """The payments among these that are still wholly unapplied, locked until the chunk commits so that no
+    clerk applies one under the suggestion being written, and the open balances their answers need. SKIP
+    LOCKED: a payment a clerk is changing right now is left to the clerk, never waited for (no deadlock with
+    the clerk's posting, which locks payments, then invoices, then suggestions); a later run sees it again."""
+    if not decisions:
+        return _LedgerNow({}, {})
+    tenant_id = current_tenant_id()
+    with bulk_cursor() as cur:
+        cur.execute("SELECT id, unapplied_amount FROM payments_payment WHERE tenant_id = %s "
+                    "AND id = ANY(%s::bigint[]) AND status = %s ORDER BY id FOR UPDATE SKIP LOCKED",
+                    [tenant_id, pg_array(sorted(d.payment_id for d in decisions)), PaymentStatus.UNAPPLIED.value])
+        unapplied = dict(cur.fetchall())
+        invoice_ids = {a.invoice_id for d in decisions if d.payment_id in unapplied
+                       for p in d.proposals for a in p.allocations}
+        return _LedgerNow(unapplied, invoice_open_balances(cur, tenant_id, invoice_ids))
+
+
+def _decided_now(decision, refusal: str | None, ledger: _LedgerNow) -> tuple[str, tuple, str]:
+    """(outcome, proposals to suggest, explanation) of a payment the run did not post."""
+    outcome = decision.outcome
+    explanation = decision.explanation or (decision.best.explanation if decision.best else "")
+    if outcome == AUTO:
+        # The ledger moved since the snapshot (a clerk was faster): ask instead, if an answer still fits.
+        outcome, explanation = SUGGEST, f"{explanation} (not posted: {refusal or 'nothing to apply'})"
+    if outcome != SUGGEST:
+        return outcome, (), explanation
+    fitting = tuple(p for p in decision.proposals if ledger.fits(decision.payment_id, p))
+    if fitting:
+        return SUGGEST, fitting, explanation
+    if decision.proposals:
+        explanation = f"{explanation}; nothing suggested: the invoices no longer have that much open"
+    return UNMATCHED, (), explanation
 
 
 def _supersede_pending_of(payment_ids: list[int]) -> None:

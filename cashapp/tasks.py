@@ -4,6 +4,7 @@ from celery import shared_task
 
 from o2c.celery import TenantTask
 from o2c.errors import TenantNotSet
+from o2c.models import Tenant
 from o2c.tenancy import RequestOrigin, origin_context
 
 
@@ -19,6 +20,20 @@ def matching_run_execute_task(tenant_id, run_id, chunk_size=None):
         run = matching_run_execute(tenant_id=int(tenant_id), run_id=int(run_id),
                                    **({"chunk_size": int(chunk_size)} if chunk_size else {}))
     return run.status
+
+
+@shared_task(base=TenantTask, name="cashapp.reap_stale_runs")
+def reap_stale_runs(tenant_id):
+    """Runs of the tenant whose worker died end as failed, with the reason; the queued run starts."""
+    from .services import matching_runs_reap
+
+    return [run.pk for run in matching_runs_reap()]
+
+
+@shared_task(name="cashapp.reap_stale_runs_all_tenants")
+def reap_stale_runs_all_tenants():
+    """Beat, every minute: one sweep per tenant, so one tenant's failure does not hold up the others."""
+    return [reap_stale_runs.delay(t).id for t in Tenant.objects.order_by("id").values_list("id", flat=True)]
 
 
 @shared_task(base=TenantTask, name="cashapp.payment_receipts")

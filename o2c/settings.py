@@ -136,6 +136,14 @@ CELERY_TASK_EAGER_PROPAGATES = True
 O2C_INVOICE_IMPORT_INLINE_BYTES = int(os.environ.get("O2C_INVOICE_IMPORT_INLINE_BYTES", str(4 * 1024 * 1024)))
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves it on the queue
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Redis hands a task whose worker died (acks_late) to another worker once this many seconds have passed since
+# it was delivered (Celery's default, made explicit because the reaper below is tied to it).
+O2C_TASK_VISIBILITY_TIMEOUT = int(os.environ.get("O2C_TASK_VISIBILITY_TIMEOUT", "3600"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": O2C_TASK_VISIBILITY_TIMEOUT}
+# A matching run whose heartbeat is older than this is taken for dead (its worker was killed and no worker
+# took its task up again within the visibility timeout): the reaper fails it and the next run resumes.
+O2C_MATCHING_RUN_STALE_SECONDS = float(os.environ.get("O2C_MATCHING_RUN_STALE_SECONDS",
+                                                      str(O2C_TASK_VISIBILITY_TIMEOUT)))
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
@@ -146,6 +154,10 @@ CELERY_BEAT_SCHEDULE = {
     "disputes-escalate-overdue": {  # disputes whose state SLA ran out (business hours): escalate them
         "task": "disputes.tasks.escalate_overdue_all_tenants",
         "schedule": 60 * 5,
+    },
+    "cashapp-reap-stale-runs": {  # matching runs whose worker died: failed with the reason, the next one resumes
+        "task": "cashapp.reap_stale_runs_all_tenants",
+        "schedule": 60,
     },
     "deductions-intake": {  # deductions cash application inserted in SQL: reason codes, research, triage
         "task": "deductions.intake_all_tenants",

@@ -196,3 +196,143 @@ def test_a_run_that_fails_says_why_keeps_nothing_half_done_and_the_next_run_take
         second = matching_run_create()
     second = matching_run_execute(tenant_id=tenant.pk, run_id=second.pk)
     assert (second.status, second.auto_applied) == ("done", 2)
+
+
+# --- one run at a time per tenant -------------------------------------------------------------------------
+
+def _pretend_running(tenant, run, heartbeat_at=None):
+    """The state a worker leaves a run in while it executes (or when it was killed)."""
+    with tenant_context(tenant):
+        MatchingRun.objects.filter(pk=run.pk).update(
+            status="running", **({"heartbeat_at": heartbeat_at} if heartbeat_at else {}))
+
+
+def test_a_request_while_a_run_is_running_queues_one_run_behind_it_which_starts_when_it_ends(tenant):
+    from django.db import IntegrityError, transaction
+
+    from cashapp.services import matching_run_enqueue
+
+    _, invoices = ledger(tenant, 2)
+    with tenant_context(tenant):
+        import_credits([Credit("R0", invoices[0].amount, payer="Wayne Enterprises",
+                               invoices=((invoices[0].number, invoices[0].amount),))])
+        first = matching_run_create()
+    _pretend_running(tenant, first)
+    with tenant_context(tenant):
+        # A payment arrives while the first run is running; a clerk and an import ask for a run.
+        import_credits([Credit("R1", invoices[1].amount, payer="Wayne Enterprises",
+                               invoices=((invoices[1].number, invoices[1].amount),))])
+        queued = matching_run_enqueue(trigger="manual")
+    with tenant_context(tenant):
+        joined = matching_run_create(trigger="import")
+        assert joined.pk == queued.pk != first.pk
+        # Its task ran (in-process here) and left it waiting behind the running run.
+        assert MatchingRun.objects.get(pk=queued.pk).status == "queued"
+        with pytest.raises(IntegrityError), transaction.atomic():
+            MatchingRun.objects.create(trigger="manual")  # the database refuses a second queued run
+    assert matching_run_execute(tenant_id=tenant.pk, run_id=queued.pk).status == "queued"
+
+    matching_run_execute(tenant_id=tenant.pk, run_id=first.pk)  # ends, and starts the queued run
+
+    with tenant_context(tenant):
+        assert list(MatchingRun.objects.order_by("pk").values_list("status", flat=True)) == ["done", "done"]
+        assert Application.objects.count() == 2
+        assert set(Payment.objects.values_list("status", flat=True)) == {"applied"}
+
+
+def test_an_answer_the_ledger_overtook_is_neither_posted_nor_suggested(tenant, member_factory):
+    """Matched on a snapshot, committed after a clerk settled the invoice with another payment: the posting is
+    refused, and as no answer fits the ledger as it is now, the payment is left unmatched, not suggested."""
+    from cashapp.matching import match_payments
+    from cashapp.matching.engine import MatchIndex
+    from cashapp.records import customer_records, match_settings, open_invoice_records, payment_records
+    from cashapp.services import _commit_chunk, _MatchedChunk, payment_apply
+
+    clerk = member_factory(tenant)
+    _, [invoice] = ledger(tenant, 1)
+    with tenant_context(tenant):
+        import_credits([Credit("RUN", invoice.amount, payer="Wayne Enterprises",
+                               invoices=((invoice.number, invoice.amount),)), Credit("CLERK", invoice.amount)])
+        run = matching_run_create()
+        payment = Payment.objects.get(bank_reference="RUN")
+        index = MatchIndex.build(customer_records(), open_invoice_records())
+        [decision] = match_payments(payment_records([payment.pk]), index, match_settings())
+        assert decision.outcome == "auto"
+        payment_apply(payment=Payment.objects.get(bank_reference="CLERK"), actor=clerk, allocations=[{
+            "invoice_id": invoice.pk, "invoice_number": invoice.number, "applied": str(invoice.amount)}])
+    _pretend_running(tenant, run)
+
+    assert _commit_chunk(tenant.pk, run.pk, _MatchedChunk([payment.pk], [decision], {payment.pk: ""}))
+
+    with tenant_context(tenant):
+        assert not Suggestion.objects.filter(payment=payment).exists()
+        match = PaymentMatch.objects.get(payment=payment)
+        assert match.outcome == MatchOutcome.UNMATCHED
+        assert "not posted: invoice INV-001000 has 0.00 open" in match.explanation
+        assert "nothing suggested" in match.explanation
+        assert Payment.objects.get(pk=payment.pk).status == "unapplied"
+
+
+# --- runs that end --------------------------------------------------------------------------------------
+
+def test_a_run_without_heartbeat_is_failed_with_its_reason_and_the_queued_run_takes_over(tenant, settings,
+                                                                                         member_factory,
+                                                                                         verified_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cashapp.services import matching_runs_reap
+    from cashapp.tasks import reap_stale_runs_all_tenants
+    from o2c.models import AuditEvent
+
+    settings.O2C_MATCHING_RUN_STALE_SECONDS = 60
+    _, invoices = ledger(tenant, 2)
+    with tenant_context(tenant):
+        import_credits([Credit(f"R{i}", inv.amount, payer="Wayne Enterprises", invoices=((inv.number, inv.amount),))
+                        for i, inv in enumerate(invoices)])
+        dead = matching_run_create()
+    _pretend_running(tenant, dead, heartbeat_at=timezone.now())
+    with tenant_context(tenant):
+        behind = matching_run_create()  # queued behind the running run
+    _pretend_running(tenant, dead, heartbeat_at=timezone.now() - timedelta(seconds=59))
+    with tenant_context(tenant):
+        assert matching_runs_reap() == []  # 59 s without a beat: still alive
+    last_beat = timezone.now() - timedelta(seconds=61)
+    _pretend_running(tenant, dead, heartbeat_at=last_beat)
+
+    reap_stale_runs_all_tenants.delay()  # what beat sends every minute (run in-process here)
+
+    with tenant_context(tenant):
+        dead.refresh_from_db()
+        assert dead.status == "failed" and dead.finished_at
+        assert dead.error == f"worker stopped responding; last heartbeat at {last_beat:%Y-%m-%d %H:%M:%S} UTC"
+        assert AuditEvent.objects.get(action="matching_run.failed", object_id=dead.pk).changes == {
+            "error": [None, dead.error]}
+        behind.refresh_from_db()
+        assert (behind.status, behind.auto_applied) == ("done", 2)  # started by the reaper, resumed the rest
+    client = verified_client(member_factory(tenant))
+    page = client.get(f"/cash-application/runs/{dead.pk}/").content.decode()
+    assert "hx-trigger" not in page and "worker stopped responding" in page
+
+
+def test_a_request_for_a_run_reaps_a_dead_one_instead_of_queueing_behind_it_forever(tenant, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cashapp.services import matching_run_enqueue
+
+    settings.O2C_MATCHING_RUN_STALE_SECONDS = 60
+    _, invoices = ledger(tenant, 1)
+    with tenant_context(tenant):
+        import_credits([Credit("R0", invoices[0].amount, payer="Wayne Enterprises",
+                               invoices=((invoices[0].number, invoices[0].amount),))])
+        dead = matching_run_create()
+    _pretend_running(tenant, dead, heartbeat_at=timezone.now() - timedelta(hours=2))
+    with tenant_context(tenant):
+        run = matching_run_enqueue(trigger="manual")
+    with tenant_context(tenant):
+        assert MatchingRun.objects.get(pk=dead.pk).status == "failed"
+        assert MatchingRun.objects.get(pk=run.pk).status == "done"
+        assert Payment.objects.get().status == "applied"

@@ -178,3 +178,24 @@ def test_export_contract(in_tenant, clerk, tenant, tmp_path):
     out = tmp_path / "cash.csv"
     call_command("export_cash_application", tenant=tenant.slug, out=str(out))
     assert list(csv.reader(out.open())) == rows
+
+
+def test_export_does_not_trust_a_suggestion_the_ledger_overtook(in_tenant, clerk):
+    """A pending suggestion whose invoice another payment settled, or that spends more than its payment has
+    left, is not exported: the cash shows as unapplied and a payment's rows sum to its amount."""
+    customer = CustomerFactory()
+    a = InvoiceFactory(customer=customer, amount=D("100.00"), number="INV-A")
+    b = InvoiceFactory(customer=customer, amount=D("300.00"), number="INV-B")
+    import_credits([Credit("LATE", "100.00"), Credit("FAST", "100.00"), Credit("PART", "300.00")])
+    p = {x.bank_reference: x for x in Payment.objects.all()}
+    _suggest(p["LATE"], 1, [_alloc(a, "100.00")])
+    payment_apply(payment=p["FAST"], allocations=[_alloc(a, "100.00")], actor=clerk)  # INV-A settled under it
+    payment_apply(payment=p["PART"], allocations=[_alloc(b, "200.00")], actor=clerk)
+    _suggest(p["PART"], 1, [_alloc(b, "300.00")])  # written on a snapshot from before the clerk's application
+
+    assert _export()[1:] == [
+        ["LATE", "", "100.00", "0.00", "unapplied"],
+        ["FAST", "INV-A", "100.00", "0.00", "applied"],
+        ["PART", "INV-B", "200.00", "0.00", "applied"],
+        ["PART", "", "100.00", "0.00", "unapplied"],
+    ]

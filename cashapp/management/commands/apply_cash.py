@@ -12,7 +12,8 @@ from o2c.tenancy import RequestOrigin, origin_context, tenant_context
 
 class Command(BaseCommand):
     help = ("Run cash application for a tenant synchronously: confident matches are posted, uncertain ones "
-            "wait for a clerk as suggestions, the rest stay unapplied.")
+            "wait for a clerk as suggestions, the rest stay unapplied. While another run of the tenant is running, "
+            "the run is queued behind it instead.")
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="tenant slug")
@@ -29,6 +30,11 @@ class Command(BaseCommand):
             if run.payments_total > chunk_size:
                 self.stderr.write(f"matching {run.payments_total} payments in chunks of {chunk_size}...")
             run = matching_run_execute(tenant_id=tenant_obj.pk, run_id=run.pk, chunk_size=chunk_size)
+        if run.status == "queued":
+            # Another run of the tenant is running: this one is queued behind it and starts when it ends.
+            self.stdout.write(f"{tenant_obj.slug}: another matching run is running; run {run.pk} is queued "
+                              "behind it and starts when it ends")
+            return
         if run.status != "done":
             raise CommandError(f"matching run {run.pk} ended {run.status}: {run.error}")
         self.stdout.write(self.style.SUCCESS(
