@@ -404,8 +404,13 @@ def _ntry_tags(data: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int]
     finds fast), from the "<" before it: trying them at every "<" of a 68 MB statement took 0.7 s."""
     opens, closes, prefixes = [], [], set()
     rfind = data.rfind
+    floor = 0
     for m in _NTRY_NAME.finditer(data):
-        lt = rfind(b"<", 0, m.start())
+        # The "<" of a tag comes after the previous "Ntry": between them there is only "/" and a prefix, which
+        # cannot hold "Ntry" and a space. Searching back from there only keeps "Ntry Ntry Ntry ..." (no "<")
+        # linear: searching back to the file's start took hours for 50 MB.
+        lt = rfind(b"<", floor, m.start())
+        floor = m.end()
         if lt < 0:
             continue
         tag = _NTRY_OPEN.match(data, lt)
