@@ -531,21 +531,30 @@ def _consume(stream) -> int:
     return n + len(stream.remittances) + len(stream.warnings) + len(stream.file_hash)
 
 
+def _mappings(data: bytes) -> tuple[CsvMapping, CsvMapping]:
+    """The mapping that fits a CSV input's header first, the other one second."""
+    german = b"Buchungstag" in data[:200]
+    return (CSV_MAPPING, CSV_PAIR_MAPPING) if german else (CSV_PAIR_MAPPING, CSV_MAPPING)
+
+
+def parse_directly(fmt: str, data: bytes) -> object:
+    """The format's own parser, without detection (a CSV input gets the mapping that does not fit it)."""
+    if fmt == "x12_812":
+        return x12_812.parse(data)
+    if fmt == "csv":
+        return csv_mapped.parse(data, _mappings(data)[1], [])
+    return _DIRECT[fmt](data, [])
+
+
 def run_parsers(fmt: str, data: bytes) -> bool:
     """True when the public dispatch accepted the input, False when it refused it with BankFileError. The input
     goes through the dispatch (stream_bank_file, consumed to the end) and the format's own parser; whatever
-    either raises other than BankFileError propagates: that is a crash."""
-    steps: list[Callable[[], object]]
-    if fmt == "x12_812":
-        steps = [lambda: x12_812.parse(data)]
-    elif fmt == "csv":
-        german = b"Buchungstag" in data[:200]
-        first, second = (CSV_MAPPING, CSV_PAIR_MAPPING) if german else (CSV_PAIR_MAPPING, CSV_MAPPING)
-        steps = [lambda: _consume(stream_bank_file(data, csv_mapping=first)),
-                 lambda: csv_mapped.parse(data, second, [])]
-    else:
-        steps = [lambda: _consume(stream_bank_file(data, file_name=f"upload.{fmt}")),
-                 lambda: _DIRECT[fmt](data, [])]
+    either raises other than BankFileError propagates: that is a crash. (X12 812 has no dispatch.)"""
+    steps: list[Callable[[], object]] = [lambda: parse_directly(fmt, data)]
+    if fmt == "csv":
+        steps.insert(0, lambda: _consume(stream_bank_file(data, csv_mapping=_mappings(data)[0])))
+    elif fmt != "x12_812":
+        steps.insert(0, lambda: _consume(stream_bank_file(data, file_name=f"upload.{fmt}")))
     outcomes = []
     for step in steps:
         try:

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payments.parsers import BankFileError, parse_bank_file
-from tests.parser_fuzzing import FORMATS, DrawChooser, load_seeds, mutate, run_parsers
+from tests.parser_fuzzing import FORMATS, DrawChooser, load_seeds, mutate, parse_directly, run_parsers
 
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
 CORPUS_FILES = sorted(p for p in CORPUS.rglob("*.bin"))
@@ -47,6 +47,17 @@ def test_the_corpus_is_small_and_covers_every_crashing_format():
 @pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_corpus_input_is_parsed_or_refused(path):
     run_parsers(path.parent.name, path.read_bytes())
+
+
+def test_format_parsers_name_the_line_or_element_of_each_corpus_refusal():
+    unnamed = []
+    for path in CORPUS_FILES:
+        try:
+            parse_directly(path.parent.name, path.read_bytes())
+        except BankFileError as exc:
+            if exc.line is None and not exc.element:
+                unnamed.append((path.name, exc.message))
+    assert unnamed == []
 
 
 # --- quadratic inputs ---------------------------------------------------------------------------------------
