@@ -19,7 +19,6 @@ returns or raises BankFileError. Anything else escapes as the crash it is.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ from payments.parsers import (
     x12_812,
     x12_820,
 )
+from tests.test_bank_parsers import FIXTURES  # where the shared fixtures are, found as that suite finds them
 
 FORMATS = ("bai2", "camt", "mt940", "lockbox", "nacha", "x12_820", "x12_812", "csv")
 # Folders of the shared fixtures (/work/shared/fixtures/bank-files) that seed each format.
@@ -503,15 +503,10 @@ def mutate(c, fmt: str, seeds: dict[str, list[tuple[str, bytes]]]) -> bytes:
 
 # --- seeds and the contract ---------------------------------------------------------------------------------
 
-def fixtures_dir() -> Path:
-    shared = os.environ.get("O2C_SHARED_DIR") or str(Path(__file__).resolve().parents[2] / "shared")
-    return Path(shared) / "fixtures" / "bank-files"
-
-
 def load_seeds(max_bytes: int = 64_000) -> dict[str, list[tuple[str, bytes]]]:
     """The shared fixtures by format (files up to max_bytes, so one input stays cheap) plus our own seeds."""
     seeds = {fmt: [(name, text.encode()) for name, text in BUILTIN_SEEDS.get(fmt, [])] for fmt in FORMATS}
-    root = fixtures_dir()
+    root = FIXTURES
     for fmt, dirs in FIXTURE_DIRS.items():
         for d in dirs:
             for path in sorted((root / d).rglob("*")) if (root / d).is_dir() else []:
