@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import replace
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from .types import CREDIT, BankFileError, Statement
 
@@ -15,6 +16,31 @@ _MINOR_UNITS = {
     "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
     "RWF": 0, "UGX": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
 }
+
+
+# More digits than any amount, count or total a bank writes. It keeps int() within its 4,300-digit limit and
+# the Decimal arithmetic of totals and reconciliation exact and cheap.
+MAX_DIGITS = 30
+# Plain decimal notation only: Decimal() also reads "NaN", "Infinity", "1e999999" (whose sums overflow),
+# "1_000", and digits of other scripts ("١٢"), none of which a bank file means as an amount.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only, at most MAX_DIGITS of them: str.isdigit() also accepts "²" (which int() refuses) and
+    "١" (which int() reads), and int() refuses more than 4,300 digits."""
+    return 0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()
+
+
+def to_int(text: str) -> int | None:
+    """A signed integer in ASCII digits (see is_digits), or None."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    return int(text) if is_digits(digits) else None
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """text for an error message: repr, cut to limit characters (a field can be 10,000 characters long)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
 def minor_units(currency: str) -> int:
@@ -35,9 +61,9 @@ def implied_amount(text: str, currency: str, *, what: str, line: int | None = No
                    signed: bool = False) -> Decimal:
     """An integer amount in minor units ("1250" = 12.50 USD), as BAI2, NACHA and lockbox write them."""
     raw = text.strip()
-    digits = raw[1:] if signed and raw[:1] in "+-" else raw
-    if not digits.isdigit():
-        raise BankFileError(f"{what} {text!r} is not a number", line=line, element=element)
+    digits = raw[1:] if signed and raw[:1] in ("+", "-") else raw
+    if not is_digits(digits):
+        raise BankFileError(f"{what} {shown(text)} is not a number", line=line, element=element)
     return Decimal(raw).scaleb(-minor_units(currency))
 
 
@@ -46,13 +72,9 @@ def decimal_amount(text: str, *, what: str, line: int | None = None, element: st
     raw = text.strip()
     if comma:
         raw = raw.replace(",", ".")
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite() or not raw:
-        raise BankFileError(f"{what} {text!r} is not a number", line=line, element=element)
-    return value
+    if len(raw) > 2 * MAX_DIGITS or not _DECIMAL.fullmatch(raw):
+        raise BankFileError(f"{what} {shown(text)} is not a number", line=line, element=element)
+    return Decimal(raw)
 
 
 _date_cache: dict[tuple[str, str], date] = {}
@@ -65,6 +87,8 @@ def parse_date(text: str, fmt: str, *, what: str, line: int | None = None, eleme
     if hit is not None:
         return hit
     try:
+        if fmt != "ISO" and not is_digits(text):
+            raise ValueError
         if fmt == "YYMMDD":
             value = date(2000 + int(text[0:2]) if int(text[0:2]) < 80 else 1900 + int(text[0:2]),
                          int(text[2:4]), int(text[4:6]))
@@ -79,7 +103,7 @@ def parse_date(text: str, fmt: str, *, what: str, line: int | None = None, eleme
         else:  # pragma: no cover - programming error
             raise AssertionError(fmt)
     except (ValueError, IndexError):
-        raise BankFileError(f"{what} {text!r} is not a valid date", line=line, element=element) from None
+        raise BankFileError(f"{what} {shown(text)} is not a valid date", line=line, element=element) from None
     if len(_date_cache) < 50_000:
         _date_cache[key] = value
     return value

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from ._common import decode, implied_amount, parse_date
+from ._common import decode, implied_amount, is_digits, parse_date, shown, to_int
 from .types import CREDIT, DEBIT, BankFileError, Entry, Statement
 
 _CODES = ("01", "02", "03", "16", "49", "88", "98", "99")
@@ -73,14 +73,35 @@ def _direction(code: int) -> str | None:
 
 
 class _Record:
-    __slots__ = ("code", "fields", "line", "raw", "texts")
+    """One logical record. Its continuations (wrapped lines, 88 records) are collected in lists and joined once
+    (`fields`, `raw`): adding each to a growing string made a file of 100,000 continuation lines take minutes."""
+
+    __slots__ = ("code", "line", "parts", "raws", "texts")
 
     def __init__(self, code: str, body: str, line: int, raw: str):
         self.code = code
-        self.fields = body  # text until split; 16 records keep the body, others become field lists
+        self.parts = [body]  # the field text and its continuations, joined by `fields`
         self.line = line
-        self.raw = raw
+        self.raws = [raw]
         self.texts: list[str] = []
+
+    def wrap(self, physical: str) -> None:
+        """A line-wrapped record: the bank broke a long 16 text over two physical lines."""
+        self.raws.append(physical)
+        self.parts[-1] = self.parts[-1].rstrip().removesuffix("/")
+        self.parts.append(" " + physical.strip())
+
+    @property
+    def fields(self) -> str:
+        if len(self.parts) > 1:
+            self.parts = ["".join(self.parts)]
+        return self.parts[0]
+
+    @property
+    def raw(self) -> str:
+        if len(self.raws) > 1:
+            self.raws = ["\n".join(self.raws)]
+        return self.raws[0]
 
 
 def _records(text: str) -> list[_Record]:
@@ -91,10 +112,7 @@ def _records(text: str) -> list[_Record]:
         if not _STARTS.match(physical):
             if not records:
                 raise BankFileError("a BAI2 file must start with a 01 file header record", line=lineno)
-            # A line-wrapped record: the bank broke a long 16 text over two physical lines.
-            prev = records[-1]
-            prev.raw += "\n" + physical
-            prev.fields = prev.fields.rstrip().removesuffix("/") + " " + physical.strip()
+            records[-1].wrap(physical)
             continue
         pieces = _SPLIT.split(physical.strip()) if "/" in physical else [physical.strip()]
         for piece in pieces:
@@ -116,11 +134,11 @@ def _merge_continuations(records: list[_Record]) -> tuple[list[_Record], int]:
         if not merged or merged[-1].code in ("01", "99"):
             raise BankFileError("88 continuation record has no record to continue", line=rec.line)
         prev = merged[-1]
-        prev.raw += "\n" + rec.raw
+        prev.raws.append(rec.raw)
         if prev.code == "16":
             prev.texts.append(rec.fields.strip())
         else:
-            prev.fields = prev.fields + "," + rec.fields
+            prev.parts.append("," + rec.fields)
     return merged, len(records)
 
 
@@ -142,11 +160,11 @@ def _summary_balances(fields: list[str], currency: str, line: int) -> tuple[Deci
             i += 2
         elif funds == "D":
             count = fields[i].strip() if i < n else "0"
-            i += 1 + 2 * int(count or 0) if count.isdigit() else 1
+            i += 1 + 2 * int(count) if is_digits(count) else 1
         if not code or not amount:
             continue
         value = implied_amount(amount, currency, what=f"03 record amount for type {code}", line=line, signed=True)
-        total += int(amount)
+        total += int(amount)  # checked by implied_amount
         if code == "010":
             opening = value
         elif code == "015":
@@ -252,7 +270,8 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
             _check(warnings, rec.line, "98 group trailer", "control total", stated, group_total)
             _check_count(warnings, rec.line, "98 group trailer", f, 1, group_accounts, what="number of accounts")
             _check_count(warnings, rec.line, "98 group trailer", f, 2, _physical_count(records, group_start, idx))
-            file_total += int(stated) if _is_int(stated) else group_total
+            stated_total = to_int(stated)
+            file_total += group_total if stated_total is None else stated_total
             file_groups += 1
             group = None
         elif code == "99":
@@ -272,22 +291,19 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
     return statements
 
 
-def _is_int(text: str) -> bool:
-    return text.lstrip("+-").isdigit()
-
-
 def _physical_count(records: list[_Record], start: int, end: int) -> int:
     # Trailer record counts include every 88 continuation, which we merged into its parent.
     return sum(1 + r.raw.count("\n88,") + r.raw.startswith("88,") for r in records[start:end + 1])
 
 
 def _check(warnings: list[str], line: int, where: str, what: str, stated: str, actual: int) -> None:
+    value = to_int(stated)
     if not stated:
         warnings.append(f"line {line}: {where} has no {what} (expected {actual})")
-    elif not _is_int(stated):
-        warnings.append(f"line {line}: {where} {what} {stated!r} is not a number")
-    elif int(stated) != actual:
-        warnings.append(f"line {line}: {where} {what} {int(stated)} does not match the records ({actual})")
+    elif value is None:
+        warnings.append(f"line {line}: {where} {what} {shown(stated)} is not a number")
+    elif value != actual:
+        warnings.append(f"line {line}: {where} {what} {value} does not match the records ({actual})")
 
 
 def _check_count(warnings: list[str], line: int, where: str, fields: list[str], index: int, actual: int,
@@ -295,16 +311,17 @@ def _check_count(warnings: list[str], line: int, where: str, fields: list[str], 
     stated = fields[index].strip() if len(fields) > index else ""
     if not stated:
         return
-    if not stated.isdigit() or int(stated) != actual:
-        warnings.append(f"line {line}: {where} {what} {stated} does not match the file ({actual})")
+    if not is_digits(stated) or int(stated) != actual:
+        said = stated if is_digits(stated) else shown(stated)
+        warnings.append(f"line {line}: {where} {what} {said} does not match the file ({actual})")
 
 
 def _entry(rec: _Record, account: dict, group: dict, file_key: str, group_no: int) -> tuple[Entry | None, int]:
     f = rec.fields.split(",", 5)
     type_code = f[0].strip()
     amount_raw = f[1].strip() if len(f) > 1 else ""
-    if not type_code.isdigit():
-        raise BankFileError(f"16 record type code {type_code!r} is not a number", line=rec.line)
+    if not is_digits(type_code):
+        raise BankFileError(f"16 record type code {shown(type_code)} is not a number", line=rec.line)
     currency = account["currency"]
     amount = implied_amount(amount_raw, currency, what="16 record amount", line=rec.line)
     funds = f[2].strip() if len(f) > 2 else ""
@@ -317,8 +334,11 @@ def _entry(rec: _Record, account: dict, group: dict, file_key: str, group_no: in
     if funds == "D":
         head = rec.fields.split(",", 4)
         count = head[3].strip() if len(head) > 3 else "0"
-        if not count.isdigit():
-            raise BankFileError(f"16 record distributed-availability count {count!r} is not a number",
+        if not is_digits(count):
+            raise BankFileError(f"16 record distributed-availability count {shown(count)} is not a number",
+                                line=rec.line)
+        if int(count) > len(head[-1]):  # each distribution takes two fields, so at least two characters
+            raise BankFileError(f"16 record distributed-availability count {count} is more than the record holds",
                                 line=rec.line)
         extra = 1 + 2 * int(count)
         rest = rec.fields.split(",", 3 + extra)
@@ -328,7 +348,7 @@ def _entry(rec: _Record, account: dict, group: dict, file_key: str, group_no: in
     customer_ref = parts[1].strip() if len(parts) > 1 else ""
     text = parts[2].strip() if len(parts) > 2 else ""
     direction = _direction(int(type_code))
-    minor = int(amount_raw)
+    minor = int(amount_raw)  # checked by implied_amount
     if direction is None:
         return None, minor
     group["seq"] = group.get("seq", 0) + 1

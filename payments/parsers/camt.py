@@ -41,6 +41,10 @@ _NTRY_OPEN = re.compile(rb"<((?:[\w.-]+:)?)Ntry[\s>]")
 _NTRY_CLOSE = re.compile(rb"</(?:[\w.-]+:)?Ntry\s*>")
 _NTRY_NAME = re.compile(rb"Ntry[\s>]")
 
+# What ElementTree raises besides ParseError: LookupError for an encoding Python does not know, ValueError for
+# one expat cannot use (multi-byte), both named in the XML declaration.
+_UNREADABLE = (ET.ParseError, LookupError, ValueError)
+
 _DOC_TYPES = {"CINV": "invoice", "CREN": "credit_memo", "CMCN": "invoice", "DEBN": "invoice", "SOAC": "other",
               "PUOR": "purchase_order"}
 
@@ -140,7 +144,7 @@ def iter_parse(data: bytes, warnings: list[str], chunk_size: int = 5000) -> Iter
     if pieces is not None:
         try:
             root = ET.fromstring(pieces.skeleton)  # noqa: S314 - no DTD: the file has no "<!"
-        except ET.ParseError:
+        except _UNREADABLE:
             pieces = None  # the file's own error follows; should the whole file parse, it is read as one tree
     if root is None:
         root = _parse_whole(data)
@@ -257,6 +261,8 @@ def _parse_whole(data: bytes):
         line, column = exc.position
         raise BankFileError(f"XML is not well-formed ({exc.msg if hasattr(exc, 'msg') else exc}), column {column}",
                             line=line) from None
+    except (LookupError, ValueError) as exc:
+        raise BankFileError(f"the XML declaration names an encoding that cannot be read ({exc})", line=1) from None
 
 
 _MARKER = "O2cNtryRun"
@@ -371,7 +377,7 @@ class _Pieces:
                 run_of += 1
             try:
                 root = ET.fromstring(b"".join(parts))  # noqa: S314 - no DTD (checked by the caller)
-            except ET.ParseError:
+            except _UNREADABLE:
                 self.whole()  # the file's own error
                 raise BankFileError("XML could not be read in parts") from None  # not expected: see the class
             del parts
@@ -398,8 +404,13 @@ def _ntry_tags(data: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int]
     finds fast), from the "<" before it: trying them at every "<" of a 68 MB statement took 0.7 s."""
     opens, closes, prefixes = [], [], set()
     rfind = data.rfind
+    floor = 0
     for m in _NTRY_NAME.finditer(data):
-        lt = rfind(b"<", 0, m.start())
+        # The "<" of a tag comes after the previous "Ntry": between them there is only "/" and a prefix, which
+        # cannot hold "Ntry" and a space. Searching back from there only keeps "Ntry Ntry Ntry ..." (no "<")
+        # linear: searching back to the file's start took hours for 50 MB.
+        lt = rfind(b"<", floor, m.start())
+        floor = m.end()
         if lt < 0:
             continue
         tag = _NTRY_OPEN.match(data, lt)
@@ -414,20 +425,27 @@ def _ntry_tags(data: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int]
 
 
 def _raw_entries(data: bytes, tags) -> list[tuple[str, int]]:
-    """Each Ntry's source text and line, in document order (Ntry elements never nest)."""
+    """Each Ntry's source text and line, in document order.
+
+    Ntry elements never nest in a real file. In a hostile one they may, and the text of each one up to the
+    first closing tag made the texts of 100,000 nested entries add up to gigabytes: a text stops at the next
+    opening Ntry tag, so that they add up to the file at most. (Nested entries are not read as entries.)"""
     opens, closes, _prefixes = tags
     out = []
     line = 1
     pos = 0
     c = 0
-    for start, end in opens:
+    for i, (start, end) in enumerate(opens):
         while c < len(closes) and closes[c][0] < end:
             c += 1
         if c == len(closes):
             break
         line += data.count(b"\n", pos, start)
         pos = start
-        out.append((data[start:closes[c][1]].decode("utf-8", "replace"), line))
+        stop = closes[c][1]
+        if i + 1 < len(opens) and opens[i + 1][0] < stop:
+            stop = opens[i + 1][0]
+        out.append((data[start:stop].decode("utf-8", "replace"), line))
     return out
 
 

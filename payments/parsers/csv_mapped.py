@@ -63,8 +63,10 @@ def parse(data: bytes, mapping: CsvMapping | dict, warnings: list[str]) -> list[
         raise BankFileError("CSV mapping needs an amount column or credit/debit columns")
     if mapping.channel not in CHANNELS:
         raise BankFileError(f"CSV mapping channel {mapping.channel!r} is not one of {', '.join(CHANNELS)}")
+    if not isinstance(mapping.delimiter, str) or len(mapping.delimiter) != 1 or mapping.delimiter in "\r\n\"":
+        raise BankFileError(f"CSV mapping delimiter {mapping.delimiter!r} is not one character")
     text = decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=mapping.delimiter)
+    reader = _rows(csv.reader(io.StringIO(text, newline=""), delimiter=mapping.delimiter))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -144,6 +146,18 @@ def parse(data: bytes, mapping: CsvMapping | dict, warnings: list[str]) -> list[
         as_of=max(dates) if dates else None,
         entries=tuple(entries),
     )]
+
+
+def _rows(reader):
+    """The reader's rows; what the csv module cannot read (a cell over its size limit) is a refusal."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise BankFileError(f"CSV cannot be read ({exc})", line=reader.line_num) from None
+        yield row
 
 
 def _date(raw: str, mapping: CsvMapping, column: str, lineno: int):

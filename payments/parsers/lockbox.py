@@ -17,13 +17,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from ._common import decode, implied_amount, parse_date
+from ._common import decode, implied_amount, is_digits, parse_date
 from .types import CREDIT, BankFileError, Entry, RemittanceItem, Statement
 
 
 def _num(rec: str, start: int, end: int, what: str, line: int) -> int:
     text = rec[start:end]
-    if not text.strip().isdigit():
+    if not is_digits(text.strip()):
         raise BankFileError(f"{what} {text!r} (columns {start + 1}-{end}) is not a number", line=line)
     return int(text)
 

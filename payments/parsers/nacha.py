@@ -20,7 +20,7 @@ import re
 from decimal import Decimal
 
 from . import x12_820
-from ._common import decode, implied_amount, parse_date
+from ._common import decode, implied_amount, is_digits, parse_date
 from .types import CREDIT, DEBIT, BankFileError, RemittanceAdvice, RemittanceItem
 
 _X12_START = re.compile(r"(?:^|[~\\'])\s*(ISA|ST|BPR|TRN|RMR|REF|N1|ENT)([^A-Za-z0-9 ])")
@@ -78,13 +78,13 @@ def parse(data: bytes, warnings: list[str]) -> list[RemittanceAdvice]:
             if batch is None:
                 raise BankFileError("6 entry detail outside a batch (no 5 header before it)", line=lineno)
             code = rec[1:3]
-            if not code.isdigit():
+            if not is_digits(code):
                 raise BankFileError(f"transaction code {code!r} is not a number", line=lineno)
             amount = implied_amount(rec[29:39], "USD", what="entry amount", line=lineno)
-            cents = int(rec[29:39])
+            cents = int(rec[29:39])  # checked by implied_amount
             direction = CREDIT if code[1] in "01234" else DEBIT
             batch["entries"] += 1
-            batch["hash"] += int(rec[3:11]) if rec[3:11].isdigit() else 0
+            batch["hash"] += int(rec[3:11]) if is_digits(rec[3:11]) else 0
             batch["debit" if direction == DEBIT else "credit"] += cents
             pending = {"rec": rec, "line": lineno, "amount": amount, "direction": direction, "addenda": []}
         elif kind == "7":
@@ -103,7 +103,7 @@ def parse(data: bytes, warnings: list[str]) -> list[RemittanceAdvice]:
         elif kind == "9":
             if batch is not None:
                 raise BankFileError("9 file control before the batch's 8 control record", line=lineno)
-            if rec[1:7].strip().isdigit() and int(rec[1:7]) != file_counts["batches"]:
+            if is_digits(rec[1:7].strip()) and int(rec[1:7]) != file_counts["batches"]:
                 warnings.append(f"line {lineno}: file control says {int(rec[1:7])} batches, the file has "
                                 f"{file_counts['batches']}")
             _control(warnings, lineno, "file control", rec[13:21], rec[21:31], rec[31:43], rec[43:55], file_counts)
@@ -124,7 +124,7 @@ def _control(warnings: list[str], line: int, where: str, count: str, entry_hash:
         ("total credits (cents)", credit, actual["credit"]),
     )
     for what, stated, value in checks:
-        if not stated.strip().isdigit():
+        if not is_digits(stated.strip()):
             warnings.append(f"line {line}: {where} {what} {stated!r} is not a number")
         elif int(stated) != value:
             warnings.append(f"line {line}: {where} {what} {int(stated)} does not match the entries ({value})")
