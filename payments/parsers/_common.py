@@ -8,15 +8,9 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
+from o2c.money import exponent
+
 from .types import CREDIT, BankFileError, Statement
-
-# ISO 4217 minor units that are not 2; formats with implied decimals (BAI2, NACHA, lockbox) need them.
-_MINOR_UNITS = {
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
-    "RWF": 0, "UGX": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-}
-
 
 # More digits than any amount, count or total a bank writes. It keeps int() within its 4,300-digit limit and
 # the Decimal arithmetic of totals and reconciliation exact and cheap.
@@ -44,7 +38,8 @@ def shown(text: str, limit: int = 60) -> str:
 
 
 def minor_units(currency: str) -> int:
-    return _MINOR_UNITS.get(currency, 2)
+    """Formats with implied decimals (BAI2, NACHA, lockbox) need them: one ISO 4217 table for all of o2c."""
+    return exponent(currency)
 
 
 def decode(data: bytes) -> str:
