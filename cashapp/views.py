@@ -102,7 +102,7 @@ MAX_ROWS = 500  # more invoices than one payment is ever split over
 
 def _rows_from_post(post) -> list[dict]:
     """The allocation rows as typed, kept as text so a refused form comes back as the clerk left it."""
-    columns = [post.getlist(name) for name in ("invoice", "applied", "deduction", "reason")]
+    columns = [post.getlist("invoice"), post.getlist("applied"), post.getlist("deduction"), post.getlist("reason")]
     if max(map(len, columns)) > MAX_ROWS:
         raise BadInput("invoice", f"more than {MAX_ROWS} rows")
     rows = []

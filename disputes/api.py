@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from o2c.access import access_customer_by_id
-from o2c.api import MoneyField, TenantAPIView
+from o2c.api import MoneyField, TenantAPIView, api_actor
 from o2c.errors import ApplicationError
 from o2c.money import parse_amount
 from o2c.permissions import can
@@ -94,13 +94,13 @@ class DisputeApi(DisputeBaseApi):
         data = request.data
         lines = _lines(data.get("lines"))
         common = {"reason_code": str(data.get("reason_code", "")), "message": str(data.get("message", "")),
-                  "lines": lines, "actor": request.user}
+                  "lines": lines, "actor": api_actor(request)}
         if self.portal:
             dispute = services.dispute_file(membership=request.membership, **common)
         elif data.get("deduction"):
             deduction = integration.deduction_for_dispute(request.membership, data["deduction"])
             dispute = services.dispute_from_deduction(deduction=deduction, reason_code=common["reason_code"],
-                                                      message=common["message"], actor=request.user)
+                                                      message=common["message"], actor=api_actor(request))
         else:
             customer = access_customer_by_id(request.membership, data.get("customer"))
             dispute = services.dispute_file_for_customer(customer=customer, **common)
@@ -136,8 +136,8 @@ class DisputeMessageApi(DisputeBaseApi):
     def post(self, request, *args, **kwargs):
         dispute = self.dispute(kwargs)
         _require(request.membership, "disputes.work", "portal.file")
-        posted = services.message_post(dispute=dispute, body=str(request.data.get("body", "")), actor=request.user,
-                                       from_customer=self.portal,
+        posted = services.message_post(dispute=dispute, body=str(request.data.get("body", "")),
+                                       actor=api_actor(request), from_customer=self.portal,
                                        internal=not self.portal and bool(request.data.get("internal")))
         return Response(self.get_serializer(posted).data, status=201)
 
@@ -149,7 +149,7 @@ class DisputeTransitionApi(DisputeBaseApi):
 
     def post(self, request, *args, **kwargs):
         dispute = self.dispute(kwargs)
-        data, actor = request.data, request.user
+        data, actor = request.data, api_actor(request)
         name = str(data.get("transition", ""))
         if name == "resolve":
             _require(request.membership, "disputes.resolve")

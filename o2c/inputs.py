@@ -119,7 +119,10 @@ def amount_or_none(value: str, currency: str = "USD") -> Decimal | None:
 def safe_next(request, fallback: str) -> str:
     """The `next` the form sent when it is a URL of this site, else `fallback`: never an open redirect."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+    # A path of this site only: "NaN" would pass the host check as a relative URL, and redirect() would
+    # then look it up as a view name (a 500).
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+            target, {request.get_host()}, require_https=request.is_secure()):
         return target
     return fallback
 
