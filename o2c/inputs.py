@@ -8,8 +8,7 @@ fail in a comparison or in the database; `int()` takes a 30-digit id that overfl
 - text: no control characters (tab, line feed and carriage return are text), at most `max_length`;
 - integers and ids: digits only, within the bounds (ids: a positive bigint);
 - amounts: finite, within the money column, no more decimals than the currency's minor unit
-  (o2c.money.parse_amount: refused, never rounded);
-- choices: one of the allowed values.
+  (o2c.money.parse_amount: refused, never rounded).
 
 A violation raises `BadInput` (an ApplicationError, so services' error path applies): the API's error
 handler makes it a 400 JSON error, `InputGuardMiddleware` a 400 page on the web, and a view that re-renders
@@ -64,17 +63,6 @@ def text(params, name: str, *, default: str = "", max_length: int = 200, strip: 
         return default
     value = check_text(str(value), field=name, max_length=max_length)
     return value.strip() if strip else value
-
-
-def choice(params, name: str, choices, *, default: str = "") -> str:
-    """One of `choices`; missing or empty is `default`, anything else is refused."""
-    value = text(params, name, default=default, max_length=100)
-    if value in ("", default):
-        return default
-    allowed = [str(c) for c in choices]
-    if value not in allowed:
-        raise BadInput(name, f"{value!r} is not one of {', '.join(allowed)}")
-    return value
 
 
 def parse_integer(value, *, field: str, min_value: int = 1, max_value: int = BIGINT_MAX) -> int:

@@ -2,11 +2,14 @@
 
 from django.conf import settings
 from django.db import transaction
+from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.template.response import SimpleTemplateResponse
 from django.urls import reverse
 from django_otp import user_has_device
 
 from .access import active_membership
+from .inputs import BadInput, request_problem
 from .tenancy import RequestOrigin, origin_context, tenant_context
 
 # Pages a signed-in user may reach before choosing a tenant or finishing MFA.
@@ -87,8 +90,6 @@ class InputGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from .inputs import BadInput, request_problem
-
         try:
             request_problem(request)
         except BadInput as exc:
@@ -96,8 +97,6 @@ class InputGuardMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        from .inputs import BadInput
-
         if isinstance(exception, BadInput):
             if transaction.get_connection().in_atomic_block:
                 transaction.set_rollback(True)  # nothing partial of a refused request is kept
@@ -106,9 +105,6 @@ class InputGuardMiddleware:
 
 
 def bad_request(request, message: str):
-    from django.http import JsonResponse
-    from django.template.response import SimpleTemplateResponse
-
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": message}, status=400)  # the shape of the API's error handler
     response = SimpleTemplateResponse("o2c/bad_request.html", {"message": message}, status=400)

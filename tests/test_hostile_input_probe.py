@@ -118,7 +118,7 @@ def _declared_names(module) -> set[str]:
     """Every parameter name the module's code reads, and every field of its forms and serializers."""
     source = inspect.getsource(module)
     names = set(re.findall(r"""\.(?:get|getlist)\(\s*["'](\w+)["']""", source))
-    names |= set(re.findall(r"""\b(?:text|choice|integer|id_list)\(\s*[\w.]+,\s*["'](\w+)["']""", source))  # o2c.inputs
+    names |= set(re.findall(r"""\b(?:text|integer|id_list)\(\s*[\w.]+,\s*["'](\w+)["']""", source))  # o2c.inputs
     for value in vars(module).values():
         if isinstance(value, type) and issubclass(value, forms.BaseForm):
             names |= set(getattr(value, "base_fields", {}))
