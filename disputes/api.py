@@ -3,16 +3,15 @@ own customer's disputes and never sees internal notes; another tenant's or custo
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from django.core.exceptions import PermissionDenied
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from o2c import inputs
 from o2c.access import access_customer_by_id
 from o2c.api import MoneyField, TenantAPIView, api_actor
 from o2c.errors import ApplicationError
-from o2c.money import parse_amount
+from o2c.money import parse_amount, parse_number
 from o2c.permissions import can
 
 from . import integration, selectors, services
@@ -111,14 +110,13 @@ def _lines(raw) -> list[services.LineInput]:
     if not isinstance(raw, list) or not raw:
         raise ApplicationError("lines: a list of {invoice, amount, description}")
     lines = []
-    for item in raw:
-        try:
-            invoice_id = int(item["invoice"])
-            amount = Decimal(str(item["amount"]))  # the service checks it against the invoice's currency
-        except (KeyError, TypeError, ValueError, InvalidOperation):
+    for n, item in enumerate(raw, start=1):
+        if not isinstance(item, dict) or "invoice" not in item or "amount" not in item:
             raise ApplicationError("each line needs an invoice id and an amount")
-        if not amount.is_finite():
-            raise ApplicationError(f"amount {item['amount']!r} is not a number")
+        invoice_id = inputs.parse_integer(item["invoice"], field=f"line {n}: invoice")
+        # Only a plain number that fits the column: Decimal took "1e999999", whose check against the
+        # invoice's currency (in the service, which knows it) raised InvalidOperation, a 500.
+        amount = parse_number(str(item["amount"]), label=f"line {n}: amount")
         lines.append(services.LineInput(invoice_id, amount, str(item.get("description", ""))[:300]))
     return lines
 

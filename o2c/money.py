@@ -50,17 +50,30 @@ def parse_amount(text: str, currency: str, *, label: str = "amount") -> Decimal:
 
     Only plain numbers pass: Decimal would also take NaN, sNaN, Infinity and "1_000". The size is
     checked before quantizing, because quantizing 1e999999 raises InvalidOperation (a 500)."""
+    value = _plain_number(text, label)
+    if quantize(value, currency) != value:
+        raise ApplicationError(
+            f"{label} {text!r} has more decimals than {currency.upper()} allows ({exponent(currency)})"
+        )
+    return quantize(value, currency)
+
+
+def _plain_number(text: str, label: str) -> Decimal:
     raw = (text or "").strip().replace(",", "")
     if not _NUMBER.fullmatch(raw):
         raise ApplicationError(f"{label} {text!r} is not a number")
     value = Decimal(raw)
     if abs(value) >= Decimal(10) ** (MAX_DIGITS - DECIMAL_PLACES):
         raise ApplicationError(f"{label} {text!r} is too large")
-    if quantize(value, currency) != value:
-        raise ApplicationError(
-            f"{label} {text!r} has more decimals than {currency.upper()} allows ({exponent(currency)})"
-        )
-    return quantize(value, currency)
+    return value
+
+
+def parse_number(text: str, *, label: str = "amount") -> Decimal:
+    """A plain number that fits the money column, for amounts whose currency is checked later."""
+    value = _plain_number(text, label)
+    if value != value.quantize(Decimal(1).scaleb(-DECIMAL_PLACES)):
+        raise ApplicationError(f"{label} {text!r} has more than {DECIMAL_PLACES} decimals")
+    return value
 
 
 def fmt(amount: Decimal | None, currency: str = "") -> str:

@@ -153,3 +153,25 @@ def test_an_api_query_with_a_nul_is_a_400_json_error(tenant, member_factory):
     response = Client(HTTP_AUTHORIZATION=f"Bearer {key}").get(reverse("api_invoice_list") + "?status=%00")
     assert response.status_code == 400
     assert "control character" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("amount, message", [("1e999999", "is too large"), ("NaN", "is not a number"),
+                                             ("sNaN", "is not a number"), ("0.000001", "more than 4 decimals")])
+def test_disputed_amounts_through_the_api_are_refused_not_a_500(tenant, member_factory, amount, message):
+    """The API's dispute lines took any Decimal; the service's check of 1e999999 against the invoice's
+    currency raised InvalidOperation (a 500)."""
+    from django.test import Client
+
+    from disputes.models import Dispute
+    from o2c.services.tenants import api_token_create
+    admin = member_factory(tenant, Role.TENANT_ADMIN)
+    with tenant_context(tenant):
+        invoice = InvoiceFactory(amount=Decimal("100.00"))
+        _, key = api_token_create(name="erp", role=Role.TENANT_ADMIN, created_by=admin)
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {key}").post(reverse("api_dispute_list"), {
+        "customer": invoice.customer_id, "reason_code": "pricing", "message": "wrong price",
+        "lines": [{"invoice": invoice.pk, "amount": amount}]}, content_type="application/json")
+    assert response.status_code == 400
+    assert "line 1: amount" in response.json()["detail"] and message in response.json()["detail"]
+    with tenant_context(tenant):
+        assert not Dispute.objects.exists()
