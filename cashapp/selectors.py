@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, Q
 
+from o2c.inputs import amount_or_none
 from o2c.ledger.status import INVOICE_OUTSTANDING
 from o2c.models import AuditEvent, Invoice
 from payments.models import Payment
@@ -72,12 +73,7 @@ def open_invoice_search(query: str, *, limit: int = 20) -> list[Invoice]:
     if not query:
         return []
     qs = Invoice.objects.filter(status__in=INVOICE_OUTSTANDING, open_balance__gt=0).select_related("customer")
-    try:
-        from decimal import Decimal
-
-        amount = Decimal(query.replace(",", ""))
-    except ArithmeticError:
-        amount = None
+    amount = amount_or_none(query)  # "1e999999" or "NaN" is text to search for, not an amount
     match = Q(number__istartswith=query) | Q(po_number__istartswith=query) | Q(customer__name__icontains=query)
     if amount is not None:
         match |= Q(open_balance=amount)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,7 +9,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from deductions.models import DeductionReason
+from o2c import inputs
 from o2c.errors import ApplicationError
+from o2c.inputs import BadInput, safe_next
 from o2c.models import Invoice
 from o2c.views import _render, capability_required, failure_status
 from payments.models import Payment
@@ -65,7 +65,7 @@ def suggestion_reject_view(request, suggestion_id):
 def _after_action(request):
     if request.headers.get("HX-Request") == "true":
         return HttpResponse("")  # the card goes away; the queue stays where the clerk is
-    return redirect(request.POST.get("next") or reverse("cashapp:index"))
+    return redirect(safe_next(request, reverse("cashapp:index")))  # never off-site: `next` comes from the form
 
 
 def _action_failed(request, exc: ApplicationError, payment_id: int):
@@ -97,10 +97,16 @@ def _workspace(request, payment, *, rows=None, error="", status=200):
     }, status=status)
 
 
+MAX_ROWS = 500  # more invoices than one payment is ever split over
+
+
 def _rows_from_post(post) -> list[dict]:
+    """The allocation rows as typed, kept as text so a refused form comes back as the clerk left it."""
+    columns = [post.getlist("invoice"), post.getlist("applied"), post.getlist("deduction"), post.getlist("reason")]
+    if max(map(len, columns)) > MAX_ROWS:
+        raise BadInput("invoice", f"more than {MAX_ROWS} rows")
     rows = []
-    for number, applied, deduction, reason in zip(post.getlist("invoice"), post.getlist("applied"),
-                                                  post.getlist("deduction"), post.getlist("reason"), strict=False):
+    for number, applied, deduction, reason in zip(*columns, strict=False):
         if number.strip() or applied.strip():
             rows.append({"invoice": number.strip(), "applied": applied.strip() or "0",
                          "deduction": deduction.strip() or "0", "reason": reason})
@@ -108,22 +114,23 @@ def _rows_from_post(post) -> list[dict]:
 
 
 def _allocations(rows: list[dict]) -> list[dict]:
+    """Rows to allocations; an amount that is no plain number, too large, or finer than the invoice's
+    currency is refused naming the row (o2c.inputs), never rounded, never a 500."""
     if not rows:
         raise ApplicationError("add at least one invoice")
-    numbers = {r["invoice"] for r in rows}
+    numbers = {inputs.check_text(r["invoice"], field="invoice", max_length=64) for r in rows}
     invoices = {i.number: i for i in Invoice.objects.filter(number__in=numbers)}
     allocations = []
     for r in rows:
         invoice = invoices.get(r["invoice"])
         if invoice is None:
             raise ApplicationError(f"invoice {r['invoice'] or '(blank)'} not found")
-        try:
-            applied, deduction = Decimal(r["applied"].replace(",", "")), Decimal(r["deduction"].replace(",", ""))
-        except InvalidOperation:
-            raise ApplicationError(f"amounts for invoice {invoice.number} are not numbers") from None
+        applied, deduction = (inputs.amount(r[name], field=f"{name} of invoice {invoice.number}",
+                                            currency=invoice.currency) for name in ("applied", "deduction"))
+        reason = inputs.check_text(r["reason"], field=f"reason of invoice {invoice.number}", max_length=40)
         allocations.append({"invoice_id": invoice.pk, "invoice_number": invoice.number, "applied": str(applied),
                             "discount": "0", "deduction": str(deduction),
-                            "deduction_reason": r["reason"] if deduction else "", "write_off": "0"})
+                            "deduction_reason": reason if deduction else "", "write_off": "0"})
     return allocations
 
 
@@ -133,8 +140,8 @@ def payment_apply_view(request, payment_id):
     """Apply by hand, or accept the suggestion re-split: the rows the clerk left in the form are posted."""
     payment = get_object_or_404(Payment, pk=payment_id)
     rows = _rows_from_post(request.POST)
-    suggestion_id = request.POST.get("suggestion")
     try:
+        suggestion_id = inputs.integer(request.POST, "suggestion")
         allocations = _allocations(rows)
         if suggestion_id:
             suggestion = get_object_or_404(Suggestion, pk=suggestion_id, payment=payment)
@@ -165,8 +172,8 @@ def application_reverse_view(request, application_id):
 @capability_required("cashapp.view")
 @require_GET
 def invoice_search(request):
-    return render(request, "cashapp/_invoice_results.html", {
-        "invoices": selectors.open_invoice_search(request.GET.get("q", "")), "q": request.GET.get("q", "")})
+    q = inputs.text(request.GET, "q", max_length=100)
+    return render(request, "cashapp/_invoice_results.html", {"invoices": selectors.open_invoice_search(q), "q": q})
 
 
 @capability_required("cashapp.apply")

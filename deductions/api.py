@@ -4,7 +4,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from o2c.access import access_customer_by_id
-from o2c.api import MoneyField, TenantAPIView
+from o2c.api import MoneyField, TenantAPIView, api_actor
 from o2c.errors import ApplicationError
 from o2c.models import Invoice
 from o2c.spreadsheets import csv_response
@@ -41,13 +41,6 @@ class CreateSerializer(serializers.Serializer):
     reason_text = serializers.CharField(required=False, allow_blank=True, max_length=300)
 
 
-def _actor(request):
-    """The signed-in user; an API key acts as nobody in particular (the audit event says channel api)."""
-    from o2c.models import User
-
-    return request.user if isinstance(request.user, User) else None
-
-
 class DeductionApi(TenantAPIView):
     capability = "deductions.view"
     serializer_class = DeductionSerializer
@@ -82,7 +75,7 @@ class DeductionCreateApi(TenantAPIView):
                 raise ApplicationError(f"no invoice {data['invoice_number']}")
         d = services.deduction_create_by_clerk(customer=customer, invoice=invoice, amount=data["amount"],
                                                reason=data["reason"], reason_text=data.get("reason_text", ""),
-                                               actor=_actor(request))
+                                               actor=api_actor(request))
         return Response(DeductionSerializer(d).data, status=status.HTTP_201_CREATED)
 
 
@@ -102,22 +95,22 @@ class DeductionTransitionApi(TenantAPIView):
 
         d = selectors.access_deduction_by_id(request.membership, deduction_id)
         action = request.data.get("action", "")
-        if action not in TRANSITIONS:
+        if not isinstance(action, str) or action not in TRANSITIONS:  # JSON may send a list or an object
             raise ApplicationError(f"action must be one of {', '.join(TRANSITIONS)}")
         if not can(request.membership, TRANSITIONS[action]):
             return Response({"detail": "not allowed for your role"}, status=403)
         if action == "resolve":
             d = services.deduction_resolve(deduction_id=d.pk, resolution=request.data.get("resolution", ""),
-                                           memo=request.data.get("memo", ""), actor=_actor(request))
+                                           memo=request.data.get("memo", ""), actor=api_actor(request))
         elif action == "split":
             from o2c.money import parse_amount
 
             amounts = [parse_amount(str(a), d.currency) for a in request.data.get("amounts") or []]
-            parts = services.deduction_split(deduction_id=d.pk, amounts=amounts, actor=_actor(request))
+            parts = services.deduction_split(deduction_id=d.pk, amounts=amounts, actor=api_actor(request))
             return Response({"parts": DeductionSerializer(parts, many=True).data})
         else:
             d = services.deduction_transition(deduction_id=d.pk, action=action, note=request.data.get("note", ""),
-                                              actor=_actor(request))
+                                              actor=api_actor(request))
         return Response(DeductionSerializer(d).data)
 
 

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from o2c.access import _as_id, customer_scope
+from o2c.inputs import parse_integer
 from o2c.models import AuditEvent, Role
 
 from .models import CLOSED, Deduction, DeductionDocument, DeductionStatus, Resolution
@@ -81,10 +82,7 @@ def deduction_page(qs, *, cursor=None, size: int = PAGE_SIZE) -> DeductionPage:
     """Newest first, paged by id (never OFFSET)."""
     qs = qs.select_related("customer", "invoice", "reason_code", "owner").order_by("-pk")
     if cursor:
-        try:
-            qs = qs.filter(pk__lt=int(cursor))
-        except ValueError:
-            pass
+        qs = qs.filter(pk__lt=parse_integer(cursor, field="after"))  # a forged one is a 400, not a 500
     rows = list(qs[: size + 1])
     more = len(rows) > size
     rows = rows[:size]

@@ -6,6 +6,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from o2c import inputs
 from o2c.access import access_customer_by_id, access_invoice_by_id, invoice_scope
 from o2c.errors import ApplicationError
 from o2c.models import Invoice, Membership, Role
@@ -37,11 +38,13 @@ def _error_text(exc: ApplicationError) -> str:
 @require_GET
 def deduction_list(request):
     g = request.GET
-    filters = {"status": g.get("status", "active"), "reason": g.get("reason", ""), "category": g.get("category", ""),
-               "customer_id": g.get("customer") if (g.get("customer") or "").isdigit() else None,
-               "owner_id": g.get("owner") if g.get("owner") in ("none",) or (g.get("owner") or "").isdigit() else None,
-               "min_age": g.get("age") if (g.get("age") or "").isdigit() else None,
-               "search": g.get("q", "")[:100]}
+    owner = inputs.text(g, "owner", max_length=20)
+    filters = {"status": inputs.text(g, "status", default="active", max_length=40),
+               "reason": inputs.text(g, "reason", max_length=40), "category": inputs.text(g, "category", max_length=40),
+               "customer_id": inputs.integer(g, "customer"),
+               "owner_id": owner if owner == "none" else inputs.integer(g, "owner"),
+               "min_age": inputs.integer(g, "age", min_value=0, max_value=36500),  # timedelta tops out near 10**9
+               "search": inputs.text(g, "q", max_length=100)}
     scope = selectors.deduction_scope(request.membership)
     page = selectors.deduction_page(selectors.deduction_filter(scope, **filters), cursor=g.get("after"))
     context = {"page": page, "filters": filters, "statuses": DeductionStatus.choices, "categories": Category.choices,
@@ -157,10 +160,9 @@ def _run_action(request, d, action) -> str:
 @capability_required("deductions.work")
 @require_POST
 def deduction_merge_view(request):
-    ids = request.POST.getlist("ids")
     scope = selectors.deduction_scope(request.membership)
     try:
-        ids = [int(i) for i in ids]
+        ids = inputs.id_list(request.POST, "ids")
         if scope.filter(pk__in=ids).count() != len(set(ids)):
             raise ApplicationError("a deduction to merge was not found")
         merged = services.deduction_merge(deduction_ids=ids, actor=request.user)

@@ -3,16 +3,15 @@ own customer's disputes and never sees internal notes; another tenant's or custo
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from django.core.exceptions import PermissionDenied
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from o2c import inputs
 from o2c.access import access_customer_by_id
-from o2c.api import MoneyField, TenantAPIView
+from o2c.api import MoneyField, TenantAPIView, api_actor
 from o2c.errors import ApplicationError
-from o2c.money import parse_amount
+from o2c.money import parse_amount, parse_number
 from o2c.permissions import can
 
 from . import integration, selectors, services
@@ -94,13 +93,13 @@ class DisputeApi(DisputeBaseApi):
         data = request.data
         lines = _lines(data.get("lines"))
         common = {"reason_code": str(data.get("reason_code", "")), "message": str(data.get("message", "")),
-                  "lines": lines, "actor": request.user}
+                  "lines": lines, "actor": api_actor(request)}
         if self.portal:
             dispute = services.dispute_file(membership=request.membership, **common)
         elif data.get("deduction"):
             deduction = integration.deduction_for_dispute(request.membership, data["deduction"])
             dispute = services.dispute_from_deduction(deduction=deduction, reason_code=common["reason_code"],
-                                                      message=common["message"], actor=request.user)
+                                                      message=common["message"], actor=api_actor(request))
         else:
             customer = access_customer_by_id(request.membership, data.get("customer"))
             dispute = services.dispute_file_for_customer(customer=customer, **common)
@@ -111,14 +110,13 @@ def _lines(raw) -> list[services.LineInput]:
     if not isinstance(raw, list) or not raw:
         raise ApplicationError("lines: a list of {invoice, amount, description}")
     lines = []
-    for item in raw:
-        try:
-            invoice_id = int(item["invoice"])
-            amount = Decimal(str(item["amount"]))  # the service checks it against the invoice's currency
-        except (KeyError, TypeError, ValueError, InvalidOperation):
+    for n, item in enumerate(raw, start=1):
+        if not isinstance(item, dict) or "invoice" not in item or "amount" not in item:
             raise ApplicationError("each line needs an invoice id and an amount")
-        if not amount.is_finite():
-            raise ApplicationError(f"amount {item['amount']!r} is not a number")
+        invoice_id = inputs.parse_integer(item["invoice"], field=f"line {n}: invoice")
+        # Only a plain number that fits the column: Decimal took "1e999999", whose check against the
+        # invoice's currency (in the service, which knows it) raised InvalidOperation, a 500.
+        amount = parse_number(str(item["amount"]), label=f"line {n}: amount")
         lines.append(services.LineInput(invoice_id, amount, str(item.get("description", ""))[:300]))
     return lines
 
@@ -136,8 +134,8 @@ class DisputeMessageApi(DisputeBaseApi):
     def post(self, request, *args, **kwargs):
         dispute = self.dispute(kwargs)
         _require(request.membership, "disputes.work", "portal.file")
-        posted = services.message_post(dispute=dispute, body=str(request.data.get("body", "")), actor=request.user,
-                                       from_customer=self.portal,
+        posted = services.message_post(dispute=dispute, body=str(request.data.get("body", "")),
+                                       actor=api_actor(request), from_customer=self.portal,
                                        internal=not self.portal and bool(request.data.get("internal")))
         return Response(self.get_serializer(posted).data, status=201)
 
@@ -149,7 +147,7 @@ class DisputeTransitionApi(DisputeBaseApi):
 
     def post(self, request, *args, **kwargs):
         dispute = self.dispute(kwargs)
-        data, actor = request.data, request.user
+        data, actor = request.data, api_actor(request)
         name = str(data.get("transition", ""))
         if name == "resolve":
             _require(request.membership, "disputes.resolve")

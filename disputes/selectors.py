@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from o2c.access import _as_id, customer_scope
+from o2c.inputs import parse_integer
 from o2c.models import Role
 
 from .models import OPEN_STATUSES, Dispute, DisputeAttachment, DisputeLine
@@ -78,10 +79,7 @@ def worklist(membership, *, status: str = "", priority: str = "", owner=None, ov
     if search:
         qs = qs.filter(number__icontains=search) | qs.filter(customer__name__icontains=search)
     if cursor:
-        try:
-            qs = qs.filter(pk__lt=int(cursor))
-        except (TypeError, ValueError):
-            pass
+        qs = qs.filter(pk__lt=parse_integer(cursor, field="after"))  # a forged one is a 400, not a 500
     rows = list(qs.order_by("-id")[:WORKLIST_PAGE + 1])
     more = len(rows) > WORKLIST_PAGE
     rows = rows[:WORKLIST_PAGE]

@@ -9,6 +9,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from o2c import inputs
 from o2c.access import access_customer_by_id
 from o2c.errors import ApplicationError
 from o2c.models import Customer
@@ -35,11 +36,8 @@ def _lines_from_post(post, invoices) -> list[services.LineInput]:
     for key, raw in post.items():
         if not key.startswith("amount_") or not raw.strip():
             continue
-        try:
-            invoice_id = int(key.removeprefix("amount_"))
-        except ValueError:
-            raise ApplicationError(f"{key!r} does not name an invoice")
-        amount = parse_amount(raw, currencies.get(invoice_id, "USD"))
+        invoice_id = inputs.parse_integer(key.removeprefix("amount_"), field=key)
+        amount = parse_amount(raw, currencies.get(invoice_id, "USD"), label=f"the amount of invoice {invoice_id}")
         lines.append(services.LineInput(invoice_id, amount, post.get(f"note_{invoice_id}", "").strip()))
     return lines
 
@@ -65,7 +63,7 @@ def index(request):
     g = request.GET
     page = selectors.worklist(request.membership, status=g.get("status", "open"), priority=g.get("priority", ""),
                               owner=request.user if g.get("mine") else None, overdue=bool(g.get("overdue")),
-                              search=g.get("q", "")[:100], cursor=g.get("after"))
+                              search=inputs.text(g, "q", max_length=100), cursor=inputs.text(g, "after", max_length=40))
     return render(request, "disputes/index.html", {
         "page": page, "filters": g, "statuses": [("open", "All open"), *DisputeStatus.choices, ("", "All")],
         "priorities": Priority.choices, "status": g.get("status", "open")})

@@ -12,6 +12,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .api_plumbing import ApiPrincipal
 from .errors import ApplicationError, ConflictError
+from .inputs import BadInput
 from .permissions import can
 from .tenancy import tenant_context
 
@@ -57,6 +58,9 @@ class TenantAPIView(generics.GenericAPIView):
             request.membership = request._request.membership = user.membership
             request.tenant = user.membership.tenant
         super().initial(request, *args, **kwargs)
+        if request.method in ("POST", "PUT", "PATCH") and not isinstance(request.data, dict):
+            # Every endpoint reads fields of an object; a JSON list or string made `.get` a 500.
+            raise BadInput("body", "must be a JSON object (or form fields)")
 
 
 def exception_handler(exc, context):
@@ -74,6 +78,14 @@ def exception_handler(exc, context):
     if connection.in_atomic_block:
         connection.set_rollback(True)
     return response
+
+
+def api_actor(request):
+    """The signed-in user; an API key acts as nobody in particular (the audit event says channel api).
+    Services store the actor as a User: passing the key's principal raised a ValueError (a 500)."""
+    from .models import User
+
+    return request.user if isinstance(request.user, User) else None
 
 
 class MoneyField(serializers.DecimalField):

@@ -9,7 +9,6 @@ from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp import user_has_device
@@ -17,6 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .access import SESSION_TENANT_KEY, memberships_of
 from .errors import ApplicationError, ConflictError
+from .inputs import safe_next
 from .models import User
 from .services.tenants import invitation_accept, invitation_from_token, invitation_tenant_id
 from .tenancy import tenant_context
@@ -34,10 +34,7 @@ class TokenForm(forms.Form):
 
 
 def _safe_next(request, fallback="dashboard"):
-    target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return reverse(fallback)
+    return safe_next(request, reverse(fallback))
 
 
 @require_http_methods(["GET", "POST"])

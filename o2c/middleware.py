@@ -2,11 +2,14 @@
 
 from django.conf import settings
 from django.db import transaction
+from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.template.response import SimpleTemplateResponse
 from django.urls import reverse
 from django_otp import user_has_device
 
 from .access import active_membership
+from .inputs import BadInput, request_problem
 from .tenancy import RequestOrigin, origin_context, tenant_context
 
 # Pages a signed-in user may reach before choosing a tenant or finishing MFA.
@@ -74,3 +77,35 @@ def _url_name(request):
         return resolve(request.path_info).url_name
     except Resolver404:
         return None
+
+
+class InputGuardMiddleware:
+    """Refuses a request that carries a control character (a NUL, say) in its path, query string, form
+    fields, file names or JSON strings with a 400 naming the field, before any view or database sees it,
+    and a query value longer than any o2c reads. One place for every page and endpoint: Postgres refuses
+    NUL in text, so a view that passed one on answered 500. It also turns `BadInput` (o2c.inputs) raised
+    by a web view into the same 400 page; the API's error handler answers it as JSON."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            request_problem(request)
+        except BadInput as exc:
+            return bad_request(request, exc.message)
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, BadInput):
+            if transaction.get_connection().in_atomic_block:
+                transaction.set_rollback(True)  # nothing partial of a refused request is kept
+            return bad_request(request, exception.message)
+        return None
+
+
+def bad_request(request, message: str):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=400)  # the shape of the API's error handler
+    response = SimpleTemplateResponse("o2c/bad_request.html", {"message": message}, status=400)
+    return response.render()

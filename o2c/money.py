@@ -1,6 +1,7 @@
 """Money: Decimal only, one field definition, rounding in one helper."""
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
 
 from django.db import models
@@ -58,23 +59,38 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_EVEN)
 
 
-def parse_amount(text: str, currency: str) -> Decimal:
-    """Parse an amount exactly; refuse more decimals than the currency has instead of rounding."""
-    raw = (text or "").strip().replace(",", "")
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise ApplicationError(f"amount {text!r} is not a number")
-    if not value.is_finite():
-        raise ApplicationError(f"amount {text!r} is not a number")
-    # The range first: quantizing 1e30 to cents needs more digits than the context has, and raises.
-    if abs(value) >= MAX_AMOUNT:
-        raise ApplicationError(f"amount {text!r} is too large")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,7})?", re.ASCII)  # ASCII: \d would take other scripts
+
+
+def parse_amount(text: str, currency: str, *, label: str = "amount") -> Decimal:
+    """Parse an amount exactly; refuse more decimals than the currency has instead of rounding.
+
+    Only plain numbers pass: Decimal would also take NaN, sNaN, Infinity and "1_000". The size is
+    checked before quantizing, because quantizing 1e999999 raises InvalidOperation (a 500)."""
+    value = _plain_number(text, label)
     if quantize(value, currency) != value:
         raise ApplicationError(
-            f"amount {text!r} has more decimals than {currency.upper()} allows ({exponent(currency)})"
+            f"{label} {text!r} has more decimals than {currency.upper()} allows ({exponent(currency)})"
         )
     return quantize(value, currency)
+
+
+def _plain_number(text: str, label: str) -> Decimal:
+    raw = (text or "").strip().replace(",", "")
+    if not _NUMBER.fullmatch(raw):
+        raise ApplicationError(f"{label} {text!r} is not a number")
+    value = Decimal(raw)
+    if abs(value) >= MAX_AMOUNT:
+        raise ApplicationError(f"{label} {text!r} is too large")
+    return value
+
+
+def parse_number(text: str, *, label: str = "amount") -> Decimal:
+    """A plain number that fits the money column, for amounts whose currency is checked later."""
+    value = _plain_number(text, label)
+    if value != value.quantize(Decimal(1).scaleb(-DECIMAL_PLACES)):
+        raise ApplicationError(f"{label} {text!r} has more than {DECIMAL_PLACES} decimals")
+    return value
 
 
 def fmt(amount: Decimal | None, currency: str = "") -> str:

@@ -10,6 +10,7 @@ from django.db.models import CharField, Count, DecimalField, Lookup, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .inputs import BadInput, parse_integer
 from .instructions.selectors import customer_statement_extras
 from .ledger.status import INVOICE_OUTSTANDING
 from .models import AuditEvent, CreditMemo, Customer, Invoice, InvoiceImport, Membership
@@ -109,14 +110,15 @@ class InvoicePage:
     prev_cursor: str | None = None
 
 
-def _cursor_key(cursor: str | None) -> tuple[date, int] | None:
+def _cursor_key(cursor: str | None, field: str) -> tuple[date, int] | None:
+    """(due date, id) from a page link; a mangled one is refused (400) rather than shown as another page."""
     if not cursor:
         return None
+    due, _, last_id = cursor.partition("_")
     try:
-        due, last_id = cursor.split("_", 1)
-        return date.fromisoformat(due), int(last_id)
+        return date.fromisoformat(due), parse_integer(last_id, field=field)
     except ValueError:
-        return None  # a mangled link shows the first page rather than an error
+        raise BadInput(field, "is not a page link of this list; start again from the first page") from None
 
 
 def _invoice_cursor(invoice) -> str:
@@ -128,7 +130,7 @@ def invoice_page(invoices, *, cursor: str | None = None, before: str | None = No
 
     `cursor` pages forward (rows after it), `before` pages back; never OFFSET, whose cost grows with depth.
     """
-    after_key, before_key = _cursor_key(cursor), _cursor_key(before)
+    after_key, before_key = _cursor_key(cursor, "after"), _cursor_key(before, "before")
     if before_key and not after_key:
         due, last_id = before_key
         rows = list(invoices.filter(due_date__lte=due).filter(Q(due_date__lt=due) | Q(id__lt=last_id))
@@ -205,10 +207,7 @@ def customer_page(customers, *, search: str = "", cursor: str | None = None, siz
     search = search.strip()
     if search:
         qs = qs.filter(Q(name__icontains=search) | Q(external_id__istartswith=search))
-    try:
-        after_id = int(cursor) if cursor else None
-    except ValueError:
-        after_id = None
+    after_id = parse_integer(cursor, field="after") if cursor else None
     if after_id:
         name_of = Subquery(Customer.objects.filter(pk=after_id).values("name")[:1])
         qs = qs.filter(Q(name__gt=name_of) | Q(name=name_of, id__gt=after_id))

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import panels, selectors
+from . import inputs, panels, selectors
 from .access import _as_id, access_customer_by_id, access_invoice_by_id, customer_scope, invoice_scope
 from .errors import ApplicationError, ConflictError
 from .forms import ApiTokenForm, InvitationForm, InvoiceFilterForm, InvoiceImportForm
@@ -111,9 +111,9 @@ def dashboard(request):
 
 @capability_required("ledger.view")
 def customer_list(request):
-    search = request.GET.get("q", "")[:100]
+    search = inputs.text(request.GET, "q", max_length=100)
     page = selectors.customer_page(customer_scope(request.membership), search=search,
-                                   cursor=request.GET.get("after"))
+                                   cursor=inputs.text(request.GET, "after", max_length=40))
     return _render(request, "o2c/customer_list.html", "o2c/_customer_rows.html",
                    {"page": page, "q": search, "paged": bool(request.GET.get("after"))})
 
@@ -126,7 +126,8 @@ def customer_detail(request, customer_id):
     if tab not in dict(CUSTOMER_TABS):
         tab = "outstanding"
     listed = selectors.invoice_filter(invoices, status="" if tab == "all" else tab)
-    page = selectors.invoice_page(listed, cursor=request.GET.get("after"), before=request.GET.get("before"))
+    page = selectors.invoice_page(listed, cursor=inputs.text(request.GET, "after", max_length=40),
+                                  before=inputs.text(request.GET, "before", max_length=40))
     context = {"customer": customer, "page": page, "tab": tab, "tabs": CUSTOMER_TABS,
                "table_id": "customer-invoices"}
     if _is_htmx(request):
@@ -147,7 +148,8 @@ def invoice_list(request):
     filters = form.filters() if request.GET else InvoiceFilterForm({}).filters()
     invoices = invoice_scope(request.membership).select_related("customer")
     page = selectors.invoice_page(selectors.invoice_filter(invoices, **filters),
-                                  cursor=request.GET.get("after"), before=request.GET.get("before"))
+                                  cursor=inputs.text(request.GET, "after", max_length=40),
+                                  before=inputs.text(request.GET, "before", max_length=40))
     customer = None
     if filters["customer_id"]:
         customer = customer_scope(request.membership).filter(pk=filters["customer_id"]).first()

@@ -4,6 +4,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from o2c import inputs
 from o2c.views import _render, capability_required
 
 from .csv_mappings import CsvMappingInvalid, csv_mapping_preview, csv_mapping_save
@@ -20,10 +21,10 @@ PAGE = 50
 @require_GET
 def payment_list(request):
     qs = Payment.objects.select_related("customer").order_by("-booking_date", "-pk")
-    status = request.GET.get("status", "")
+    status = inputs.text(request.GET, "status", max_length=40)
     if status in PaymentStatus.values:
         qs = qs.filter(status=status)
-    q = request.GET.get("q", "").strip()
+    q = inputs.text(request.GET, "q", max_length=100)
     if q:
         qs = qs.filter(bank_reference__istartswith=q) | qs.filter(payer_name__icontains=q)
     return render(request, "payments/payment_list.html", {

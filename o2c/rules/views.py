@@ -5,6 +5,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from .. import inputs
 from ..errors import ApplicationError
 from ..models import TriageKind, TriageRule
 from ..permissions import can
@@ -97,9 +98,8 @@ def rule_check(request):
     problem = None
     if form.is_valid():
         try:
-            rule_id = request.POST.get("rule_id") or None
             services.triage_rule_check(kind=_kind_from_post(request), spec=form.spec(),
-                                       rule_id=int(rule_id) if rule_id and rule_id.isdigit() else None)
+                                       rule_id=inputs.integer(request.POST, "rule_id"))
         except ApplicationError as exc:
             problem = exc
     elif "condition" in form.errors:
