@@ -9,7 +9,7 @@ from o2c.ledger.status import INVOICE_OUTSTANDING
 from o2c.models import AuditEvent, Invoice
 from payments.models import Payment
 
-from .models import Application, MatchingRun, PaymentMatch, Suggestion, SuggestionStatus
+from .models import Application, MatchingRun, PaymentMatch, RunStatus, Suggestion, SuggestionStatus
 
 QUEUE_PAGE = 25
 
@@ -29,6 +29,11 @@ def review_queue(*, order: str = "confidence", limit: int = QUEUE_PAGE) -> list[
         payment.match = matches.get(pid)
         out.append(payment)
     return out
+
+
+def run_in_progress(*, other_than: MatchingRun) -> MatchingRun | None:
+    """The tenant's running run, when it is not `other_than`: a requested run then waits behind it."""
+    return MatchingRun.objects.filter(status=RunStatus.RUNNING).exclude(pk=other_than.pk).first()
 
 
 def queue_size() -> int:

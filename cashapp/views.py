@@ -162,7 +162,7 @@ def application_reverse_view(request, application_id):
     application = get_object_or_404(Application, pk=application_id)
     try:
         application_reverse(application=application, actor=request.user,
-                            reason=request.POST.get("reason", "").strip()[:200])
+                            reason=inputs.text(request.POST, "reason", max_length=200))
     except ApplicationError as exc:
         return _action_failed(request, exc, application.payment_id)
     messages.success(request, f"Reversed the application to invoice {application.invoice.number}.")
@@ -198,7 +198,12 @@ def unapplied(request):
 @require_POST
 def run_start(request):
     run = matching_run_enqueue(trigger="manual", actor=request.user)
-    messages.info(request, f"Matching {run.payments_total} unapplied payments.")
+    running = selectors.run_in_progress(other_than=run)
+    if running is None:
+        messages.info(request, f"Matching {run.payments_total} unapplied payments.")
+    else:  # one run per tenant at a time: this request queued behind it (or joined the run already queued)
+        messages.info(request, f"Matching run {running.pk} is in progress ({running.percent} %); run {run.pk} "
+                               "is queued behind it and will match the payments still unapplied when it ends.")
     return redirect("cashapp:index")
 
 

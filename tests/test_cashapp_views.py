@@ -92,3 +92,34 @@ def test_admin_changes_the_threshold(tenant, member_factory, verified_client, le
     assert bad.status_code == 422
     clerk = verified_client(member_factory(tenant, Role.AR_CLERK, email="c2@example.test"))
     assert clerk.get(reverse("cashapp:settings")).status_code == 403
+
+
+def test_run_now_while_a_run_is_in_progress_says_it_queued_behind_it(tenant, member_factory, verified_client, ledger):
+    from cashapp.models import MatchingRun
+
+    client = verified_client(member_factory(tenant))
+    with tenant_context(tenant):
+        running = MatchingRun.objects.create(trigger="import")
+        MatchingRun.objects.filter(pk=running.pk).update(status="running")
+    page = client.post(reverse("cashapp:run_start"), follow=True).content.decode()
+    assert f"Matching run {running.pk} is in progress" in page
+    assert "is queued behind it" in page
+    with tenant_context(tenant):
+        assert MatchingRun.objects.filter(status="queued").count() == 1
+
+
+def test_a_reversal_reason_longer_than_the_column_is_refused_not_cut(tenant, member_factory, verified_client, ledger):
+    from cashapp.models import Application
+    from cashapp.services import payment_apply
+
+    invoice, payment, _ = ledger
+    user = member_factory(tenant)
+    client = verified_client(user)
+    with tenant_context(tenant):
+        [application] = payment_apply(payment=payment, actor=user, allocations=[
+            {"invoice_id": invoice.pk, "applied": "100.00", "deduction": "0", "deduction_reason": ""}])
+    page = client.post(reverse("cashapp:application_reverse", args=[application.pk]), {"reason": "x" * 201},
+                       follow=True).content.decode()
+    assert "reason: is 201 characters long; at most 200 are allowed" in page
+    with tenant_context(tenant):
+        assert not Application.objects.filter(reverses=application).exists()
