@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
+from cashapp.models import CashAppSettings, Suggestion
+from o2c.tenancy import tenant_context
+from payments.models import Payment
 from payments.services import bank_file_import
+from tests.factories import InvoiceFactory
 
 _statement_ids = itertools.count(1)
 
@@ -56,3 +60,18 @@ def import_credits(credits, **kwargs):
     """Import credits as one camt.053 statement in the current tenant; returns the BankFile."""
     data = camt053(credits, **kwargs)
     return bank_file_import(data=data, file_name="statement.xml")
+
+
+def ledger_with_one_suggestion(tenant, *, explanation: str = "amount equal; payer name similar"):
+    """Invoice INV-7 of 100.00, payment V1 of 100.00 from an unknown payer, and one pending suggestion between them
+    (no matching run after the import: the suggestion is the only decision)."""
+    with tenant_context(tenant):
+        CashAppSettings.objects.create(match_after_import=False)
+        invoice = InvoiceFactory(amount=Decimal("100.00"), number="INV-7")
+        import_credits([Credit("V1", "100.00", payer="Someone")])
+        payment = Payment.objects.get()
+        suggestion = Suggestion.objects.create(
+            payment=payment, rank=1, confidence=Decimal("0.7"), explanation=explanation,
+            allocations=[{"invoice_id": invoice.pk, "invoice_number": "INV-7", "applied": "100.00", "discount": "0",
+                          "deduction": "0", "deduction_reason": "", "write_off": "0"}])
+    return invoice, payment, suggestion

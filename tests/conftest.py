@@ -64,6 +64,15 @@ def in_tenant(tenant):
 
 
 @pytest.fixture
+def quiet(in_tenant):
+    """In the tenant, with no matching run after imports: for tests that look at the import alone."""
+    from cashapp.models import CashAppSettings
+
+    CashAppSettings.objects.create(match_after_import=False)
+    return in_tenant
+
+
+@pytest.fixture
 def member_factory(db):
     """make(tenant, role, email=None, customer=None) -> User with a membership and a known password."""
     from o2c.services.tenants import user_create

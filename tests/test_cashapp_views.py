@@ -9,22 +9,13 @@ from cashapp.models import CashAppSettings, Suggestion
 from o2c.models import AuditEvent, Role
 from o2c.tenancy import tenant_context
 from payments.models import Payment
-from tests.cashapp_support import Credit, import_credits
+from tests.cashapp_support import ledger_with_one_suggestion
 from tests.factories import InvoiceFactory
 
 
 @pytest.fixture
 def ledger(tenant):
-    with tenant_context(tenant):
-        CashAppSettings.objects.create(match_after_import=False)
-        invoice = InvoiceFactory(amount=Decimal("100.00"), number="INV-7")
-        import_credits([Credit("V1", "100.00", payer="Someone")])
-        payment = Payment.objects.get()
-        suggestion = Suggestion.objects.create(
-            payment=payment, rank=1, confidence=Decimal("0.7"), explanation="amount equal; payer name similar",
-            allocations=[{"invoice_id": invoice.pk, "invoice_number": "INV-7", "applied": "100.00", "discount": "0",
-                          "deduction": "0", "deduction_reason": "", "write_off": "0"}])
-    return invoice, payment, suggestion
+    return ledger_with_one_suggestion(tenant)
 
 
 def test_pages_render_for_a_clerk(tenant, member_factory, verified_client, ledger):

@@ -240,11 +240,16 @@ def all_routes() -> list[Route]:
     return routes
 
 
-def _skip_reason(route: Route) -> str | None:
-    for prefix, reason in SKIPPED_PREFIXES.items():
+def skip_reason(route: Route, prefixes: dict[str, str], names: dict[str, str]) -> str | None:
+    """Why a probe leaves `route` out (its prefix or its name is listed with a reason), or None."""
+    for prefix, reason in prefixes.items():
         if route.route.startswith(prefix):
             return reason
-    return SKIPPED_NAMES.get(route.name)
+    return names.get(route.name)
+
+
+def _skip_reason(route: Route) -> str | None:
+    return skip_reason(route, SKIPPED_PREFIXES, SKIPPED_NAMES)
 
 
 ROUTES = [r for r in all_routes() if _skip_reason(r) is None]

@@ -49,6 +49,7 @@ from tests.test_cross_tenant_probe import (
     _object,
     all_routes,
     signed_in,
+    skip_reason,
 )
 
 SKIPPED_PREFIXES = {"admin/": "Django admin: the operator's superusers, no tenant, Django's own forms"}
@@ -97,10 +98,7 @@ HOSTILE_JSON_BODIES = (["not", "an", "object"], "text", 7, None, [[[[[[[[[[[]]]]
 # --- routes and what their views read ----------------------------------------------------------
 
 def _skip_reason(route: Route) -> str | None:
-    for prefix, reason in SKIPPED_PREFIXES.items():
-        if route.route.startswith(prefix):
-            return reason
-    return SKIPPED_NAMES.get(route.name)
+    return skip_reason(route, SKIPPED_PREFIXES, SKIPPED_NAMES)
 
 
 ROUTES = [r for r in all_routes() if _skip_reason(r) is None]

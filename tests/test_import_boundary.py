@@ -25,25 +25,18 @@ from o2c.services.invoice_import import InvoiceFileError, invoice_import_csv
 from o2c.services.tenants import api_token_create
 from o2c.tenancy import tenant_context
 from payments import services as payment_services
-from payments.models import BankFile, BankFileUpload, BankStatement, Payment, RemittanceAdvice, RemittanceLine
+from payments.models import BankFile, BankFileUpload, Payment
 from payments.services import BankFileRefused, bank_file_import
 from tests.cashapp_support import Credit, camt053
 from tests.test_bank_parsers import MT940, X12, _bai2
+from tests.test_payments_import import _counts
 
 pytestmark = pytest.mark.django_db
 
 LONG = "R" * 140  # a bank reference as long as the column
 
 
-def _stored():
-    return (BankFile.objects.count(), BankStatement.objects.count(), Payment.objects.count(),
-            RemittanceAdvice.objects.count(), RemittanceLine.objects.count())
-
-
-@pytest.fixture
-def quiet(in_tenant):
-    CashAppSettings.objects.create(match_after_import=False)
-    return in_tenant
+_stored = _counts  # what an import stores: files, statements, payments, advice, lines
 
 
 def _refused(data: bytes, name: str, mapping=None) -> str:

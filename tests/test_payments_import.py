@@ -21,13 +21,6 @@ def _counts():
             RemittanceAdvice.objects.count(), RemittanceLine.objects.count())
 
 
-@pytest.fixture
-def quiet(in_tenant):
-    """No matching run after imports: these tests look at the import alone."""
-    CashAppSettings.objects.create(match_after_import=False)
-    return in_tenant
-
-
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"shared bank-file fixtures not found at {FIXTURES}")
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_every_fixture_imports_once_or_is_refused_storing_nothing(quiet, path):
