@@ -49,7 +49,7 @@ def time_phases():
     import functools
     from collections import Counter
 
-    import cashapp.services as services
+    import cashapp.services.runs as services  # the run's phases are looked up in the module that calls them
     import o2c.ledger.posting as posting
     from cashapp.matching import MatchIndex
 

@@ -55,7 +55,7 @@ class MatchingRun(FSMModelMixin, TenantModel):
     unique constraint on (tenant, status), so two runs matching the same payments at once cannot exist
     whatever the services do). `heartbeat_at` is stamped by every committed chunk and by the executor's
     ticker; a running run whose heartbeat is older than `O2C_MATCHING_RUN_STALE_SECONDS` lost its worker and
-    is failed by the reaper (`cashapp.services.matching_runs_reap`)."""
+    is failed by the reaper (`cashapp.services.runs.matching_runs_reap`)."""
 
     trigger = models.CharField(max_length=20, default="manual")  # import, manual, command
     bank_file = TenantForeignKey("payments.BankFile", null=True, blank=True, related_name="+")

@@ -246,7 +246,8 @@ def test_an_answer_the_ledger_overtook_is_neither_posted_nor_suggested(tenant, m
     from cashapp.matching import match_payments
     from cashapp.matching.engine import MatchIndex
     from cashapp.records import customer_records, match_settings, open_invoice_records, payment_records
-    from cashapp.services import _commit_chunk, _MatchedChunk, payment_apply
+    from cashapp.services import payment_apply
+    from cashapp.services.runs import _commit_chunk, _MatchedChunk
 
     clerk = member_factory(tenant)
     _, [invoice] = ledger(tenant, 1)

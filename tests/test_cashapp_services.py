@@ -12,12 +12,12 @@ from cashapp.exports import HEADER, cash_application_export
 from cashapp.models import Application, MatchOutcome, PaymentMatch, PaymentReceipt, Suggestion
 from cashapp.services import (
     CashAppError,
-    _eligible_payments,
     application_reverse,
     payment_apply,
     suggestion_accept,
     suggestion_reject,
 )
+from cashapp.services.runs import _eligible_payments
 from o2c.models import AuditEvent, CustomerAlias, CustomerBankAccount
 from payments.models import Payment
 from tests.cashapp_support import Credit, import_credits

@@ -1135,7 +1135,7 @@ def test_accuracy_on_the_labelled_generator():
 
 
 def test_matching_makes_no_reference_cycles():
-    """Runs keep the cyclic collector off and collect only every few chunks (cashapp.services): that is only
+    """Runs keep the cyclic collector off and collect only every few chunks (cashapp.services.runs): that is only
     safe while the matcher frees everything it makes by reference counting. The labelled data covers every
     path, subset-sum bundles included (a recursive closure there once made a cycle per search)."""
     import gc

@@ -1,4 +1,4 @@
-"""Cash application: matching runs and the clerk's actions (accept, re-split, reject, apply, reverse).
+"""Matching runs: the tenant's unapplied payments matched, and the answers posted or suggested, chunk by chunk.
 
 A run processes the tenant's unapplied payments in chunks. Each chunk is one transaction: match, post
 the confident answers, store the uncertain ones as suggestions (only those that still fit the ledger as it
@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,34 +26,27 @@ from django.utils import timezone
 
 from o2c.bulk import bulk_cursor, pg_array
 from o2c.errors import ConflictError
-from o2c.ledger.posting import LedgerError as CashAppError  # the clerk's actions fail as postings do
-from o2c.ledger.posting import Line, Posting, post, reverse
-from o2c.models import Customer, CustomerAlias, CustomerBankAccount
+from o2c.ledger.posting import Line, Posting, post
 from o2c.runtime import interpreter_tuned_for_bulk_work
 from o2c.services.audit import audit_event
 from o2c.tenancy import current_tenant_id, tenant_context
 from payments.models import Payment, PaymentStatus
 
-from .matching import AUTO, SUGGEST, UNMATCHED, MatchIndex, Proposal, match_payments
-from .models import (
-    Application,
+from ..matching import AUTO, SUGGEST, UNMATCHED, MatchIndex, Proposal, match_payments
+from ..models import (
     ApplicationSource,
     CashAppSettings,
     MatchingRun,
     MatchOutcome,
     PaymentMatch,
     RunStatus,
-    Suggestion,
     SuggestionStatus,
 )
-from .records import customer_records, match_settings, open_invoice_records, payment_records
-from .standing import invoice_open_balances, suggestion_fits
+from ..records import customer_records, match_settings, open_invoice_records, payment_records
+from ..standing import invoice_open_balances, suggestion_fits
+from ._shared import _record_matches, _send_receipts_after_commit
 
 log = logging.getLogger(__name__)
-
-
-class SuggestionDecided(CashAppError, ConflictError):
-    """A clerk (or a run) decided this suggestion already: a 409."""
 
 CHUNK_SIZE = 5000  # per transaction: measured 44 s (2,000), 40 s (5,000), 38 s (10,000) for 100k payments
 # A clerk's decision stands: payments a clerk rejected, applied or confirmed are not re-matched by runs.
@@ -103,7 +95,7 @@ def matching_run_create(*, trigger: str = "manual", bank_file=None, actor=None) 
 def matching_run_enqueue(*, trigger: str = "manual", bank_file=None, actor=None) -> MatchingRun:
     """Ask for a run (see `matching_run_create`) and have a worker start it once the caller's transaction
     commits. A joined run has its task already, unless the dead run it waited behind was reaped just now."""
-    from .tasks import matching_run_execute_task
+    from ..tasks import matching_run_execute_task
 
     run, created, reaped = _run_requested(trigger, bank_file, actor)
     if created or reaped:
@@ -244,7 +236,7 @@ def _start_queued_run_after_commit() -> None:
     """Hand the tenant's queued run to a worker once this transaction has committed. The queued run is looked
     up after the commit: a run queued while this one was ending is either found here or, queued after the
     look-up, finds no run running when its own task starts. Either way it starts."""
-    from .tasks import matching_run_execute_task
+    from ..tasks import matching_run_execute_task
 
     tenant_id = current_tenant_id()
 
@@ -539,31 +531,6 @@ def _allocation_json(a) -> dict:
             "write_off": str(a.write_off)}
 
 
-_OUTCOME = {AUTO: MatchOutcome.AUTO, SUGGEST: MatchOutcome.SUGGEST, UNMATCHED: MatchOutcome.UNMATCHED}
-
-
-def _record_matches(matches: list[tuple], run_id: int | None) -> None:
-    """Upsert the latest decision per payment, in one statement from a COPYed temporary table."""
-    if not matches:
-        return
-    tenant_id = current_tenant_id()
-    with bulk_cursor() as cur:
-        cur.execute("CREATE TEMPORARY TABLE _match_in (payment_id bigint, outcome text, customer_id bigint, "
-                    "confidence numeric, explanation text) ON COMMIT DROP")
-        with cur.copy("COPY _match_in FROM STDIN") as copy:
-            for pid, outcome, customer, confidence, explanation in matches:
-                copy.write_row((pid, _OUTCOME.get(outcome, outcome), customer, confidence, explanation))
-        cur.execute(
-            "INSERT INTO cashapp_paymentmatch (tenant_id, payment_id, outcome, customer_id, confidence, explanation, "
-            "run_id, updated_at) SELECT %s, payment_id, outcome, customer_id, confidence, explanation, %s::bigint, "
-            "now() "
-            "FROM _match_in ON CONFLICT (tenant_id, payment_id) DO UPDATE SET outcome = excluded.outcome, "
-            "customer_id = excluded.customer_id, confidence = excluded.confidence, "
-            "explanation = excluded.explanation, run_id = excluded.run_id, updated_at = now()",
-            [tenant_id, run_id])
-        cur.execute("DROP TABLE _match_in")
-
-
 def _remember_payers(customers: dict[int, int], posted: set[int]) -> None:
     """Note the identified payer on payments left unapplied, for the unapplied-cash worklist."""
     unposted = [(pid, cid) for pid, cid in customers.items() if pid not in posted]
@@ -579,141 +546,3 @@ def _remember_payers(customers: dict[int, int], posted: set[int]) -> None:
                     [current_tenant_id()])
         cur.execute("DROP TABLE _payer_in")
 
-
-@transaction.atomic
-def cash_app_settings_update(*, values: dict, actor) -> CashAppSettings:
-    from .models import CashAppSettings
-
-    row, _ = CashAppSettings.objects.select_for_update().get_or_create()
-    before = {k: getattr(row, k) for k in values}
-    for key, value in values.items():
-        setattr(row, key, value)
-    row.full_clean()
-    row.save()
-    changes = {k: [str(before[k]), str(v)] for k, v in values.items() if before[k] != v}
-    if changes:
-        audit_event("cashapp_settings.updated", row, changes, actor=actor)
-    return row
-
-
-# --- the clerk's actions -----------------------------------------------------------------------------
-
-def _lines_from_json(allocations: list[dict], text: str = "") -> list[Line]:
-    try:
-        return [Line(invoice_id=int(a["invoice_id"]), applied=Decimal(str(a.get("applied") or 0)),
-                     discount=Decimal(str(a.get("discount") or 0)), deduction=Decimal(str(a.get("deduction") or 0)),
-                     deduction_reason=a.get("deduction_reason") or "", deduction_text=text,
-                     write_off=Decimal(str(a.get("write_off") or 0))) for a in allocations]
-    except (KeyError, ValueError, ArithmeticError) as exc:
-        raise CashAppError(f"allocation is malformed: {exc}") from None
-
-
-@transaction.atomic
-def suggestion_accept(*, suggestion: Suggestion, actor, allocations: list[dict] | None = None) -> list[Application]:
-    """Post a suggestion as it is, or re-split (the clerk's `allocations` replace the suggested ones)."""
-    suggestion = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
-    if suggestion.status != SuggestionStatus.PENDING:
-        raise SuggestionDecided(f"this suggestion was {suggestion.get_status_display().lower()} already")
-    payment = Payment.objects.get(pk=suggestion.payment_id)
-    changed = allocations is not None and allocations != suggestion.allocations
-    lines = _lines_from_json(allocations if allocations is not None else suggestion.allocations,
-                             payment.remittance_text[:300])
-    source = ApplicationSource.MANUAL if changed else ApplicationSource.CONFIRMED
-    applications = _post_one(payment, lines, actor=actor, source=source,
-                             confidence=None if changed else suggestion.confidence,
-                             explanation=("re-split by a clerk from: " if changed else "confirmed: ")
-                             + suggestion.explanation)
-    suggestion.accept()
-    suggestion.decided_by, suggestion.decided_at = actor, timezone.now()
-    suggestion.save()
-    _supersede_pending(payment)
-    _record_matches([(payment.pk, MatchOutcome.MANUAL if changed else MatchOutcome.CONFIRMED,
-                      applications[0].customer_id, suggestion.confidence, suggestion.explanation)], suggestion.run_id)
-    audit_event("suggestion.accepted", suggestion, {"re_split": [None, changed]}, actor=actor)
-    return applications
-
-
-@transaction.atomic
-def suggestion_reject(*, suggestion: Suggestion, actor) -> Suggestion:
-    suggestion = Suggestion.objects.select_for_update().get(pk=suggestion.pk)
-    if suggestion.status != SuggestionStatus.PENDING:
-        raise SuggestionDecided(f"this suggestion was {suggestion.get_status_display().lower()} already")
-    suggestion.reject()
-    suggestion.decided_by, suggestion.decided_at = actor, timezone.now()
-    suggestion.save()
-    if not Suggestion.objects.filter(payment_id=suggestion.payment_id, status=SuggestionStatus.PENDING).exists():
-        _record_matches([(suggestion.payment_id, MatchOutcome.REJECTED, None, None,
-                          "every suggestion rejected by a clerk")], suggestion.run_id)
-    audit_event("suggestion.rejected", suggestion, actor=actor)
-    return suggestion
-
-
-@transaction.atomic
-def payment_apply(*, payment: Payment, allocations: list[dict], actor) -> list[Application]:
-    """A clerk applies a payment by hand (found the invoices by search)."""
-    lines = _lines_from_json(allocations, payment.remittance_text[:300])
-    applications = _post_one(payment, lines, actor=actor, source=ApplicationSource.MANUAL, confidence=None,
-                             explanation="applied by a clerk")
-    _supersede_pending(payment)
-    _record_matches([(payment.pk, MatchOutcome.MANUAL, applications[0].customer_id, None, "applied by a clerk")],
-                    None)
-    return applications
-
-
-@transaction.atomic
-def application_reverse(*, application: Application, actor, reason: str = "") -> list[Application]:
-    """Undo an application (and its deduction). The payment then waits for a clerk: a run does not post
-    the same answer again."""
-    ids = reverse([application.pk], actor_id=getattr(actor, "pk", None), reason=reason).application_ids
-    reversals = list(Application.objects.filter(pk__in=ids))
-    _record_matches([(application.payment_id, MatchOutcome.REJECTED, application.customer_id, None,
-                      f"application reversed by a clerk{': ' + reason if reason else ''}")], None)
-    audit_event("application.reversed", application, {"reason": [None, reason]}, actor=actor)
-    return reversals
-
-
-def _post_one(payment: Payment, lines: list[Line], *, actor, source, confidence, explanation) -> list[Application]:
-    result = post([Posting(payment_id=payment.pk, lines=lines, source=source, confidence=confidence,
-                           explanation=explanation)], actor_id=getattr(actor, "pk", None))
-    applications = list(Application.objects.filter(pk__in=result.application_ids[payment.pk]).order_by("pk"))
-    for app in applications:
-        audit_event("application.posted", app, {
-            "payment": [None, payment.pk], "invoice": [None, app.invoice_id], "applied": [None, app.applied_amount],
-            "deduction": [None, app.deduction_amount], "source": [None, source]}, actor=actor)
-    _learn_payer(payment, applications[0].customer_id)
-    _send_receipts_after_commit([payment.pk])
-    return applications
-
-
-def _supersede_pending(payment: Payment) -> None:
-    Suggestion.objects.filter(payment_id=payment.pk, status=SuggestionStatus.PENDING).update(
-        status=SuggestionStatus.SUPERSEDED)
-
-
-def normalize_name(name: str) -> str:
-    return " ".join(re.sub(r"[^0-9A-Z]+", " ", name.upper()).split())
-
-
-def _learn_payer(payment: Payment, customer_id: int) -> None:
-    """A clerk's confirmation teaches the matcher: the payer's name becomes an alias of the customer and the
-    remitting account one of its accounts, so the next payment from them matches on its own."""
-    name = normalize_name(payment.payer_name)
-    customer = Customer.objects.get(pk=customer_id)
-    if name and name != normalize_name(customer.name):
-        alias, created = CustomerAlias.objects.get_or_create(
-            customer=customer, normalized=name[:200], defaults={"alias": payment.payer_name[:200], "source": "learned"})
-        if created:
-            audit_event("customer_alias.learned", alias, {"alias": [None, alias.alias]})
-    account = "".join(payment.payer_account.split()).upper()
-    if account and not CustomerBankAccount.objects.filter(account_identifier=account).exists():
-        CustomerBankAccount.objects.create(customer=customer, account_identifier=account[:64])
-
-
-def _send_receipts_after_commit(payment_ids: list[int]) -> None:
-    from .tasks import payment_receipts_task
-
-    row = CashAppSettings.objects.first()
-    if row is not None and not row.send_receipts:
-        return
-    tenant_id = current_tenant_id()
-    transaction.on_commit(lambda: payment_receipts_task.delay(tenant_id, payment_ids))
