@@ -337,3 +337,45 @@ def test_a_request_for_a_run_reaps_a_dead_one_instead_of_queueing_behind_it_fore
         assert MatchingRun.objects.get(pk=dead.pk).status == "failed"
         assert MatchingRun.objects.get(pk=run.pk).status == "done"
         assert Payment.objects.get().status == "applied"
+
+
+def test_apply_cash_waits_for_the_running_run_and_then_runs_its_own(tenant, capsys):
+    """One run per tenant: the command queues its run behind the running one, waits for it to end, and then
+    matches in this process (before, it returned with its run queued and nothing matched)."""
+    import threading
+    import time
+
+    from django.db import connections
+    from django.utils import timezone
+
+    _, invoices = ledger(tenant, 1)
+    with tenant_context(tenant):
+        import_credits([Credit("R0", invoices[0].amount, payer="Wayne Enterprises",
+                               invoices=((invoices[0].number, invoices[0].amount),))])
+        running = matching_run_create()
+    _pretend_running(tenant, running, heartbeat_at=timezone.now())
+    outcome = {}
+
+    def command():
+        try:
+            call_command("apply_cash", tenant=tenant.slug)
+            outcome["ok"] = True
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=command)
+    thread.start()
+    deadline = time.monotonic() + 30
+    with tenant_context(tenant):
+        while not MatchingRun.objects.filter(status="queued").exists():  # the command's run, behind `running`
+            assert time.monotonic() < deadline, "the command never queued its run"
+            time.sleep(0.05)
+        MatchingRun.objects.filter(pk=running.pk).update(status="done")  # the other run ends
+    thread.join(timeout=60)
+    assert outcome == {"ok": True}
+    assert "1 applied automatically, 0 waiting for a clerk, 0 unmatched" in capsys.readouterr().out
+    with tenant_context(tenant):
+        assert Payment.objects.get().status == "applied"
+        assert MatchingRun.objects.filter(status="queued").count() == 0

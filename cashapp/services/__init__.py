@@ -24,6 +24,7 @@ from .runs import (
     CLERK_OUTCOMES,
     RUN_QUEUED_ONCE,
     matching_after_import,
+    matching_run_complete,
     matching_run_create,
     matching_run_enqueue,
     matching_run_execute,
@@ -32,7 +33,7 @@ from .runs import (
 
 __all__ = [
     "CHUNK_SIZE", "CLERK_OUTCOMES", "RUN_QUEUED_ONCE", "CashAppError", "SuggestionDecided", "application_reverse",
-    "cash_app_settings_update", "matching_after_import", "matching_run_create", "matching_run_enqueue",
-    "matching_run_execute", "matching_runs_reap", "normalize_name", "payment_apply", "suggestion_accept",
-    "suggestion_reject",
+    "cash_app_settings_update", "matching_after_import", "matching_run_complete", "matching_run_create",
+    "matching_run_enqueue", "matching_run_execute", "matching_runs_reap", "normalize_name", "payment_apply",
+    "suggestion_accept", "suggestion_reject",
 ]
