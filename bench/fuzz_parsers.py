@@ -1,6 +1,6 @@
 """Fuzz every bank-file parser with structured mutations of the real fixtures; print per-parser counts.
 
-    O2C_SHARED_DIR=/work/shared .venv/bin/python bench/fuzz_parsers.py [--inputs 1000000] [--workers 2]
+    O2C_SHARED_DIR=../shared .venv/bin/python bench/fuzz_parsers.py [--inputs 1000000] [--workers 2]
         [--seed 1] [--engine hypothesis|random] [--save-crashes DIR]
 
 What it does: the inputs are made by the mutators of tests/parser_fuzzing.py (the ones the Hypothesis tests in

@@ -39,7 +39,7 @@ from payments.parsers import (
 from tests.test_bank_parsers import FIXTURES  # where the shared fixtures are, found as that suite finds them
 
 FORMATS = ("bai2", "camt", "mt940", "lockbox", "nacha", "x12_820", "x12_812", "csv")
-# Folders of the shared fixtures (/work/shared/fixtures/bank-files) that seed each format.
+# Folders of the shared fixtures ($O2C_SHARED_DIR/fixtures/bank-files, ../shared by default) seeding each format.
 FIXTURE_DIRS = {"bai2": ("bai2",), "camt": ("camt052", "camt053", "camt054"), "mt940": ("mt940",),
                 "lockbox": ("lockbox",), "nacha": ("nacha",), "x12_820": ("x12_820",)}
 CSV_MAPPING = CsvMapping(date="Buchungstag", amount="Betrag", payer_name="Auftraggeber", text="Verwendungszweck",
