@@ -27,7 +27,7 @@ def parse_database_url(url: str) -> dict:
     query = parse_qs(parts.query)
     host = query.get("host", [parts.hostname or ""])[0]
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "o2c.db",
         "NAME": unquote(parts.path.lstrip("/")) or "o2c",
         "USER": unquote(parts.username or "postgres"),
         "PASSWORD": unquote(parts.password or ""),

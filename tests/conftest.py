@@ -47,6 +47,18 @@ def make_tenant(slug: str, name: str) -> Tenant:
     return Tenant.objects.create(slug=slug, name=name)
 
 
+@pytest.fixture(autouse=True)
+def _celery_join_flag_reset():
+    """Celery keeps "would a join block?" in one process-wide flag, which eager `.delay()` sets and
+    restores around each call. Two threads doing that at once (the concurrency tests) can restore it
+    in the wrong order and leave it set, and then every later `result.get()` in this xdist process
+    fails with "Never call result.get() within a task!". Each test starts with Celery's default."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+    yield
+
+
 @pytest.fixture
 def tenant(db):
     return make_tenant("acme", "Acme Industrial")

@@ -1,0 +1,162 @@
+"""o2c on Citus: every tenant table distributed by tenant_id in one colocation group, everything else a
+reference table.
+
+Two routes reach that shape, and both end in the same catalog (the schema gate checks it):
+
+- `distribute()` (the `citus_distribute` command) turns a migrated single-node database into a
+  distributed one. Citus converts a plain table with a foreign key to a reference table into a "Citus
+  local table", which cannot have an identity column and cannot be distributed afterwards; so the
+  foreign keys are taken off first, the tables placed, and the keys put back, which Citus then accepts
+  because every key between tenant tables includes tenant_id.
+- On a database that is already a coordinator, the schema editor (`o2c.db`) places each table the
+  moment a migration creates it, before the migration adds its keys; later migrations therefore work
+  unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import connections
+from psycopg import sql
+
+from .rls import _constraint_name, tenant_models
+
+# The colocation anchor: the first tenant table distributed; all others colocate with it.
+ANCHOR = "o2c_customer"
+TENANT_COLUMN = "tenant_id"
+
+
+def is_coordinator(cursor) -> bool:
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
+    return cursor.fetchone()[0]
+
+
+def tenant_tables() -> set[str]:
+    return {m._meta.db_table for m in tenant_models()}
+
+
+def is_tenant_model(model) -> bool:
+    """Also true of a migration's historical model, which is not a TenantModel subclass."""
+    if model._meta.db_table == "o2c_tenant":
+        return False
+    tenant = next((f for f in model._meta.concrete_fields if f.name == "tenant"), None)
+    return tenant is not None and tenant.is_relation and tenant.related_model._meta.db_table == "o2c_tenant"
+
+
+def public_tables(cursor) -> list[str]:
+    cursor.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                   "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname")
+    return [row[0] for row in cursor.fetchall()]
+
+
+def placements(cursor) -> dict[str, tuple[str, str | None, int]]:
+    """table -> (citus table type, distribution column, colocation id) for every Citus table."""
+    cursor.execute("SELECT table_name::text, citus_table_type, distribution_column, colocation_id "
+                   "FROM citus_tables")
+    return {name: (kind, column if column != "<none>" else None, coloc) for name, kind, column, coloc in cursor}
+
+
+@dataclass
+class Report:
+    referenced: list[str] = field(default_factory=list)
+    distributed: list[str] = field(default_factory=list)
+    keys_restored: int = 0
+
+    def __str__(self) -> str:
+        if not (self.referenced or self.distributed):
+            return "already distributed: nothing to do"
+        return (f"{len(self.referenced)} reference tables, {len(self.distributed)} tables distributed by "
+                f"{TENANT_COLUMN}, {self.keys_restored} foreign keys restored")
+
+
+def distribute(using: str = "owner") -> Report:
+    """Idempotent: tables Citus already holds are left as they are."""
+    report = Report()
+    with connections[using].cursor() as cursor:
+        if not is_coordinator(cursor):
+            raise RuntimeError("this database has no Citus extension: not a Citus coordinator")
+        placed = placements(cursor)
+        tenant = tenant_tables()
+        todo = [t for t in public_tables(cursor) if t not in placed]
+        if not todo:
+            return report
+        keys = _take_off_foreign_keys(cursor, todo)
+        # One transaction, sequentially: placing a reference table and then distributing tables in the
+        # same transaction needs Citus's sequential mode.
+        cursor.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+        for table in todo:
+            if table not in tenant:
+                make_reference(cursor, table)
+                report.referenced.append(table)
+        for table in sorted(t for t in todo if t in tenant):
+            make_distributed(cursor, table)
+            report.distributed.append(table)
+        for table, name, definition in keys:
+            cursor.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
+                sql.Identifier(table), sql.Identifier(name)) + sql.SQL(definition))
+        report.keys_restored = len(keys)
+    return report
+
+
+def _take_off_foreign_keys(cursor, tables: list[str]) -> list[tuple[str, str, str]]:
+    """Drop every foreign key from or to the tables about to be placed; return them to be put back."""
+    cursor.execute(
+        """
+        SELECT src.relname, c.conname, pg_get_constraintdef(c.oid)
+        FROM pg_constraint c JOIN pg_class src ON src.oid = c.conrelid JOIN pg_class dst ON dst.oid = c.confrelid
+        WHERE c.contype = 'f' AND (src.relname = ANY(%s) OR dst.relname = ANY(%s))
+        ORDER BY src.relname, c.conname
+        """,
+        [tables, tables],
+    )
+    keys = cursor.fetchall()
+    for table, name, _ in keys:
+        cursor.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(table),
+                                                                            sql.Identifier(name)))
+    return keys
+
+
+def make_reference(cursor, table: str) -> None:
+    cursor.execute("SELECT create_reference_table(%s)", [table])
+
+
+def make_distributed(cursor, table: str) -> None:
+    """Distribute by tenant_id, colocated with the anchor (or starting the group when it is the anchor)."""
+    _ensure_tenant_primary_key(cursor, table)
+    cursor.execute("SELECT colocation_id FROM citus_tables WHERE table_name = %s::regclass", [ANCHOR])
+    anchored = cursor.fetchone() is not None
+    colocate_with = ANCHOR if anchored and table != ANCHOR else "default"
+    cursor.execute("SELECT create_distributed_table(%s, %s, colocate_with => %s)",
+                   [table, TENANT_COLUMN, colocate_with])
+
+
+def _ensure_tenant_primary_key(cursor, table: str) -> None:
+    """Citus needs the distribution column in the primary key; `o2c.rls` makes it (tenant_id, id) after
+    migrate, which is too late for a table placed the moment a migration creates it."""
+    from .rls import _primary_key_columns
+
+    name, columns = _primary_key_columns(cursor, table)
+    if columns and TENANT_COLUMN not in columns:
+        cursor.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(table),
+                                                                            sql.Identifier(name)))
+        cursor.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (tenant_id, id)").format(
+            sql.Identifier(table), sql.Identifier(_constraint_name(table, "pkey"))))
+
+
+def place_new_table(cursor, model) -> None:
+    """Called by the schema editor right after CREATE TABLE, before the migration adds foreign keys.
+
+    A tenant table that a migration creates without its tenant column (Django's autodetector adds the
+    key in a later operation when models point at each other) is left in place until that column
+    arrives: see `place_on_tenant_column`."""
+    table = model._meta.db_table
+    if is_tenant_model(model):
+        make_distributed(cursor, table)
+    elif table not in tenant_tables():
+        make_reference(cursor, table)
+
+
+def is_placed(cursor, table: str) -> bool:
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = %s::regclass)", [table])
+    return cursor.fetchone()[0]

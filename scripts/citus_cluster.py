@@ -1,0 +1,184 @@
+"""A throw-away Citus cluster on this machine: a coordinator and N workers on loopback ports.
+
+Used by the Citus test run (tests/citus) and by bench/citus.py. Each node is an `initdb` data directory
+in a temporary folder with `shared_preload_libraries = 'citus'`; the extension comes from
+`../shared/engines/build-citus.sh` (`make citus`). Run as root, the servers run as the `postgres` user,
+because PostgreSQL refuses to run as root.
+
+    python scripts/citus_cluster.py start --workers 2 --port 55432   # prints the DATABASE_URL
+    python scripts/citus_cluster.py stop --dir /tmp/o2c-citus-XXXX
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+SERVER_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "shared_preload_libraries": "'citus'",
+    "max_connections": "300",
+    # A test cluster: durability buys nothing here and fsync costs seconds per test.
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    # The shard rebalancer moves shards by logical replication.
+    "wal_level": "logical",
+    "max_replication_slots": "20",
+    "max_wal_senders": "20",
+    "citus.shard_count": "8",
+    "citus.max_adaptive_executor_pool_size": "4",
+    "log_min_messages": "warning",
+}
+
+
+def pg_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not found:
+        raise RuntimeError(f"{name} not found: install PostgreSQL's server binaries")
+    return found[-1]
+
+
+def citus_installed() -> bool:
+    pg_config = pg_bin("pg_config")
+    libdir = subprocess.run([pg_config, "--pkglibdir"], capture_output=True, text=True, check=True).stdout.strip()
+    return Path(libdir, "citus.so").exists()
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@dataclass
+class Node:
+    name: str
+    port: int
+    datadir: Path
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+
+
+@dataclass
+class Cluster:
+    base: Path
+    coordinator: Node
+    workers: list[Node] = field(default_factory=list)
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [self.coordinator, *self.workers]
+
+    def url(self, dbname: str) -> str:
+        return self.coordinator.dsn(dbname)
+
+
+def _init_node(node: Node) -> None:
+    node.datadir.mkdir(parents=True)
+    if os.geteuid() == 0:
+        shutil.chown(node.datadir.parent, "postgres")
+        shutil.chown(node.datadir, "postgres")
+    subprocess.run(_as_postgres([pg_bin("initdb"), "-D", str(node.datadir), "-U", "postgres", "--auth=trust",
+                                 "-E", "UTF8", "--locale=C", "--no-sync"]), check=True, capture_output=True)
+    settings = {**SERVER_SETTINGS, "port": str(node.port), "unix_socket_directories": f"'{node.datadir}'"}
+    with open(node.datadir / "postgresql.conf", "a") as conf:
+        conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+
+
+def _start_node(node: Node) -> None:
+    log = node.datadir / "server.log"
+    result = subprocess.run(_as_postgres([pg_bin("pg_ctl"), "-D", str(node.datadir), "-l", str(log), "-w",
+                                          "-t", "60", "start"]), capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = log.read_text()[-2000:] if log.exists() else result.stderr
+        raise RuntimeError(f"{node.name} on port {node.port} did not start:\n{tail}")
+
+
+def start_node(base: Path, name: str, port: int) -> Node:
+    node = Node(name, port, base / name)
+    _init_node(node)
+    _start_node(node)
+    return node
+
+
+def create_database(cluster: Cluster, dbname: str) -> None:
+    """The database on every node with the extension, and the workers registered on the coordinator."""
+    for node in cluster.nodes:
+        with psycopg.connect(node.dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        with psycopg.connect(node.dsn(dbname), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION citus")
+    with psycopg.connect(cluster.coordinator.dsn(dbname), autocommit=True) as conn:
+        conn.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", [cluster.coordinator.port])
+        for worker in cluster.workers:
+            add_worker(conn, worker)
+
+
+def add_worker(conn, worker: Node) -> None:
+    conn.execute("SELECT citus_add_node('127.0.0.1', %s)", [worker.port])
+
+
+def start(workers: int = 2, port: int = 55432, base: Path | None = None) -> Cluster:
+    if not citus_installed():
+        raise RuntimeError("the Citus extension is not installed: run `make citus`")
+    base = Path(base or tempfile.mkdtemp(prefix="o2c-citus-"))
+    cluster = Cluster(base, start_node(base, "coordinator", port))
+    try:
+        for i in range(workers):
+            cluster.workers.append(start_node(base, f"worker{i + 1}", port + 1 + i))
+    except Exception:
+        stop(cluster)
+        raise
+    return cluster
+
+
+def stop(cluster: Cluster | Path) -> None:
+    base = cluster.base if isinstance(cluster, Cluster) else Path(cluster)
+    for datadir in sorted(p.parent for p in base.glob("*/postgresql.conf")):
+        subprocess.run(_as_postgres([pg_bin("pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"]),
+                       capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def wait_until_ready(node: Node, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(node.dsn(), connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("start")
+    up.add_argument("--workers", type=int, default=2)
+    up.add_argument("--port", type=int, default=55432)
+    up.add_argument("--database", default="o2c")
+    down = sub.add_parser("stop")
+    down.add_argument("--dir", required=True)
+    args = parser.parse_args()
+    if args.command == "stop":
+        stop(Path(args.dir))
+        return
+    cluster = start(args.workers, args.port)
+    create_database(cluster, args.database)
+    print(f"cluster in {cluster.base}")
+    print(f"DATABASE_URL={cluster.url(args.database)}")
+
+
+if __name__ == "__main__":
+    main()
