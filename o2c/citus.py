@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import connections
+from django.conf import settings
+from django.db import connections, transaction
 from psycopg import sql
 
 from .rls import _constraint_name, tenant_models
@@ -73,7 +74,7 @@ class Report:
 def distribute(using: str = "owner") -> Report:
     """Idempotent: tables Citus already holds are left as they are."""
     report = Report()
-    with connections[using].cursor() as cursor:
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
         if not is_coordinator(cursor):
             raise RuntimeError("this database has no Citus extension: not a Citus coordinator")
         placed = placements(cursor)
@@ -81,10 +82,12 @@ def distribute(using: str = "owner") -> Report:
         todo = [t for t in public_tables(cursor) if t not in placed]
         if not todo:
             return report
-        keys = _take_off_foreign_keys(cursor, todo)
-        # One transaction, sequentially: placing a reference table and then distributing tables in the
-        # same transaction needs Citus's sequential mode.
+        # One transaction, so a failure leaves the database as it was; placing a reference table and then
+        # distributing tables in the same transaction needs Citus's sequential mode. The append-only
+        # trigger only refuses statements, which is safe on every shard (see o2c.rls).
         cursor.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+        cursor.execute("SET LOCAL citus.enable_unsafe_triggers TO on")
+        keys = _take_off_foreign_keys(cursor, todo)
         for table in todo:
             if table not in tenant:
                 make_reference(cursor, table)
@@ -96,7 +99,15 @@ def distribute(using: str = "owner") -> Report:
             cursor.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                 sql.Identifier(table), sql.Identifier(name)) + sql.SQL(definition))
         report.keys_restored = len(keys)
+        configure_app_role(cursor)
     return report
+
+
+def configure_app_role(cursor) -> None:
+    """The tenant setting must reach the workers, where the shards' policies read it: Citus passes SET LOCAL
+    on (o2c.tenancy sets the tenant that way) when the session asks for it."""
+    cursor.execute(sql.SQL("ALTER ROLE {} IN DATABASE {} SET citus.propagate_set_commands = 'local'").format(
+        sql.Identifier(settings.O2C_APP_DB_USER), sql.Identifier(cursor.connection.info.dbname)))
 
 
 def _take_off_foreign_keys(cursor, tables: list[str]) -> list[tuple[str, str, str]]:

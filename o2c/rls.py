@@ -109,6 +109,10 @@ def sync(using: str = "default") -> None:
         cursor.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(role))
         cursor.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON django_migrations FROM {}").format(role))
 
+        if _on_citus(cursor):
+            from .citus import configure_app_role
+
+            configure_app_role(cursor)
         models_ = tenant_models()
         for model in models_:
             _sync_keys(cursor, model)

@@ -64,8 +64,10 @@ def origin_context(origin: RequestOrigin):
 
 def set_db_tenant(tenant_id: int | None, using: str = "default") -> None:
     """SET LOCAL the tenant for row-level security; only meaningful inside a transaction."""
+    # A SET LOCAL statement rather than set_config(): Citus (citus.propagate_set_commands = 'local')
+    # passes SET LOCAL on to the workers, where the shards' policies read it. The value is a bigint.
     with connections[using].cursor() as cursor:
-        cursor.execute("SELECT set_config('o2c.tenant_id', %s, true)", [str(tenant_id or "")])
+        cursor.execute(f"SET LOCAL o2c.tenant_id = '{int(tenant_id or 0) or ''}'")
 
 
 @contextmanager
@@ -110,11 +112,11 @@ def membership_lookup(user_id: int, using: str = "default"):
     nested = connections[using].in_atomic_block
     with transaction.atomic(using=using):
         with connections[using].cursor() as cursor:
-            cursor.execute("SELECT set_config('o2c.user_id', %s, true)", [str(user_id)])
+            cursor.execute(f"SET LOCAL o2c.user_id = '{int(user_id)}'")  # SET LOCAL: see set_db_tenant
         yield
         if nested and not connections[using].needs_rollback:
             with connections[using].cursor() as cursor:
-                cursor.execute("SELECT set_config('o2c.user_id', '', true)")
+                cursor.execute("SET LOCAL o2c.user_id = ''")
 
 
 class TenantQuerySet(models.QuerySet):
@@ -172,6 +174,28 @@ class TenantModel(models.Model):
         super().save(*args, **kwargs)
 
 
+class _TenantJoinedForeignKey(models.ForeignKey):
+    """Joins through the key also match tenant_id (`ON b.id = a.b_id AND b.tenant_id = a.tenant_id`).
+
+    The scope filters only the queried table; with the tenant on both sides of every join, Citus sees that
+    all tables of a query are on one tenant's shard and routes it there, and single-node PostgreSQL can use
+    the (tenant_id, id) keys. Migrations see a plain ForeignKey: nothing in the schema changes."""
+
+    def get_extra_restriction(self, alias, related_alias):
+        if alias is None or related_alias is None:  # Django's subquery pushdown names one side only
+            return None
+        from django.db.models.expressions import Col
+        from django.db.models.lookups import Exact
+
+        theirs = self.related_model._meta.get_field("tenant")
+        ours = self.model._meta.get_field("tenant")
+        return Exact(Col(alias, theirs), Col(related_alias, ours))
+
+    def deconstruct(self):
+        name, _, args, kwargs = super().deconstruct()
+        return name, "django.db.models.ForeignKey", args, kwargs
+
+
 def TenantForeignKey(to, on_delete=models.PROTECT, enforced=True, indexed=True, **kwargs):  # noqa: N802 - reads like a field class
     """A foreign key between tenant tables.
 
@@ -192,7 +216,7 @@ def TenantForeignKey(to, on_delete=models.PROTECT, enforced=True, indexed=True, 
         raise ValueError("an enforced key needs its index: deleting the referenced row looks rows up by it")
     kwargs["db_constraint"] = False
     kwargs.setdefault("db_index", False)  # o2c.rls indexes (tenant_id, <col>) instead
-    field = models.ForeignKey(to, on_delete=on_delete, **kwargs)
+    field = _TenantJoinedForeignKey(to, on_delete=on_delete, **kwargs)
     field.o2c_enforced = enforced
     field.o2c_indexed = indexed
     return field
