@@ -12,24 +12,49 @@ from .models import Customer, Invoice, Membership, Role
 SESSION_TENANT_KEY = "o2c_tenant_id"
 
 
-def memberships_of(user) -> list[Membership]:
+SESSION_COMPANIES_KEY = "o2c_companies"
+
+
+def memberships_of(user, session=None) -> list[Membership]:
+    """Every company the user belongs to: a question across tenants, asked at sign-in, at a tenant switch
+    and when the session's company is gone. On Citus it is the one query of a signed-in user that goes to
+    every shard (named: `fan_out`); the list is kept in the session for the switcher."""
+    from .citus import fan_out
+    from .tenancy import membership_lookup
+
+    with membership_lookup(user.pk), fan_out("a user's memberships across tenants"):
+        memberships = list(
+            Membership.unscoped.filter(user=user, is_active=True).select_related("tenant").order_by("tenant__name")
+        )
+    if session is not None:
+        session[SESSION_COMPANIES_KEY] = [[m.tenant_id, m.tenant.name] for m in memberships]
+    return memberships
+
+
+def membership_in(user, tenant_id: int) -> Membership | None:
+    """The user's membership in one tenant: one shard's question, asked on every request."""
     from .tenancy import membership_lookup
 
     with membership_lookup(user.pk):
-        return list(
-            Membership.unscoped.filter(user=user, is_active=True).select_related("tenant").order_by("tenant__name")
-        )
+        return (Membership.unscoped.filter(tenant_id=tenant_id, user=user, is_active=True)
+                .select_related("tenant").first())
+
+
+def companies_of(request) -> list[dict]:
+    """The switcher's list, from the session (refreshed whenever memberships_of runs for this session)."""
+    if SESSION_COMPANIES_KEY not in request.session:
+        memberships_of(request.user, request.session)
+    return [{"tenant_id": tenant_id, "tenant": {"name": name}}
+            for tenant_id, name in request.session[SESSION_COMPANIES_KEY]]
 
 
 def active_membership(request) -> Membership | None:
-    memberships = memberships_of(request.user)
-    request._o2c_memberships = memberships  # the tenant switcher lists them without asking again
+    wanted = request.session.get(SESSION_TENANT_KEY)
+    if wanted is not None and (membership := membership_in(request.user, wanted)) is not None:
+        return membership
+    memberships = memberships_of(request.user, request.session)
     if not memberships:
         return None
-    wanted = request.session.get(SESSION_TENANT_KEY)
-    for membership in memberships:
-        if membership.tenant_id == wanted:
-            return membership
     request.session[SESSION_TENANT_KEY] = memberships[0].tenant_id
     return memberships[0]
 

@@ -49,7 +49,7 @@ def login_view(request):
             form.add_error(None, "Email or password is wrong.")
         else:
             login(request, user)  # rotates the session key
-            memberships = memberships_of(user)
+            memberships = memberships_of(user, request.session)
             if memberships:
                 request.session[SESSION_TENANT_KEY] = memberships[0].tenant_id
             nxt = _safe_next(request)
@@ -110,7 +110,7 @@ def no_access(request):
 @require_POST
 def switch_tenant(request):
     wanted = request.POST.get("tenant_id")
-    for membership in memberships_of(request.user):
+    for membership in memberships_of(request.user, request.session):
         if str(membership.tenant_id) == wanted:
             request.session[SESSION_TENANT_KEY] = membership.tenant_id
             return redirect("dashboard")

@@ -15,6 +15,7 @@ Two routes reach that shape, and both end in the same catalog (the schema gate c
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -26,6 +27,34 @@ from .rls import _constraint_name, tenant_models
 # The colocation anchor: the first tenant table distributed; all others colocate with it.
 ANCHOR = "o2c_customer"
 TENANT_COLUMN = "tenant_id"
+
+
+def returning_on_citus(using: str = "default") -> str:
+    """A RETURNING clause for INSERT ... SELECT from a temporary (staging) table, on Citus only.
+
+    Citus runs such an INSERT through the coordinator and writes the rows into the shards with COPY, which
+    PostgreSQL refuses under row-level security ("COPY FROM not supported with row-level security"). With
+    a RETURNING clause it instead ships the rows to the workers as intermediate results and runs
+    INSERT ... SELECT on each shard, which the policies admit. On plain PostgreSQL: nothing (no rows sent
+    back for nothing)."""
+    return " RETURNING NULL" if connections[using].is_citus else ""
+
+
+@contextmanager
+def fan_out(reason: str, using: str = "default"):
+    """A query that must read every tenant's shard, named by `reason` (grep `fan_out(` for all of them).
+
+    The Citus test run gives the application role `citus.multi_task_query_log_level = 'error'`, so any
+    other query that Citus would send to every shard fails its test. On plain PostgreSQL the setting is an
+    inert placeholder. Needs a transaction (SET LOCAL)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SET LOCAL citus.multi_task_query_log_level = 'off'")
+    try:
+        yield reason
+    finally:
+        if not connections[using].needs_rollback:
+            with connections[using].cursor() as cursor:
+                cursor.execute("RESET citus.multi_task_query_log_level")
 
 
 def is_coordinator(cursor) -> bool:

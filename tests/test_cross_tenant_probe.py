@@ -312,7 +312,7 @@ def snapshot(tenant) -> dict:
     rows = {}
     with tenant_context(tenant):
         for model in tenant_models():
-            rows[model._meta.db_table] = list(model.unscoped.order_by("pk").values())
+            rows[model._meta.db_table] = list(model.objects.order_by("pk").values())
         user_ids = list(Membership.objects.values_list("user_id", flat=True))
     rows["o2c_user"] = list(User.objects.filter(pk__in=user_ids).order_by("pk").values())
     return rows

@@ -60,7 +60,7 @@ def test_every_tenant_model_has_the_scoped_default_and_one_named_bypass():
         assert set(managers) == {"objects", "unscoped"}, (model, managers)
 
 
-def test_scope_sees_only_its_tenant(tenant, other_tenant):
+def test_scope_sees_only_its_tenant(tenant, other_tenant, rls_probe):
     with tenant_context(tenant):
         mine = CustomerFactory(name="Mine")
     with tenant_context(other_tenant):
@@ -103,7 +103,7 @@ def test_scope_is_reset_after_an_exception(tenant):
     assert _db_setting() == ""  # the savepoint's rollback took the setting with it
 
 
-def test_database_setting_is_handed_back_after_the_scope(tenant, other_tenant):
+def test_database_setting_is_handed_back_after_the_scope(tenant, other_tenant, rls_probe):
     """Inside an enclosing transaction (as here, and in a command looping over tenants) SET LOCAL
     would outlive the block; the scope restores the caller's value so RLS fails closed after it."""
     with tenant_context(tenant):
@@ -117,7 +117,7 @@ def test_database_setting_is_handed_back_after_the_scope(tenant, other_tenant):
         assert _db_setting() == str(other_tenant.pk)  # a nested same-tenant scope keeps it
 
 
-def test_membership_lookup_does_not_outlive_its_block(tenant, other_tenant):
+def test_membership_lookup_does_not_outlive_its_block(tenant, other_tenant, rls_probe):
     user = member(tenant, Role.AR_CLERK)
     with tenant_context(other_tenant):
         with membership_lookup(user.pk):

@@ -109,13 +109,11 @@ def initials(user):
 
 @register.simple_tag(takes_context=True)
 def tenant_memberships(context):
-    """The signed-in user's companies, for the switcher; looked up once per request."""
+    """The signed-in user's companies, for the switcher (kept in the session, see access.memberships_of)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if request is None or not getattr(user, "is_authenticated", False) or getattr(request, "membership", None) is None:
         return []
-    if not hasattr(request, "_o2c_memberships"):
-        from ..access import memberships_of
+    from ..access import companies_of
 
-        request._o2c_memberships = memberships_of(user)
-    return request._o2c_memberships
+    return companies_of(request)
