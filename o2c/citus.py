@@ -87,6 +87,40 @@ def placements(cursor) -> dict[str, tuple[str, str | None, int]]:
     return {name: (kind, column if column != "<none>" else None, coloc) for name, kind, column, coloc in cursor}
 
 
+def shape_problems(cursor) -> list[str]:
+    """What keeps this coordinator from the one shape o2c supports, read from the catalog: every table with
+    a tenant_id hash-distributed by it in one colocation group, every other table a reference table, no
+    Citus local or plain table left. Empty means distributed as designed (the schema gate asserts it)."""
+    cursor.execute(
+        "SELECT c.relname, EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid "
+        "AND a.attname = %s AND NOT a.attisdropped) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> 'o2c_tenant'",
+        [TENANT_COLUMN],
+    )
+    catalog = dict(cursor.fetchall())
+    catalog["o2c_tenant"] = False
+    placed, problems = placements(cursor), []
+    groups = {placed[t][2] for t, tenant in catalog.items() if tenant and t in placed}
+    for table, tenant in sorted(catalog.items()):
+        kind, column, group = placed.get(table, ("plain", None, None))
+        if tenant and (kind, column) != ("distributed", TENANT_COLUMN):
+            problems.append(f"{table}: a tenant table that is {_described(kind, column)}, not distributed by "
+                            f"{TENANT_COLUMN}")
+        elif tenant and len(groups) > 1 and group != placed.get(ANCHOR, (None, None, None))[2]:
+            problems.append(f"{table}: distributed outside {ANCHOR}'s colocation group")
+        elif not tenant and kind != "reference":
+            problems.append(f"{table}: a global table that is {_described(kind, column)}, not a reference table")
+    return problems
+
+
+def _described(kind: str, column: str | None) -> str:
+    if kind == "plain":
+        return "a plain table on the coordinator"
+    if kind == "local":
+        return "a Citus local table"
+    return f"{kind} by {column}" if column else kind
+
+
 @dataclass
 class Report:
     referenced: list[str] = field(default_factory=list)

@@ -14,7 +14,10 @@ from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
+
+from o2c.rls import tenant_models
+from tests import citus_support
 
 # Tables without tenant_id, each on purpose. A new global table fails the gate until someone adds it
 # here (and says why).
@@ -179,8 +182,6 @@ def test_schema_gate_passes():
 
 def test_every_tenant_model_table_is_seen_by_the_gate():
     """The gate reads the catalog, not the model registry; make sure they agree on what is a tenant table."""
-    from o2c.rls import tenant_models
-
     with connections["owner"].cursor() as cursor:
         cursor.execute(
             "SELECT table_name FROM information_schema.columns "
@@ -255,7 +256,65 @@ def broken_schema(*statements: str):
     ids=["drop-policy", "no-force", "disable-rls", "permissive-true", "unique-index", "unique-constraint",
          "plain-fk", "new-global-table", "new-tenant-table-without-rls", "app-role-owns", "pk-without-tenant"],
 )
-def test_gate_reports_a_broken_schema(statements, expected):
+def test_gate_reports_a_broken_schema(request, statements, expected):
+    if citus_support.CITUS and request.node.callspec.id in CITUS_REFUSES:
+        # A key without the distribution column cannot exist on a distributed table: Citus refuses the DDL.
+        with pytest.raises(DatabaseError), broken_schema(*statements):
+            pass
+        return
     with broken_schema(*statements) as found:
         pass
     assert any(p.startswith(expected) for p in found), found
+
+
+CITUS_REFUSES = {"unique-index", "unique-constraint", "plain-fk", "pk-without-tenant"}
+
+
+# --- the gate on Citus: the one distributed shape ------------------------------------------------
+
+on_citus = pytest.mark.skipif(not citus_support.CITUS, reason="the Citus run checks the distributed shape")
+
+
+@on_citus
+def test_citus_shape_is_the_one_designed():
+    from o2c.citus import placements, shape_problems
+
+    with connections["owner"].cursor() as cursor:
+        assert shape_problems(cursor) == []
+        placed = placements(cursor)
+    tenant_tables = {m._meta.db_table for m in tenant_models()}
+    assert {t for t, (kind, _, _) in placed.items() if kind == "distributed"} == tenant_tables
+    assert {placed[t][2] for t in tenant_tables} == {placed["o2c_customer"][2]}  # one colocation group
+    assert placed["o2c_tenant"][0] == "reference"
+
+
+@on_citus
+@pytest.mark.parametrize(
+    ("statements", "expected"),
+    [
+        (["CREATE TABLE o2c_plain_thing (tenant_id bigint, id bigint, PRIMARY KEY (tenant_id, id))"],
+         "o2c_plain_thing: a tenant table that is a plain table on the coordinator, not distributed by tenant_id"),
+        (["CREATE TABLE o2c_lonely (tenant_id bigint, id bigint, PRIMARY KEY (tenant_id, id))",
+          "SELECT create_distributed_table('o2c_lonely', 'tenant_id', colocate_with => 'none')"],
+         "o2c_lonely: distributed outside o2c_customer's colocation group"),
+        (["CREATE TABLE o2c_by_id (tenant_id bigint, id bigint, PRIMARY KEY (tenant_id, id))",
+          "SELECT create_distributed_table('o2c_by_id', 'id', colocate_with => 'none')"],
+         "o2c_by_id: a tenant table that is distributed by id, not distributed by tenant_id"),
+        (["CREATE TABLE django_plain_global (id bigint PRIMARY KEY)"],
+         "django_plain_global: a global table that is a plain table on the coordinator, not a reference table"),
+    ],
+    ids=["plain-tenant-table", "other-colocation-group", "wrong-column", "plain-global-table"],
+)
+def test_citus_gate_reports_a_table_outside_the_shape(statements, expected):
+    from o2c.citus import shape_problems
+
+    found = []
+    with pytest.raises(_Rollback), transaction.atomic(using="owner"), connections["owner"].cursor() as cursor:
+        cursor.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+        for statement in statements:
+            cursor.execute(statement)
+        found.extend(shape_problems(cursor))
+        raise _Rollback
+    assert expected in found, found
+    with connections["owner"].cursor() as cursor:
+        assert shape_problems(cursor) == []
