@@ -24,7 +24,8 @@ DB_NAME = "test_o2c_citus"
 BASE_PORT = int(os.environ.get("O2C_CITUS_PORT", "56000"))  # each xdist worker takes the next ten ports
 
 # The tests that run again on the cluster: tenancy (the probe, RLS), import, a cash-application run, the
-# concurrency and kill-a-worker tests, the pages' wiring, and the cluster's own tests. Kept small: CI time.
+# concurrency and kill-a-worker tests, the pages' wiring, the cluster's own tests, and the whole day's export
+# against a single-node run's. Kept small: CI time.
 SUITE = {
     "test_citus.py",
     "test_citus_growth.py",
@@ -37,6 +38,7 @@ SUITE = {
     "test_cashapp_worker.py",
     "test_celery_scale.py",
     "test_views.py",
+    "test_citus_export_equal.py",
 }
 
 
