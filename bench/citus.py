@@ -3,20 +3,23 @@
     python bench/citus.py [--scale 1] [--threads 4] [--port 61000] [--backends postgres,citus-1w,citus-2w]
 
 Starts every backend itself from `scripts/citus_cluster.py` (fresh `initdb` nodes on loopback ports from
---port: the single node without the Citus library, the clusters with a coordinator and 1 or 2 workers),
-migrates each with `manage.py migrate` (on a coordinator that also distributes), and seeds 100 tenants,
-one large (50,000 invoices x scale) and 99 small (300 each). The set-up of the three backends runs in
-parallel; the measurements run one backend at a time, each in its own process:
+--port, ten per backend: the single node without the Citus library, the clusters a coordinator and 1 or 2
+workers), migrates each with `manage.py migrate` (on a coordinator that also distributes) and seeds 100
+tenants, one large (50,000 invoices x scale, 2,000 customers) and 99 small (300 invoices, 30 customers).
+Each backend has its own child process (Django pointed at it); the parent sends them the same requests in
+turn, never two at once, so that the drift of this shared box's speed falls on all backends alike:
 
-- tenant growth: the same one-tenant work (invoice CSV import, camt.053 import, matching run, four page
-  reads) on fresh small tenants with 10 and then 100 tenants present;
+- tenant growth (after one cycle of warm-up): a small tenant's first cycle (invoice CSV import, camt.053
+  import, matching run, four page reads), each operation timed, with 10 tenants seeded and then with 100;
 - the mixed workload: every tenant's cycle (the large tenant's three times, with files 20x the size) from
   --threads threads, through the real code paths (`import_invoices`, `import_bank_file` and `apply_cash`
-  by call_command, pages by Django's test client signed in as each tenant's clerk); latency per operation;
+  by call_command, the pages by Django's test client signed in as each tenant's clerk), in three slices,
+  the backends taking turns; latency per operation;
 - the coordinator hop: one invoice by primary key inside a tenant scope, timed alone.
 
-An operation that fails is counted as an error in the table (first messages printed below it), never a
-crash. Every node is stopped at the end, also on Ctrl-C.
+An operation that fails is counted as an error in the table (causes printed below it), never a crash; a
+backend that cannot start or migrate drops out of the run. Every node is stopped at the end, also on
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from bench.invoice_list import machine_speed  # noqa: E402
 DB = "o2c_bench_citus"
 TENANTS = 100
 GROWTH_FROM = 10  # tenant growth is measured at this many tenants and at TENANTS
-PROBES = 3  # fresh small tenants whose one-tenant work is timed at each level
+PROBES = 5  # small tenants whose first cycle is timed at each level
 SMALL_INVOICES, SMALL_CUSTOMERS = 300, 30
 LARGE_CUSTOMERS = 2_000
 LARGE_CYCLES = 3
@@ -66,8 +69,7 @@ def parse_args():
     p.add_argument("--threads", type=int, default=4)
     p.add_argument("--port", type=int, default=61000, help="first port; each backend takes the next ten")
     p.add_argument("--backends", default=",".join(BACKENDS))
-    p.add_argument("--stage", choices=["setup", "measure"], help=argparse.SUPPRESS)  # the child processes
-    p.add_argument("--out", help=argparse.SUPPRESS)
+    p.add_argument("--stage", choices=["child"], help=argparse.SUPPRESS)  # a backend's worker process
     return p.parse_args()
 
 
@@ -280,73 +282,6 @@ def run_cycle(tenant: Tenant, factor: int, workdir: Path, recorder: Recorder) ->
         return {name: recorder.run(name, fn) for name, fn in cycle_ops(tenant, factor, workdir)}
 
 
-def growth_probe(indexes: list[int], workdir: Path) -> dict:
-    """The one-tenant work on fresh small tenants: median seconds per operation and of the whole cycle."""
-    from django.db import connections
-
-    tenants = signed_in(indexes)
-    recorder = Recorder()
-    totals = []
-    for tenant in tenants.values():
-        times = run_cycle(tenant, 1, workdir, recorder)
-        if None not in times.values():
-            totals.append(sum(times.values()))
-    connections.close_all()
-    per_op = {op: statistics.median(v) if v else None for op, v in recorder.latencies.items()}
-    return {"ops": per_op, "cycle": statistics.median(totals) if totals else None,
-            "errors": sum(recorder.errors.values()), "messages": recorder.messages}
-
-
-def mixed_workload(threads: int, workdir: Path) -> dict:
-    from django.db import connections
-
-    tenants = signed_in(list(range(TENANTS)))
-    queue = [(tenants[i], 1) for i in range(1, TENANTS)]
-    for k in range(LARGE_CYCLES):  # the large tenant's cycles spread over the run
-        queue.insert(k * len(queue) // LARGE_CYCLES + k, (tenants[0], LARGE_FACTOR))
-    recorder = Recorder()
-
-    def work(item):
-        try:
-            run_cycle(*item, workdir, recorder)
-        finally:
-            connections.close_all()  # this thread's connections
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(work, queue))
-    wall = time.perf_counter() - started
-    return {"wall": wall, "latencies": recorder.latencies, "errors": recorder.errors,
-            "messages": recorder.messages}
-
-
-def coordinator_hop(samples: int = 1000) -> dict:
-    """One invoice by primary key in a tenant scope: a single-shard query, the coordinator's routing and the
-    extra network hop are all Citus adds to it. Timed inside an open scope, and as a whole scope."""
-    from o2c.models import Invoice
-    from o2c.models import Tenant as TenantRow
-    from o2c.tenancy import tenant_context
-
-    tenant = TenantRow.objects.get(slug=tenant_slug(5))
-    with tenant_context(tenant):
-        pks = list(Invoice.objects.values_list("pk", flat=True)[:200])
-    rnd = random.Random(1)
-    inside, whole = [], []
-    with tenant_context(tenant):
-        for _ in range(50):  # warm the plan caches
-            Invoice.objects.filter(pk=rnd.choice(pks)).first()
-        for _ in range(samples):
-            t = time.perf_counter()
-            Invoice.objects.filter(pk=rnd.choice(pks)).first()
-            inside.append(time.perf_counter() - t)
-    for _ in range(samples // 2):
-        t = time.perf_counter()
-        with tenant_context(tenant):  # BEGIN, SET LOCAL tenant, the query, COMMIT
-            Invoice.objects.filter(pk=rnd.choice(pks)).first()
-        whole.append(time.perf_counter() - t)
-    return {"query": quantiles(inside), "scope": quantiles(whole)}
-
-
 def quantiles(values: list[float]) -> dict:
     values = sorted(values)
     if not values:
@@ -354,45 +289,104 @@ def quantiles(values: list[float]) -> dict:
     return {"p50": values[len(values) // 2], "p95": values[min(len(values) - 1, int(len(values) * 0.95))]}
 
 
-def child_setup(args) -> dict:
-    """Migrate, then the first tenants: the large one and those that make up GROWTH_FROM with the probes."""
-    from django.core.management import call_command
+class Worker:
+    """The child process's side: Django pointed at one backend, answering the parent's requests one by one, so
+    that the parent can interleave the backends (this shared box's speed drifts within minutes)."""
 
-    started = time.perf_counter()
-    call_command("migrate", database="owner", verbosity=0)
-    migrated = time.perf_counter() - started
-    seeded = seed(list(range(GROWTH_FROM - PROBES)), args.scale)
-    return {"migrate": migrated, "seed": seeded}
+    def __init__(self, args):
+        self.args = args
+        self.workdir = Path(tempfile.mkdtemp(prefix="o2c-bench-citus-"))
+        self.tenants: dict[int, Tenant] = {}
 
+    def handles(self, indexes: list[int]) -> list[Tenant]:
+        missing = [i for i in indexes if i not in self.tenants]
+        if missing:
+            self.tenants.update(signed_in(missing))
+        return [self.tenants[i] for i in indexes]
 
-def child_measure(args, result: dict) -> None:
-    """Fills `result` as it goes, so that a failure late in the run keeps what was measured before it."""
-    with tempfile.TemporaryDirectory(prefix="o2c-bench-citus-") as workdir:
-        work = Path(workdir)
-        first = list(range(GROWTH_FROM - PROBES, GROWTH_FROM))
-        seed(first, args.scale)
-        result["growth"] = {GROWTH_FROM: growth_probe(first, work)}
-        result["seed_rest"] = seed(list(range(GROWTH_FROM, TENANTS - PROBES)), args.scale)
-        last = list(range(TENANTS - PROBES, TENANTS))
-        seed(last, args.scale)
-        result["growth"][TENANTS] = growth_probe(last, work)
-        result["mixed"] = mixed_workload(args.threads, work)
-    result["hop"] = coordinator_hop()
+    def setup(self, first: list[int]) -> dict:
+        from django.core.management import call_command
+
+        started = time.perf_counter()
+        call_command("migrate", database="owner", verbosity=0)
+        migrated = time.perf_counter() - started
+        return {"migrate": migrated, "seed": seed(first, self.args.scale)}
+
+    def seed(self, indexes: list[int]) -> dict:
+        return {"seconds": seed(indexes, self.args.scale)}
+
+    def probe(self, index: int) -> dict:
+        """One small tenant's first cycle, each operation timed."""
+        from django.db import connections
+
+        recorder = Recorder()
+        times = run_cycle(self.handles([index])[0], 1, self.workdir, recorder)
+        connections.close_all()
+        return {"ops": times, "messages": recorder.messages}
+
+    def mixed(self, indexes: list[int], threads: int) -> dict:
+        """Each tenant's cycle from `threads` threads; the large tenant (index 0) with files LARGE_FACTOR x."""
+        from django.db import connections
+
+        queue = [(t, LARGE_FACTOR if t.index == 0 else 1) for t in self.handles(indexes)]
+        recorder = Recorder()
+
+        def work(item):
+            try:
+                run_cycle(*item, self.workdir, recorder)
+            finally:
+                connections.close_all()  # this thread's connections
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, queue))
+        return {"wall": time.perf_counter() - started, "latencies": recorder.latencies, "errors": recorder.errors,
+                "messages": recorder.messages}
+
+    def hop(self, samples: int) -> dict:
+        """One invoice by primary key in a tenant scope: a single-shard query; the coordinator's planning and
+        the extra network hop are all Citus adds to it. Timed inside an open scope, and as a whole scope."""
+        from o2c.models import Invoice
+        from o2c.models import Tenant as TenantRow
+        from o2c.tenancy import tenant_context
+
+        tenant = TenantRow.objects.get(slug=tenant_slug(5))
+        with tenant_context(tenant):
+            pks = list(Invoice.objects.values_list("pk", flat=True)[:200])
+        rnd = random.Random(samples)
+        inside, whole = [], []
+        with tenant_context(tenant):
+            for _ in range(20):  # warm the plan caches
+                Invoice.objects.filter(pk=rnd.choice(pks)).first()
+            for _ in range(samples):
+                t = time.perf_counter()
+                Invoice.objects.filter(pk=rnd.choice(pks)).first()
+                inside.append(time.perf_counter() - t)
+        for _ in range(samples):
+            t = time.perf_counter()
+            with tenant_context(tenant):  # BEGIN, SET LOCAL tenant, the query, COMMIT
+                Invoice.objects.filter(pk=rnd.choice(pks)).first()
+            whole.append(time.perf_counter() - t)
+        return {"query": inside, "scope": whole}
 
 
 def child(args) -> None:
+    """Requests on stdin, one JSON line each; answers on the original stdout, which nothing else may write to."""
     from bench.invoice_list import setup_django
 
+    channel = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     setup_django(DB)
-    result: dict = {}
-    try:
-        if args.stage == "setup":
-            result.update(child_setup(args))
-        else:
-            child_measure(args, result)
-    except Exception:
-        result["failed"] = traceback.format_exc()
-    Path(args.out).write_text(json.dumps(result))
+    worker = Worker(args)
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            answer = getattr(worker, request["op"])(**request["args"])
+        except Exception:
+            answer = {"failed": traceback.format_exc()}
+        channel.write(json.dumps(answer) + "\n")
+        channel.flush()
 
 
 # --- orchestration (parent process) --------------------------------------------------------------
@@ -404,147 +398,235 @@ def clusters_module():
     return citus_cluster
 
 
-def start_backend(name: str, port: int):
-    """Fresh nodes and the database: plain PostgreSQL (the Citus library not even loaded) or a cluster."""
-    clusters = clusters_module()
-    workers = BACKENDS[name]
-    if workers:
-        cluster = clusters.start(workers=workers, port=port)
-        clusters.create_database(cluster, DB)
-        return cluster
-    base = Path(tempfile.mkdtemp(prefix="o2c-pg-"))
-    node = clusters.Node("single", port, base / "single")
-    try:
-        clusters._init_node(node)
-        with open(node.datadir / "postgresql.conf", "a") as conf:
-            conf.write("shared_preload_libraries = ''\n")  # the later line wins: no Citus in this server
-        clusters._start_node(node)
-        import psycopg
+class Backend:
+    """The parent's side: the nodes of one backend and the child process that works on them."""
 
-        with psycopg.connect(node.dsn(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{DB}"')
-    except Exception:
-        clusters.stop(base)
-        raise
-    return clusters.Cluster(base, node)
+    def __init__(self, name: str, port: int, args):
+        self.name, self.port, self.args = name, port, args
+        self.cluster = self.proc = None
+        self.broken: str | None = None  # why this backend is out of the run
+        self.log = Path(tempfile.mkstemp(prefix=f"o2c-bench-{name}-", suffix=".log")[1])
 
+    def start(self) -> None:
+        """Fresh nodes and the database: plain PostgreSQL (the Citus library not even loaded) or a cluster."""
+        clusters = clusters_module()
+        workers = BACKENDS[self.name]
+        if workers:
+            self.cluster = clusters.start(workers=workers, port=self.port)
+            clusters.create_database(self.cluster, DB)
+        else:
+            base = Path(tempfile.mkdtemp(prefix="o2c-pg-"))
+            node = clusters.Node("single", self.port, base / "single")
+            self.cluster = clusters.Cluster(base, node)
+            clusters._init_node(node)
+            with open(node.datadir / "postgresql.conf", "a") as conf:
+                conf.write("shared_preload_libraries = ''\n")  # the later line wins: no Citus in this server
+            clusters._start_node(node)
+            import psycopg
 
-def run_child(stage: str, name: str, cluster, args) -> dict:
-    out = Path(tempfile.mkstemp(prefix=f"o2c-bench-{name}-", suffix=".json")[1])
-    env = {**os.environ, "DATABASE_URL": cluster.url(DB)}
-    env.pop("REDIS_URL", None)  # Celery eager: every task in the measured process
-    cmd = [sys.executable, __file__, "--stage", stage, "--out", str(out), "--scale", str(args.scale),
-           "--threads", str(args.threads)]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        text = out.read_text()
-        result = json.loads(text) if text else {}
-        if proc.returncode and "failed" not in result:
-            result["failed"] = f"exit {proc.returncode}: {proc.stderr[-2000:]}"
-        return result
-    finally:
-        out.unlink(missing_ok=True)
+            with psycopg.connect(node.dsn(), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{DB}"')
+        env = {**os.environ, "DATABASE_URL": self.cluster.url(DB)}
+        env.pop("REDIS_URL", None)  # Celery eager: every task runs in the measured process
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, __file__, "--stage", "child", "--scale", str(self.args.scale)],
+                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+
+    def send(self, op: str, **args) -> None:
+        if not self.broken:
+            try:
+                self.proc.stdin.write(json.dumps({"op": op, "args": args}) + "\n")
+                self.proc.stdin.flush()
+            except OSError:  # the child is gone; receive() reports why
+                pass
+
+    def receive(self) -> dict:
+        if self.broken:
+            return {"failed": self.broken}
+        line = self.proc.stdout.readline()
+        answer = json.loads(line) if line else {"failed": "the child process ended:\n" + self.log.read_text()[-3000:]}
+        if "failed" in answer and not self.broken:
+            self.broken = answer["failed"]
+            print(f"{self.name}: out of the run:\n{self.broken}", flush=True)
+        return answer
+
+    def call(self, op: str, **args) -> dict:
+        self.send(op, **args)
+        return self.receive()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if self.cluster is not None:
+            clusters_module().stop(self.cluster.base)
+        self.log.unlink(missing_ok=True)
 
 
 def ms(value) -> str:
     return "-" if value is None else f"{value * 1000:,.0f}" if value >= 0.1 else f"{value * 1000:.2f}"
 
 
-def report(results: dict[str, dict], args) -> None:
-    names = [n for n in results if "mixed" in results[n]]  # each section prints the backends that reached it
+class Results:
+    def __init__(self, names: list[str]):
+        self.latencies = {n: {op: [] for op in OPERATIONS} for n in names}
+        self.errors = {n: dict.fromkeys(OPERATIONS, 0) for n in names}
+        self.wall = dict.fromkeys(names, 0.0)
+        self.growth = {n: {level: [] for level in (GROWTH_FROM, TENANTS)} for n in names}
+        self.hop = {n: {"query": [], "scope": []} for n in names}
+        self.messages: dict[tuple[str, str], int] = {}
+
+    def note(self, name: str, messages: dict[str, int]) -> None:
+        for message, count in messages.items():
+            self.messages[name, message] = self.messages.get((name, message), 0) + count
+
+
+def interleaved(backends: list[Backend], op: str, **args) -> dict[str, dict]:
+    """The same request to each backend in turn (never two at once: they would share the two cores)."""
+    return {b.name: b.call(op, **args) for b in backends if not b.broken}
+
+
+def measure(backends: list[Backend], results: Results, args) -> None:
+    # A first cycle nobody counts: the child's first requests import the views and compile the templates.
+    interleaved(backends, "probe", index=1)
+    # Tenant growth: a small tenant's first cycle with GROWTH_FROM tenants seeded, then with TENANTS.
+    for level, probes in ((GROWTH_FROM, range(GROWTH_FROM - PROBES, GROWTH_FROM)),
+                          (TENANTS, range(TENANTS - PROBES, TENANTS))):
+        if level == TENANTS:
+            for name, answer in interleaved(backends, "seed", indexes=list(range(GROWTH_FROM, TENANTS))).items():
+                if "seconds" in answer:
+                    print(f"{name}: tenants {GROWTH_FROM + 1}-{TENANTS} seeded in {answer['seconds']:.0f} s",
+                          flush=True)
+        print(f"growth probes at {level} tenants: {machine_speed()}", flush=True)
+        for index in probes:
+            for name, answer in interleaved(backends, "probe", index=index).items():
+                if "ops" in answer:
+                    results.growth[name][level].append(answer["ops"])
+                    results.note(name, answer["messages"])
+    # The mixed workload in slices, the backends taking turns; one of the large tenant's cycles per slice.
+    small = list(range(1, TENANTS))
+    for k in range(LARGE_CYCLES):
+        chunk = [0, *small[k * len(small) // LARGE_CYCLES:(k + 1) * len(small) // LARGE_CYCLES]]
+        for name, answer in interleaved(backends, "mixed", indexes=chunk, threads=args.threads).items():
+            if "wall" in answer:
+                results.wall[name] += answer["wall"]
+                for op in OPERATIONS:
+                    results.latencies[name][op] += answer["latencies"][op]
+                    results.errors[name][op] += answer["errors"][op]
+                results.note(name, answer["messages"])
+        print(f"mixed workload: slice {k + 1} of {LARGE_CYCLES} done", flush=True)
+    for _ in range(5):
+        for name, answer in interleaved(backends, "hop", samples=200).items():
+            if "query" in answer:
+                for kind in ("query", "scope"):
+                    results.hop[name][kind] += answer[kind]
+
+
+def report(results: Results, names: list[str], args) -> None:
     print(f"\nMixed workload: {TENANTS} tenants (one of {int(50_000 * args.scale):,} invoices, the rest "
           f"{SMALL_INVOICES}), {args.threads} threads; each tenant's cycle once, the large tenant's "
-          f"{LARGE_CYCLES} times with {LARGE_FACTOR}x files. Latency in ms.\n")
+          f"{LARGE_CYCLES} times with {LARGE_FACTOR}x files; the backends took turns in {LARGE_CYCLES} slices. "
+          "Latency in ms.\n")
     print(f"{'backend':10} {'operation':18} {'ops':>5} {'ops/s':>7} {'p50':>8} {'p95':>8} {'errors':>6}")
     for name in names:
-        mixed = results[name]["mixed"]
+        wall = results.wall[name]
+        if not wall:
+            continue
         for op in OPERATIONS:
-            values = mixed["latencies"][op]
+            values = results.latencies[name][op]
             q = quantiles(values)
-            print(f"{name:10} {op:18} {len(values):5} {len(values) / mixed['wall']:7.1f} {ms(q['p50']):>8} "
-                  f"{ms(q['p95']):>8} {mixed['errors'][op]:6}")
-        done = sum(len(v) for v in mixed["latencies"].values())
-        print(f"{name:10} {'all (wall ' + format(mixed['wall'], '.0f') + ' s)':18} {done:5} "
-              f"{done / mixed['wall']:7.1f} {'':>8} {'':>8} {sum(mixed['errors'].values()):6}")
-    print("\nCoordinator hop: one invoice by pk in a tenant scope (ms, p50 / p95)\n")
-    base = results.get("postgres", {}).get("hop")
-    for name in [n for n in results if "hop" in results[n]]:
-        hop = results[name]["hop"]
+            print(f"{name:10} {op:18} {len(values):5} {len(values) / wall:7.1f} {ms(q['p50']):>8} "
+                  f"{ms(q['p95']):>8} {results.errors[name][op]:6}")
+        done = sum(len(v) for v in results.latencies[name].values())
+        print(f"{name:10} {'all (' + format(wall, '.0f') + ' s)':18} {done:5} {done / wall:7.1f} {'':>8} {'':>8} "
+              f"{sum(results.errors[name].values()):6}")
+    print("\nCoordinator hop: one invoice by pk in a tenant scope, 1,000 samples, ms p50 / p95 "
+          "(difference to postgres at p50)\n")
+    base = results.hop.get("postgres", {}).get("query")
+    for name in names:
+        hop = {kind: quantiles(values) for kind, values in results.hop[name].items()}
+        if hop["query"]["p50"] is None:
+            continue
         extra = ""
         if base and name != "postgres":
-            extra = (f"   hop: +{ms(hop['query']['p50'] - base['query']['p50'])} query, "
-                     f"+{ms(hop['scope']['p50'] - base['scope']['p50'])} scope")
+            base_q = {kind: quantiles(results.hop["postgres"][kind])["p50"] for kind in ("query", "scope")}
+            extra = (f"   (+{ms(hop['query']['p50'] - base_q['query'])}, "
+                     f"+{ms(hop['scope']['p50'] - base_q['scope'])})")
         print(f"{name:10} query in open scope {ms(hop['query']['p50'])} / {ms(hop['query']['p95'])};  whole scope "
               f"(BEGIN, SET LOCAL, query, COMMIT) {ms(hop['scope']['p50'])} / {ms(hop['scope']['p95'])}{extra}")
-    print(f"\nTenant growth: one small tenant's cycle (median of {PROBES} fresh tenants, ms) with {GROWTH_FROM} "
-          f"and {TENANTS} tenants present\n")
+    print(f"\nTenant growth: a small tenant's first cycle with {GROWTH_FROM} and with {TENANTS} tenants seeded "
+          f"(median of {PROBES} tenants, ms)\n")
     print(f"{'backend':10} {'operation':18} {GROWTH_FROM:>8} {TENANTS:>8} {'ratio':>6}")
-    for name in [n for n in results if len(results[n].get("growth", {})) == 2]:
-        growth = results[name]["growth"]
-        low, high = growth[str(GROWTH_FROM)], growth[str(TENANTS)]
+    for name in names:
+        growth = results.growth[name]
+        if not growth[TENANTS]:
+            continue
         for op in [*OPERATIONS, "whole cycle"]:
-            a = low["cycle"] if op == "whole cycle" else low["ops"][op]
-            b = high["cycle"] if op == "whole cycle" else high["ops"][op]
+            a, b = (_median_of(growth[level], op) for level in (GROWTH_FROM, TENANTS))
             ratio = f"{b / a:.2f}" if a and b else "-"
             print(f"{name:10} {op:18} {ms(a):>8} {ms(b):>8} {ratio:>6}")
-        if low["errors"] or high["errors"]:
-            print(f"{name:10} errors: {low['errors']} at {GROWTH_FROM}, {high['errors']} at {TENANTS}")
-    messages: dict[tuple[str, str], int] = {}
-    for name in results:
-        parts = [results[name]["mixed"]] if "mixed" in results[name] else []
-        for part in [*parts, *results[name].get("growth", {}).values()]:
-            for message, count in part["messages"].items():
-                messages[name, message] = messages.get((name, message), 0) + count
-    if messages:
+    if results.messages:
         print("\nErrors (mixed workload and growth probes), by cause:")
-        for (name, message), count in messages.items():
+        for (name, message), count in results.messages.items():
             print(f"  {name:10} {count:4} x {message}")
+
+
+def _median_of(cycles: list[dict], op: str) -> float | None:
+    if op == "whole cycle":
+        values = [sum(c.values()) for c in cycles if None not in c.values()]
+    else:
+        values = [c[op] for c in cycles if c.get(op) is not None]
+    return statistics.median(values) if values else None
 
 
 def main() -> None:
     args = parse_args()
     if args.stage:
         return child(args)
-    print(machine_speed())
+    print(machine_speed(), flush=True)
     names = [n.strip() for n in args.backends.split(",") if n.strip()]
     unknown = set(names) - set(BACKENDS)
     if unknown:
         sys.exit(f"unknown backends: {', '.join(sorted(unknown))}")
-    clusters_module()
-    started: dict[str, object] = {}
-    results: dict[str, dict] = {}
+    backends = [Backend(name, args.port + 10 * i, args) for i, name in enumerate(names)]
+    results = Results(names)
     try:
-        # Set-up in parallel (nodes, migrate, the large tenant): it is waiting on DDL round trips, mostly.
-        def set_up(item):
-            i, name = item
-            t = time.perf_counter()
-            started[name] = start_backend(name, args.port + 10 * i)
-            setup = run_child("setup", name, started[name], args)
-            return name, time.perf_counter() - t, setup
-
-        with ThreadPoolExecutor(len(names)) as pool:
-            for name, elapsed, setup in pool.map(set_up, enumerate(names)):
-                results[name] = {"setup": setup}
-                if "failed" in setup:
-                    print(f"{name}: set-up failed:\n{setup['failed']}")
-                else:
-                    print(f"{name}: started, migrated in {setup['migrate']:.0f} s, first tenants seeded in "
-                          f"{setup['seed']:.0f} s ({elapsed:.0f} s in all)")
-        for name in names:  # measured one at a time, so the backends do not share the two cores
-            if "failed" in results[name]["setup"]:
-                continue
-            t = time.perf_counter()
-            measured = run_child("measure", name, started[name], args)
-            if "failed" in measured:
-                print(f"{name}: measurement failed:\n{measured['failed']}")
-            else:
-                print(f"{name}: measured in {time.perf_counter() - t:.0f} s (of which {measured['seed_rest']:.0f} s "
-                      f"seeding the tenants {GROWTH_FROM + 1}-{TENANTS - PROBES})")
-            results[name].update(measured)
-        report(results, args)
+        # Set-up of all backends at once (nodes, migrate, the first tenants): measured nothing.
+        started = time.perf_counter()
+        with ThreadPoolExecutor(len(backends)) as pool:
+            for backend, error in zip(backends, pool.map(_start, backends), strict=True):
+                if error:
+                    backend.broken = error
+                    print(f"{backend.name}: did not start:\n{error}", flush=True)
+        for backend in backends:
+            backend.send("setup", first=list(range(GROWTH_FROM)))
+        for backend in backends:
+            answer = backend.receive()
+            if "migrate" in answer:
+                print(f"{backend.name}: migrated in {answer['migrate']:.0f} s, {GROWTH_FROM} tenants seeded in "
+                      f"{answer['seed']:.0f} s", flush=True)
+        print(f"set-up {time.perf_counter() - started:.0f} s", flush=True)
+        measure(backends, results, args)
+        report(results, names, args)
+        print(f"\n{machine_speed()} (at the end)")
     finally:
-        for cluster in started.values():
-            clusters_module().stop(cluster)
+        for backend in backends:
+            backend.stop()
+
+
+def _start(backend: Backend) -> str | None:
+    try:
+        backend.start()
+    except Exception:
+        return traceback.format_exc()
+    return None
 
 
 if __name__ == "__main__":
