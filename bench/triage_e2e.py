@@ -505,13 +505,15 @@ class Worker:
     def __init__(self, db: str):
         import subprocess
 
+        from o2c.celery import all_queues
+
         self.log = Path(tempfile.mkstemp(prefix="bench-triage-worker-", suffix=".log")[1])
         env = {**os.environ, "O2C_DB_NAME": db, "O2C_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
         with self.log.open("w") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "o2c", "worker", "--pool", "solo", "--queues",
-                 os.environ["O2C_CELERY_QUEUE"], "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-                 "--without-heartbeat"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                 all_queues(os.environ["O2C_CELERY_QUEUE"]), "--loglevel", "INFO", "--without-gossip",
+                 "--without-mingle", "--without-heartbeat"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
     def lines(self) -> list[str]:
         return self.log.read_text(errors="replace").splitlines()
@@ -547,6 +549,7 @@ def through_worker(worker: Worker, held, n: int, tenant) -> float:
     import redis
 
     from deductions.tasks import deductions_intake
+    from o2c.celery import all_queues
     from o2c.models import TriageResult
     from o2c.tenancy import tenant_context
 
@@ -566,7 +569,8 @@ def through_worker(worker: Worker, held, n: int, tenant) -> float:
             if n_results:
                 with tenant_context(tenant):
                     stored = TriageResult.objects.filter(kind="deduction").count()
-            idle = stored >= n_results and received == finished and not broker.llen(queue)
+            idle = stored >= n_results and received == finished and not any(
+                broker.llen(q) for q in all_queues(queue).split(","))
             quiet = quiet + 1 if idle else 0
             if time.monotonic() > deadline:
                 raise SystemExit("the worker did not finish in 10 minutes")

@@ -8,10 +8,43 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "o2c.settings")
 
 app = Celery("o2c")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_default_queue = "o2c"
 if os.environ.get("O2C_CELERY_QUEUE"):
-    # Lets parallel test runs share one Redis: each worker consumes, and fans out to, its own queue.
+    # Lets parallel test runs share one Redis: each worker consumes, and fans out to, its own queues.
     app.conf.task_default_queue = os.environ["O2C_CELERY_QUEUE"]
 app.autodiscover_tasks()
+
+# Work goes to a queue by kind, so each kind gets its own workers and none waits behind another: a
+# million-row import does not hold up a tenant's matching run or a dispute's triage. Every task is
+# per tenant (the sweeps only fan out one task per tenant), so any number of workers may consume a queue.
+QUEUES = {
+    "imports": ("o2c.invoice_upload_import", "payments.bank_file_upload_import"),
+    "matching": ("cashapp.matching_run_execute", "cashapp.payment_receipts"),
+    "cases": ("deductions.", "disputes.", "o2c.triage_run"),
+    "periodic": ("reporting.", "cashapp.reap_stale_runs", "_all_tenants"),
+}
+
+
+def queue_of(task_name: str) -> str:
+    """The queue a task goes to: `<default>.<kind>`, or the default queue for anything unlisted."""
+    base = app.conf.task_default_queue
+    for kind in ("periodic", "imports", "matching", "cases"):  # periodic first: the sweeps of every app
+        if any(task_name.startswith(p) or (p.startswith("_") and task_name.endswith(p)) for p in QUEUES[kind]):
+            return f"{base}.{kind}"
+    return base
+
+
+def all_queues(base: str | None = None) -> str:
+    """For `celery worker --queues`: a worker that does every kind of work."""
+    base = base or app.conf.task_default_queue
+    return ",".join([base, *(f"{base}.{kind}" for kind in QUEUES)])
+
+
+def _route(name, args, kwargs, options, task=None, **extra):
+    return {"queue": queue_of(name)}
+
+
+app.conf.task_routes = (_route,)
 
 
 class TenantTask(Task):

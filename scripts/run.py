@@ -24,6 +24,8 @@ VAR = ROOT / "var"
 PYTHON = sys.executable
 DB_NAME = "o2c"
 STOP_TIMEOUT = 20  # seconds each child gets after SIGTERM before SIGKILL
+# The demo's one worker consumes every queue (o2c.celery.all_queues(); a test keeps the two equal).
+WORKER_QUEUES = "o2c,o2c.imports,o2c.matching,o2c.cases,o2c.periodic"
 
 
 def say(message: str) -> None:
@@ -147,6 +149,7 @@ def main() -> int:
             ], env))
             children.append(spawn("worker", [
                 PYTHON, "-m", "celery", "-A", "o2c", "worker", "--loglevel", "INFO", "--concurrency", "2",
+                "--queues", WORKER_QUEUES,
             ], env))
             celery = "Celery worker and beat on REDIS_URL"
         else:

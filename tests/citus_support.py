@@ -34,6 +34,7 @@ SUITE = {
     "test_payments_import.py",
     "test_cashapp_run_concurrency.py",
     "test_cashapp_worker.py",
+    "test_celery_scale.py",
     "test_views.py",
 }
 

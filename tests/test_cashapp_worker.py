@@ -25,7 +25,7 @@ from django.utils import timezone
 from cashapp.models import Application, CashAppSettings, MatchingRun
 from cashapp.services import matching_run_create, matching_run_enqueue, matching_runs_reap
 from cashapp.tasks import matching_run_execute_task
-from o2c.celery import app
+from o2c.celery import all_queues, app
 from o2c.models import AuditEvent, Invoice
 from o2c.tenancy import tenant_context
 from payments.models import Payment
@@ -63,7 +63,7 @@ def start_worker(queue, log: Path, **extra_env):
            "O2C_CELERY_QUEUE": queue, **extra_env}
     with log.open("a") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "o2c", "worker", "--pool", "solo", "--queues", queue,
+            [sys.executable, "-m", "celery", "-A", "o2c", "worker", "--pool", "solo", "--queues", all_queues(queue),
              "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 

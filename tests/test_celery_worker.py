@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
-from o2c.celery import app
+from o2c.celery import all_queues, app
 from o2c.errors import TenantNotSet
 from o2c.models import Customer, Invoice
 from o2c.tenancy import tenant_context
@@ -66,7 +66,7 @@ def worker(django_db_setup, celery_on_redis, queue, tmp_path_factory):
     }
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "o2c", "worker", "--pool", "solo", "--queues", queue,
+            [sys.executable, "-m", "celery", "-A", "o2c", "worker", "--pool", "solo", "--queues", all_queues(queue),
              "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )

@@ -130,3 +130,26 @@ def test_the_plain_http_demos_do_not_redirect_to_https(configuration, client, db
         page = client.get("/login/")
         assert page.status_code == 200 and "Strict-Transport-Security" not in page
         assert page.cookies["csrftoken"]["secure"] == ""  # sent back by the browser over http
+
+
+def test_every_celery_queue_has_a_worker_in_the_demo_and_in_compose():
+    """Work is routed to a queue per kind (o2c.celery.QUEUES); a queue nobody consumes would hold its tasks
+    forever, so `make run`'s worker and compose's workers together must consume every one."""
+    from o2c.celery import all_queues, queue_of
+
+    queues = set(all_queues("o2c").split(","))
+    spec = importlib.util.spec_from_file_location("o2c_make_run", ROOT / "scripts" / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    assert set(run.WORKER_QUEUES.split(",")) == queues
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    consumed = set()
+    for service in services.values():
+        command = service.get("command") or []
+        if command[:4] == ["celery", "-A", "o2c", "worker"]:
+            consumed |= set(command[command.index("--queues") + 1].split(","))
+    assert consumed == queues
+    assert queue_of("cashapp.matching_run_execute") == "o2c.matching"
+    assert queue_of("payments.bank_file_upload_import") == "o2c.imports"
+    assert queue_of("deductions.intake_all_tenants") == "o2c.periodic"
