@@ -471,6 +471,7 @@ class Results:
         self.errors = {n: dict.fromkeys(OPERATIONS, 0) for n in names}
         self.wall = dict.fromkeys(names, 0.0)
         self.growth = {n: {level: [] for level in (GROWTH_FROM, TENANTS)} for n in names}
+        self.loops = {level: [] for level in (GROWTH_FROM, TENANTS)}  # the box's speed at each probe round
         self.hop = {n: {"query": [], "scope": []} for n in names}
         self.messages: dict[tuple[str, str], int] = {}
 
@@ -495,8 +496,8 @@ def measure(backends: list[Backend], results: Results, args) -> None:
                 if "seconds" in answer:
                     print(f"{name}: tenants {GROWTH_FROM + 1}-{TENANTS} seeded in {answer['seconds']:.0f} s",
                           flush=True)
-        print(f"growth probes at {level} tenants: {machine_speed()}", flush=True)
         for index in probes:
+            results.loops[level].append(reference_loop())
             for name, answer in interleaved(backends, "probe", index=index).items():
                 if "ops" in answer:
                     results.growth[name][level].append(answer["ops"])
@@ -554,19 +555,33 @@ def report(results: Results, names: list[str], args) -> None:
               f"(BEGIN, SET LOCAL, query, COMMIT) {ms(hop['scope']['p50'])} / {ms(hop['scope']['p95'])}{extra}")
     print(f"\nTenant growth: a small tenant's first cycle with {GROWTH_FROM} and with {TENANTS} tenants seeded "
           f"(median of {PROBES} tenants, ms)\n")
-    print(f"{'backend':10} {'operation':18} {GROWTH_FROM:>8} {TENANTS:>8} {'ratio':>6}")
+    speed = statistics.median(results.loops[TENANTS]) / statistics.median(results.loops[GROWTH_FROM])
+    print(f"The box's speed: a reference loop of {statistics.median(results.loops[GROWTH_FROM]):.2f} s at the "
+          f"{GROWTH_FROM}-tenant probes, {statistics.median(results.loops[TENANTS]):.2f} s at the {TENANTS}-tenant "
+          f"probes (median of the rounds); 'adjusted' divides the ratio by that drift ({speed:.2f}).\n")
+    print(f"{'backend':10} {'operation':18} {GROWTH_FROM:>8} {TENANTS:>8} {'ratio':>6} {'adjusted':>8}")
     for name in names:
         growth = results.growth[name]
         if not growth[TENANTS]:
             continue
         for op in [*OPERATIONS, "whole cycle"]:
             a, b = (_median_of(growth[level], op) for level in (GROWTH_FROM, TENANTS))
-            ratio = f"{b / a:.2f}" if a and b else "-"
-            print(f"{name:10} {op:18} {ms(a):>8} {ms(b):>8} {ratio:>6}")
+            ratio, adjusted = (f"{b / a:.2f}", f"{b / a / speed:.2f}") if a and b else ("-", "-")
+            print(f"{name:10} {op:18} {ms(a):>8} {ms(b):>8} {ratio:>6} {adjusted:>8}")
     if results.messages:
         print("\nErrors (mixed workload and growth probes), by cause:")
         for (name, message), count in results.messages.items():
             print(f"  {name:10} {count:4} x {message}")
+
+
+def reference_loop() -> float:
+    """A shorter form of the machine-speed loop, run before each round of growth probes: the two levels are
+    a minute apart, and this box's speed can double in that time."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return time.perf_counter() - started
 
 
 def _median_of(cycles: list[dict], op: str) -> float | None:
