@@ -6,8 +6,6 @@ BIN := $(VENV)/bin
 export REDIS_URL_TEST ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test install lint citus
-# The shared material (the Citus source among it) sits beside the checkout unless told otherwise.
-SHARED ?= $(or $(O2C_SHARED_DIR),../shared)
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,9 +21,16 @@ install: $(VENV)/.installed
 lint: install
 	$(BIN)/ruff check .
 
-# Build and install the Citus extension into this machine's PostgreSQL (a no-op once installed).
+# Build and install the Citus extension into this machine's PostgreSQL (a no-op once installed), from the
+# shared engines folder: O2C_SHARED_DIR, ../shared, or ../shared beside the checkout this one was cloned from.
 citus:
-	bash $(SHARED)/engines/build-citus.sh
+	@shared="$(O2C_SHARED_DIR)"; origin="$$(git config --get remote.origin.url 2>/dev/null)"; \
+	for d in ../shared "$$origin/../shared"; do \
+	  [ -z "$$shared" ] && [ -f "$$d/engines/build-citus.sh" ] && shared="$$d"; \
+	done; \
+	if [ -n "$$shared" ]; then bash "$$shared/engines/build-citus.sh"; \
+	elif ls /usr/lib/postgresql/*/lib/citus.so >/dev/null 2>&1; then echo "citus installed (no source found to check its version)"; \
+	else echo "the Citus source (../shared/engines) was not found: set O2C_SHARED_DIR" >&2; exit 1; fi
 
 # The whole suite on the machine's PostgreSQL, then the Citus suite (tests/citus_support.py) on a real
 # coordinator and two workers that the tests start themselves.

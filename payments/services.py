@@ -21,6 +21,7 @@ from typing import NamedTuple
 from django.db import connection, transaction
 from psycopg.copy import Copy, Writer
 
+from o2c.citus import returning_on_citus
 from o2c.errors import ApplicationError
 from o2c.readahead import ReadAhead
 from o2c.runtime import interpreter_tuned_for_bulk_work
@@ -132,7 +133,9 @@ class _PaymentWriter:
     payments and one of their remittance lines, so that all the Python work of a list is done while Postgres
     stores the previous one; `entries` (this thread) then only sends the text and runs one statement: INSERT ...
     ON CONFLICT DO NOTHING on the (tenant, bank reference, account) unique key, and the lines of the payments
-    it created, joined to them by that key (a reference is unique within a file).
+    it created, joined to them by that key (a reference is unique within a file). On Citus the lines' INSERT
+    carries a RETURNING clause as well (`returning_on_citus`), or the shards would be written by COPY, which
+    row-level security refuses.
 
     The foreign keys of payments and their lines are checked as each list is inserted instead of all at
     commit (SET CONSTRAINTS ... IMMEDIATE): the same checks, but Postgres makes them while the next list is
@@ -262,7 +265,7 @@ class _PaymentWriter:
             f"lines AS (INSERT INTO payments_remittanceline (tenant_id, {', '.join(_LINE_COLUMNS)}) "
             f"SELECT %(tenant)s, {', '.join('l.' + c for c in _LINE_COLUMNS[:-2])}, c.id, NULL "
             "FROM _payment_line_in l JOIN created c ON c.bank_reference = l.bank_reference AND c.account = l.account "
-            "ORDER BY l.ord) "
+            f"ORDER BY l.ord{returning_on_citus()}) "
             "SELECT count(*) FROM created",
             {"tenant": bank_file.tenant_id, "file": bank_file.pk, "statement": self._statement_id},
         )
@@ -337,8 +340,8 @@ def _copy_lines(cur, tenant_id: int, lines: list[tuple]) -> None:
     with cur.copy(f"COPY _line_in ({columns}) FROM STDIN") as copy:
         for line in lines:
             copy.write_row(line)
-    cur.execute(f"INSERT INTO payments_remittanceline (tenant_id, {columns}) SELECT %s, {columns} FROM _line_in",  # noqa: S608 - constant column names
-                [tenant_id])
+    cur.execute(f"INSERT INTO payments_remittanceline (tenant_id, {columns}) SELECT %s, {columns} FROM _line_in"  # noqa: S608 - constant column names
+                + returning_on_citus(), [tenant_id])
     cur.execute("DROP TABLE _line_in")
 
 

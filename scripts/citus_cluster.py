@@ -107,7 +107,19 @@ def start_node(base: Path, name: str, port: int) -> Node:
     node = Node(name, port, base / name)
     _init_node(node)
     _start_node(node)
+    _allow_citus_decoding(node)
     return node
+
+
+def _allow_citus_decoding(node: Node) -> None:
+    """Shard moves (rebalance, tenant isolation) decode the WAL through Citus's own output plugin; PostgreSQL
+    releases with `output_plugin_libraries` (15.20 here) load only the plugins it lists."""
+    with psycopg.connect(node.dsn(), autocommit=True) as conn:
+        row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'output_plugin_libraries'").fetchone()
+        if row is not None and "citus" not in row[0]:
+            plugins = [p.strip() for p in row[0].split(",") if p.strip()] + ["citus"]
+            conn.execute("ALTER SYSTEM SET output_plugin_libraries = " + ", ".join(f"'{p}'" for p in plugins))
+            conn.execute("SELECT pg_reload_conf()")
 
 
 def create_database(cluster: Cluster, dbname: str) -> None:

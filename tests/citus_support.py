@@ -27,6 +27,7 @@ BASE_PORT = int(os.environ.get("O2C_CITUS_PORT", "56000"))  # each xdist worker 
 # concurrency and kill-a-worker tests, the pages' wiring, and the cluster's own tests. Kept small: CI time.
 SUITE = {
     "test_citus.py",
+    "test_citus_growth.py",
     "test_schema_gate.py",
     "test_cross_tenant_probe.py",
     "test_rls.py",
@@ -63,6 +64,13 @@ def point_django_at(host: str, port: int, name: str) -> None:
     os.environ["O2C_DB_NAME"] = name
 
 
+_started = []  # the cluster of this process, for tests that grow it
+
+
+def cluster_base():
+    return _started[0].base
+
+
 def start_cluster(worker_id: str):
     """A coordinator and two workers, o2c migrated (the schema editor distributes) and the strict role."""
     clusters = cluster_module()
@@ -75,6 +83,7 @@ def start_cluster(worker_id: str):
             cursor.execute(f"ALTER ROLE {settings.O2C_APP_DB_USER} IN DATABASE {DB_NAME} "
                            "SET citus.multi_task_query_log_level = 'error'")
         connections["owner"].close()
+        _started.append(cluster)
     except Exception:
         clusters.stop(cluster)
         raise

@@ -5,7 +5,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, connections
 
 from o2c.models import AuditEvent, Customer, Invoice, InvoiceImport
 from o2c.services import invoice_import
@@ -175,22 +175,34 @@ def test_an_invoice_cannot_name_a_tenant_its_customer_does_not_belong_to():
         cursor.execute("SELECT count(*) FROM pg_constraint WHERE conrelid = 'o2c_invoice'::regclass "
                        "AND confrelid = 'o2c_tenant'::regclass")
         assert cursor.fetchone() == (0,)
-    with pytest.raises(IntegrityError, match="tfk"), transaction.atomic(using="owner"):
-        with owner.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("INSERT INTO o2c_tenant (slug, name, base_currency, created_at) "
-                           "VALUES ('fk-a', 'A', 'USD', now()) RETURNING id")
-            (tenant_id,) = cursor.fetchone()
-            cursor.execute("INSERT INTO o2c_customer (tenant_id, external_id, name, payment_terms, currency, "
-                           "is_active, created_at, updated_at) VALUES (%s, 'C', 'A cust', 'net 30', 'USD', true, "
-                           "now(), now()) RETURNING id", [tenant_id])
-            (customer_id,) = cursor.fetchone()
-            cursor.execute(
-                "INSERT INTO o2c_invoice (tenant_id, number, customer_id, issue_date, due_date, amount, currency, "
-                "open_balance, po_number, discount_percent, status, created_at, updated_at) VALUES "
-                "(%s, 'I1', %s, %s, %s, 10, 'USD', 10, '', 0, 'open', now(), now())",
-                [tenant_id + 1_000_000, customer_id, date(2026, 1, 1), date(2026, 1, 31)],
-            )
+    # On a connection of its own that commits: on Citus the key is checked on the worker holding the shard,
+    # and SET CONSTRAINTS does not travel there, so only the commit shows the refusal. Nothing is left behind:
+    # the refused commit rolls back the tenant and customer too.
+    apart = connections.create_connection("owner")
+    try:
+        apart.set_autocommit(False)
+        with pytest.raises(IntegrityError, match="tfk"):
+            with apart.cursor() as cursor:
+                cursor.execute("INSERT INTO o2c_tenant (slug, name, base_currency, created_at) "
+                               "VALUES ('fk-a', 'A', 'USD', now()) RETURNING id")
+                (tenant_id,) = cursor.fetchone()
+                cursor.execute("INSERT INTO o2c_customer (tenant_id, external_id, name, payment_terms, currency, "
+                               "is_active, created_at, updated_at) VALUES (%s, 'C', 'A cust', 'net 30', 'USD', "
+                               "true, now(), now()) RETURNING id", [tenant_id])
+                (customer_id,) = cursor.fetchone()
+                cursor.execute(
+                    "INSERT INTO o2c_invoice (tenant_id, number, customer_id, issue_date, due_date, amount, "
+                    "currency, open_balance, po_number, discount_percent, status, created_at, updated_at) VALUES "
+                    "(%s, 'I1', %s, %s, %s, 10, 'USD', 10, '', 0, 'open', now(), now())",
+                    [tenant_id + 1_000_000, customer_id, date(2026, 1, 1), date(2026, 1, 31)],
+                )
+            apart.commit()
+        apart.rollback()
+        with apart.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM o2c_tenant WHERE slug = 'fk-a'")
+            assert cursor.fetchone() == (0,)
+    finally:
+        apart.close()
 
 
 def test_the_import_batch_of_an_invoice_is_provenance_without_key_or_index():

@@ -24,6 +24,7 @@ from operator import itemgetter
 from django.core.cache import cache
 from django.db import connection, transaction
 
+from ..citus import returning_on_citus
 from ..errors import ApplicationError
 from ..models import Customer, Invoice, InvoiceImport, InvoiceUpload
 from ..models.ledger import InvoiceStatus
@@ -299,7 +300,8 @@ class _Writer:
     """Stores parsed chunks inside the import's transaction.
 
     Rows go to temporary tables by COPY (COPY into a table under row-level security is refused; the
-    INSERT ... SELECT from the staging table is checked against the tenant policy). A new invoice carries
+    INSERT ... SELECT from the staging table is checked against the tenant policy; on Citus it carries a
+    RETURNING clause so that the shards are written by INSERT, not COPY: `returning_on_citus`). A new invoice carries
     its batch (`import_batch`) as its provenance and has no audit event of its own: the batch's one event
     says who imported which file when, and the invoice's history tells its creation from there. Rows whose
     invoice exists wait in a second table and are compared with what is stored once, at the end; only those
@@ -379,7 +381,7 @@ class _Writer:
             SELECT %(tenant)s, n.number, n.customer_id, n.issue_date, n.due_date, n.amount, n.currency,
                    n.amount, n.po_number, n.discount_percent, n.discount_due_date, %(status)s, %(batch)s, now(), now()
             FROM _invoice_new n
-            """,
+            """ + returning_on_citus(),  # noqa: S608 - a constant clause (see o2c.citus)
             {"tenant": self.tenant_id, "status": InvoiceStatus.OPEN.value, "batch": self.batch.pk},
         )
         cur.execute("TRUNCATE _invoice_new")

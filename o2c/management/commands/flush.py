@@ -6,7 +6,7 @@ with the explicit `o2c.allow_audit_purge` setting, which this command (a develop
 """
 
 from django.core.management.commands.flush import Command as DjangoFlush
-from django.db import connections
+from django.db import connections, transaction
 
 OWNER_ALIAS = "owner"
 
@@ -19,6 +19,13 @@ class Command(DjangoFlush):
     def handle(self, **options):
         options["database"] = OWNER_ALIAS
         connection = connections[OWNER_ALIAS]
+        if connection.is_citus:
+            # The shards' triggers run on the workers, which see the setting only as a propagated SET LOCAL:
+            # the whole flush is one transaction that carries it.
+            with transaction.atomic(using=OWNER_ALIAS), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+                cursor.execute("SET LOCAL o2c.allow_audit_purge = 'on'")
+                return super().handle(**options)
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('o2c.allow_audit_purge', 'on', false)")
         try:
