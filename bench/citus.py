@@ -29,6 +29,7 @@ import io
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -378,6 +379,7 @@ def child(args) -> None:
             answer = {"failed": traceback.format_exc()}
         channel.write(json.dumps(answer) + "\n")
         channel.flush()
+    shutil.rmtree(worker.workdir, ignore_errors=True)
 
 
 # --- orchestration (parent process) --------------------------------------------------------------
