@@ -248,21 +248,21 @@ def _sync_append_only(cursor, model, role) -> None:
                 "FOR EACH STATEMENT EXECUTE FUNCTION o2c_refuse_change()").format(trigger, sql.Identifier(table))
     )
     if citus:
-        _sync_append_only_on_shards(cursor, table, trigger)
+        _sync_append_only_on_shards(cursor, table, _constraint_name(table, "append_only"))
 
 
-def _sync_append_only_on_shards(cursor, table: str, trigger: sql.Identifier) -> None:
+def _sync_append_only_on_shards(cursor, table: str, trigger: str) -> None:
     """Citus never fires a distributed table's statement trigger for UPDATE or DELETE (the coordinator's
     table holds no rows; the statement runs on the shards) and does not copy statement triggers to the
     shards, so the shards get their own. TRUNCATE stays with the coordinator's trigger, which Citus does
-    fire: `flush` allows it with a session setting that the workers would not see."""
-    for statement in (
-        sql.SQL("DROP TRIGGER IF EXISTS {} ON %s").format(trigger),
-        sql.SQL("CREATE TRIGGER {} BEFORE UPDATE OR DELETE ON %s FOR EACH STATEMENT "
-                "EXECUTE FUNCTION public.o2c_refuse_change()").format(trigger),
-    ):
-        cursor.execute("SELECT success, result FROM run_command_on_shards(%s, %s)",
-                       [table, statement.as_string(cursor.connection)])
-        failed = [result for success, result in cursor.fetchall() if not success]
-        if failed:
-            raise RuntimeError(f"append-only trigger on the shards of {table}: {failed[0]}")
+    fire. Created where missing only: this runs after every `flush` of the transactional tests."""
+    create = sql.SQL(
+        "DO $o2c$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '%1$s'::regclass AND tgname = {name}) "
+        "THEN CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON %1$s FOR EACH STATEMENT "
+        "EXECUTE FUNCTION public.o2c_refuse_change(); END IF; END $o2c$"
+    ).format(name=sql.Literal(trigger), trigger=sql.Identifier(trigger))
+    cursor.execute("SELECT success, result FROM run_command_on_shards(%s, %s)",
+                   [table, create.as_string(cursor.connection)])
+    failed = [result for success, result in cursor.fetchall() if not success]
+    if failed:
+        raise RuntimeError(f"append-only trigger on the shards of {table}: {failed[0]}")

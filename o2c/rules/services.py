@@ -282,7 +282,7 @@ def _store_results(kind: str, decisions: list[TriageDecision]) -> None:
         )
         with bulk_cursor() as cur:
             cur.execute(
-                "INSERT INTO o2c_triageresult (tenant_id, kind, case_id, rules_fired, \"values\", actions,"
+                "INSERT INTO o2c_triageresult (tenant_id, kind, case_id, rules_fired, \"values\", actions,"  # noqa: S608 - no input in the text
                 " explanation, errors, created_at)"
                 " SELECT %s, %s, t.case_id, t.fired::jsonb, t.vals::jsonb, t.acts::jsonb, t.expl, t.errs::jsonb,"
                 " statement_timestamp()"
