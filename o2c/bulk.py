@@ -54,8 +54,10 @@ def update_columns(model, rows: list, columns: dict[str, str]) -> None:
         if columns[column] == "jsonb":
             values = [json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str) for v in values]
         arrays.append(values)
-    sets = ", ".join(f'"{c}" = t."{c}"::{columns[c]}' for c in names)
-    unnest = ", ".join(["%s::bigint[]"] + ["%s::text[]"] * len(names))
+    # Each array typed as its column (not text cast per row): a text -> timestamptz cast depends on the
+    # session's time zone (STABLE), which Citus refuses to push to the shards with a column reference.
+    sets = ", ".join(f'"{c}" = t."{c}"' for c in names)
+    unnest = ", ".join(["%s::bigint[]"] + [f"%s::{columns[c]}[]" for c in names])
     aliases = ", ".join(["id"] + [f'"{c}"' for c in names])
     with bulk_cursor() as cur:
         cur.execute(f"UPDATE {model._meta.db_table} AS r SET {sets} FROM unnest({unnest}) AS t({aliases}) "  # noqa: S608

@@ -222,7 +222,8 @@ def _on_citus(cursor) -> bool:
 
 def _sync_append_only(cursor, model, role) -> None:
     table = model._meta.db_table
-    if _on_citus(cursor):
+    citus = _on_citus(cursor)
+    if citus:
         # Citus runs a trigger on every shard and calls that unsafe only for triggers that write to other
         # tables (a worker cannot reach them); this one only refuses the statement.
         cursor.execute("SET citus.enable_unsafe_triggers TO on")
@@ -246,3 +247,22 @@ def _sync_append_only(cursor, model, role) -> None:
         sql.SQL("CREATE TRIGGER {} BEFORE UPDATE OR DELETE OR TRUNCATE ON {} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION o2c_refuse_change()").format(trigger, sql.Identifier(table))
     )
+    if citus:
+        _sync_append_only_on_shards(cursor, table, _constraint_name(table, "append_only"))
+
+
+def _sync_append_only_on_shards(cursor, table: str, trigger: str) -> None:
+    """Citus never fires a distributed table's statement trigger for UPDATE or DELETE (the coordinator's
+    table holds no rows; the statement runs on the shards) and does not copy statement triggers to the
+    shards, so the shards get their own. TRUNCATE stays with the coordinator's trigger, which Citus does
+    fire. Created where missing only: this runs after every `flush` of the transactional tests."""
+    create = sql.SQL(
+        "DO $o2c$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '%1$s'::regclass AND tgname = {name}) "
+        "THEN CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON %1$s FOR EACH STATEMENT "
+        "EXECUTE FUNCTION public.o2c_refuse_change(); END IF; END $o2c$"
+    ).format(name=sql.Literal(trigger), trigger=sql.Identifier(trigger))
+    cursor.execute("SELECT success, result FROM run_command_on_shards(%s, %s)",
+                   [table, create.as_string(cursor.connection)])
+    failed = [result for success, result in cursor.fetchall() if not success]
+    if failed:
+        raise RuntimeError(f"append-only trigger on the shards of {table}: {failed[0]}")

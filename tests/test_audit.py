@@ -75,7 +75,7 @@ def test_changes_are_json_safe_and_diffed(in_tenant):
     assert event.changes == {"amount": ["10.00", "12.50"], "due_date": ["2026-03-01", "2026-03-15"]}
 
 
-def test_events_are_tenant_scoped(tenant, other_tenant):
+def test_events_are_tenant_scoped(tenant, other_tenant, rls_probe):
     with tenant_context(tenant), origin_context(RequestOrigin(channel="system")):
         audit_event("invoice.created", InvoiceFactory())
     with tenant_context(other_tenant):

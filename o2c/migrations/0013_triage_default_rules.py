@@ -14,15 +14,16 @@ def install_defaults(apps, schema_editor):
     db = schema_editor.connection.alias  # migrations run as the schema owner ("owner"), not the app role
     with schema_editor.connection.cursor() as cursor:
         for tenant_id in Tenant.objects.using(db).values_list("pk", flat=True):
-            # Row-level security may already be on for these tables: act as the tenant.
-            cursor.execute("SELECT set_config('o2c.tenant_id', %s, true)", [str(tenant_id)])
+            # Row-level security may already be on for these tables: act as the tenant. SET LOCAL rather than
+            # set_config(): Citus passes only the statement on to the workers, whose shards hold the policies.
+            cursor.execute(f"SET LOCAL o2c.tenant_id = '{int(tenant_id)}'")
             if TriageRule.objects.using(db).filter(tenant_id=tenant_id).exists():
                 continue
             TriageRule.objects.using(db).bulk_create(
                 TriageRule(tenant_id=tenant_id, applies_to=kind, position=position, **rule_to_dict(spec))
                 for kind, specs in sets.items() for position, spec in enumerate(specs, start=1)
             )
-        cursor.execute("SELECT set_config('o2c.tenant_id', '', true)")
+        cursor.execute("SET LOCAL o2c.tenant_id = ''")
 
 
 class Migration(migrations.Migration):

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from ..bulk import bulk_cursor, pg_array
+from ..citus import returning_on_citus
 from ..errors import ApplicationError
 from ..models import Tenant, TriageResult, TriageRule
 from ..services.audit import audit_event
@@ -149,8 +150,14 @@ def triage_rule_delete(*, rule_id: int, actor=None) -> None:
     with transaction.atomic():
         rule = TriageRule.objects.select_for_update().get(pk=rule_id)
         audit_event("triage_rule.deleted", rule, {"name": [rule.name, None]}, actor=actor)
-        rule.delete()
+        _rule_delete(rule)
         _renumber(list(triage_rules(rule.applies_to)))
+
+
+def _rule_delete(rule: TriageRule) -> None:
+    """Delete through the tenant's manager: `Model.delete()` names the row by id alone, which Citus must
+    send to every shard; the scoped queryset's delete also names the tenant, so it reaches one."""
+    TriageRule.objects.filter(pk=rule.pk).delete()
 
 
 # --- whole rule sets (files) -----------------------------------------------------------------------
@@ -197,7 +204,7 @@ def _replace_kind(kind: str, specs: list[RuleSpec], outcome: ImportOutcome, acto
     wanted = {spec.name for spec in specs}
     for rule in existing.values():
         if rule.name not in wanted:
-            rule.delete()
+            _rule_delete(rule)
             outcome.deleted += 1
     for position, spec in enumerate(specs, start=1):
         rule = existing.get(spec.name)
@@ -275,12 +282,12 @@ def _store_results(kind: str, decisions: list[TriageDecision]) -> None:
         )
         with bulk_cursor() as cur:
             cur.execute(
-                "INSERT INTO o2c_triageresult (tenant_id, kind, case_id, rules_fired, \"values\", actions,"
+                "INSERT INTO o2c_triageresult (tenant_id, kind, case_id, rules_fired, \"values\", actions,"  # noqa: S608 - no input in the text
                 " explanation, errors, created_at)"
                 " SELECT %s, %s, t.case_id, t.fired::jsonb, t.vals::jsonb, t.acts::jsonb, t.expl, t.errs::jsonb,"
                 " statement_timestamp()"
                 " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],"
-                " %s::text[]) AS t(case_id, fired, vals, acts, expl, errs)",
+                " %s::text[]) AS t(case_id, fired, vals, acts, expl, errs)" + returning_on_citus(),
                 [current_tenant_id(), kind, *map(pg_array, columns)])
 
 

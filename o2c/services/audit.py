@@ -71,6 +71,7 @@ def audit_events_bulk(items, *, actor=None) -> None:
     if not items:
         return
     from ..bulk import bulk_cursor, pg_array
+    from ..citus import returning_on_citus
     from ..tenancy import current_tenant_id
 
     actor_id, channel, ip, user_agent = audit_origin(actor)
@@ -88,6 +89,6 @@ def audit_events_bulk(items, *, actor=None) -> None:
             "action, object_type, object_id, object_repr, changes) "
             "SELECT %s, now(), %s::bigint, %s, %s::inet, %s, t.action, t.object_type, t.object_id, t.repr, "
             "t.changes::jsonb FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[]) "
-            "AS t(action, object_type, object_id, repr, changes)",
+            "AS t(action, object_type, object_id, repr, changes)" + returning_on_citus(),
             [current_tenant_id(), actor_id, channel, ip, user_agent, *map(pg_array, columns)])
 
