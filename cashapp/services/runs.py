@@ -26,6 +26,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from o2c.bulk import bulk_cursor, pg_array
+from o2c.citus import returning_on_citus
 from o2c.errors import ConflictError
 from o2c.ledger.posting import Line, Posting, post
 from o2c.runtime import interpreter_tuned_for_bulk_work
@@ -539,7 +540,8 @@ def _insert_suggestions(rows: list[tuple], run_id: int) -> None:
         cur.execute(
             "INSERT INTO cashapp_suggestion (tenant_id, payment_id, run_id, rank, customer_id, confidence, "
             "explanation, allocations, on_account, status, created_at) SELECT %s, payment_id, %s::bigint, rank, "
-            "customer_id, confidence, explanation, allocations, on_account, %s::text, now() FROM _suggestion_in",
+            "customer_id, confidence, explanation, allocations, on_account, %s::text, now() FROM _suggestion_in"
+            + returning_on_citus(),
             [current_tenant_id(), run_id, SuggestionStatus.PENDING.value])
         cur.execute("DROP TABLE _suggestion_in")
 
