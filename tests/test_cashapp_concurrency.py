@@ -129,9 +129,12 @@ def test_a_posting_that_read_a_balance_another_clerk_then_changed_is_checked_aga
 
     def release_when_second_waits():
         # The second clerk blocks on the invoice row the first one holds; then let the first commit.
+        # On Citus the row waits on a worker: citus_lock_waits sees the whole cluster's waits.
+        waits = ("SELECT count(*) FROM citus_lock_waits" if connections["owner"].is_citus else
+                 "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
         with connections["owner"].cursor() as cur:
             for _ in range(1000):
-                cur.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
+                cur.execute(waits)
                 if cur.fetchone()[0]:
                     break
                 time.sleep(0.01)  # polling for the condition, not waiting out a race

@@ -196,7 +196,7 @@ def test_a_deduction_being_worked_refuses_the_reversal(in_tenant):
     app_id = post([_manual(payment, Line(invoice.pk, D("90.00"), deduction=D("10.00"),
                                          deduction_reason="pricing"))]).application_ids[payment.pk][0]
     with connection.cursor() as cursor:  # a status the deductions workflow sets; not one reversal may undo
-        cursor.execute("UPDATE deductions_deduction SET status = 'in_research'")
+        cursor.execute("UPDATE deductions_deduction SET status = 'in_research' WHERE tenant_id = %s", [in_tenant.pk])
     with pytest.raises(ConflictError, match=f"deduction of application {app_id} is being worked"):
         reverse([app_id])
     assert not Application.objects.filter(reverses_id=app_id).exists()
@@ -211,8 +211,8 @@ def test_applications_are_append_only(in_tenant):
     post([_manual(payment, Line(invoice.pk, D("100.00")))])
     for statement in ("UPDATE cashapp_application SET applied_amount = 1", "DELETE FROM cashapp_application"):
         with pytest.raises(Exception, match="permission denied|append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
+            with connection.cursor() as cursor:  # the tenant's rows only: on Citus, its one shard
+                cursor.execute(f"{statement} WHERE tenant_id = %s", [in_tenant.pk])
 
 
 @pytest.mark.parametrize("statement", [
@@ -224,8 +224,8 @@ def test_balances_are_guarded_by_the_database(in_tenant, statement):
     InvoiceFactory(amount=D("100.00"))
     _payment(amount="100.00")
     with pytest.raises(IntegrityError), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
+        with connection.cursor() as cursor:  # the tenant's rows only: on Citus, its one shard
+            cursor.execute(f"{statement} WHERE tenant_id = %s", [in_tenant.pk])
 
 
 def test_another_tenants_invoice_is_not_found(tenant, other_tenant):

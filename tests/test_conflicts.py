@@ -66,7 +66,7 @@ def worked_deduction(tenant):
         [app_id] = post([Posting(payment.pk, [Line(invoice.pk, Decimal("90.00"), deduction=Decimal("10.00"),
                                                    deduction_reason="pricing")], "manual")]).application_ids[payment.pk]
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE deductions_deduction SET status = 'in_research'")
+            cursor.execute("UPDATE deductions_deduction SET status = 'in_research' WHERE tenant_id = %s", [tenant.pk])
     return app_id, payment
 
 

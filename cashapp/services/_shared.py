@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from o2c.bulk import bulk_cursor
+from o2c.citus import returning_on_citus
 from o2c.tenancy import current_tenant_id
 
 from ..matching import AUTO, SUGGEST, UNMATCHED
@@ -31,7 +32,10 @@ def _record_matches(matches: list[tuple], run_id: int | None) -> None:
             "now() "
             "FROM _match_in ON CONFLICT (tenant_id, payment_id) DO UPDATE SET outcome = excluded.outcome, "
             "customer_id = excluded.customer_id, confidence = excluded.confidence, "
-            "explanation = excluded.explanation, run_id = excluded.run_id, updated_at = now()",
+            # excluded.updated_at is the now() of the INSERT: Citus refuses a function in DO UPDATE SET
+            # unless it is IMMUTABLE, which now() is not.
+            "explanation = excluded.explanation, run_id = excluded.run_id, updated_at = excluded.updated_at"
+            + returning_on_citus(),
             [tenant_id, run_id])
         cur.execute("DROP TABLE _match_in")
 

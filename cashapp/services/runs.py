@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from o2c.bulk import bulk_cursor, pg_array
+from o2c.citus import returning_on_citus
 from o2c.errors import ConflictError
 from o2c.ledger.posting import Line, Posting, post
 from o2c.runtime import interpreter_tuned_for_bulk_work
@@ -83,6 +85,7 @@ def _eligible_payments():
 # asked for, so whatever arrived while another run was running is matched by it: nothing waits for nothing.
 
 RUN_QUEUED_ONCE = "matching_run_one_queued_one_running"
+_CONSTRAINT_IN_MESSAGE = re.compile(r'constraint "([^"]+)"')
 
 
 @transaction.atomic
@@ -117,13 +120,25 @@ def _run_requested(trigger: str, bank_file, actor) -> tuple[MatchingRun, bool, b
                 run = MatchingRun.objects.create(trigger=trigger, bank_file=bank_file,
                                                  requested_by=actor if getattr(actor, "pk", None) else None)
         except IntegrityError as exc:
-            if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != RUN_QUEUED_ONCE:
+            if not _refused_by(exc, RUN_QUEUED_ONCE):
                 raise
             continue  # another request queued one meanwhile (we waited for it to commit): join that one
         run.payments_total = _run_payments(run).count()
         run.save(update_fields=["payments_total"])
         return run, True, reaped
     raise ConflictError("matching runs are being requested too fast for this tenant; try again")
+
+
+def _refused_by(exc: IntegrityError, constraint: str) -> bool:
+    """Whether `constraint` refused the row. On Citus a shard's constraint refuses it on a worker: the error the
+    coordinator passes on names it only in its message, with the shard's id appended
+    (matching_run_one_queued_one_running_102251)."""
+    diag = getattr(exc.__cause__, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name is None:
+        found = _CONSTRAINT_IN_MESSAGE.search(getattr(diag, "message_primary", None) or "")
+        name = found.group(1) if found else ""
+    return name == constraint or (name.startswith(f"{constraint}_") and name[len(constraint) + 1:].isdigit())
 
 
 def _run_payments(run: MatchingRun):
@@ -537,9 +552,10 @@ def _insert_suggestions(rows: list[tuple], run_id: int) -> None:
             for row in rows:
                 copy.write_row(row)
         cur.execute(
-            "INSERT INTO cashapp_suggestion (tenant_id, payment_id, run_id, rank, customer_id, confidence, "
+            "INSERT INTO cashapp_suggestion (tenant_id, payment_id, run_id, rank, customer_id, confidence, "  # noqa: S608 (a constant clause)
             "explanation, allocations, on_account, status, created_at) SELECT %s, payment_id, %s::bigint, rank, "
-            "customer_id, confidence, explanation, allocations, on_account, %s::text, now() FROM _suggestion_in",
+            "customer_id, confidence, explanation, allocations, on_account, %s::text, now() FROM _suggestion_in"
+            + returning_on_citus(),
             [current_tenant_id(), run_id, SuggestionStatus.PENDING.value])
         cur.execute("DROP TABLE _suggestion_in")
 

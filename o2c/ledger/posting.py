@@ -24,6 +24,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from o2c.bulk import bulk_cursor, pg_array
+from o2c.citus import returning_on_citus
 from o2c.errors import ApplicationError, ConflictError
 from o2c.models.ledger import InvoiceStatus
 from o2c.money import quantize
@@ -423,10 +424,11 @@ def _reverse(application_ids: list[int], *, actor_id: int | None, reason: str) -
                    "customer_id bigint, applied numeric, discount numeric, deduction numeric, write_off numeric",
                    rows)
         cur.execute(
-            "INSERT INTO cashapp_application (tenant_id, id, reverses_id, payment_id, invoice_id, customer_id, "
+            "INSERT INTO cashapp_application (tenant_id, id, reverses_id, payment_id, invoice_id, customer_id, "  # noqa: S608 (a constant clause)
             "applied_amount, discount_amount, deduction_amount, write_off_amount, source, explanation, "
             "created_by_id, created_at) SELECT %s, id, reverses_id, payment_id, invoice_id, customer_id, applied, "
-            "discount, deduction, write_off, 'manual', %s::text, %s::bigint, now() FROM _reversal_in",
+            "discount, deduction, write_off, 'manual', %s::text, %s::bigint, now() FROM _reversal_in"
+            + returning_on_citus(),
             [tenant_id, f"reversal: {reason}" if reason else "reversal", actor_id])
         cur.execute("DROP TABLE _reversal_in")
         _write_balances(cur, tenant_id, payments, invoices)
