@@ -27,6 +27,7 @@ BASE_PORT = int(os.environ.get("O2C_CITUS_PORT", "56000"))  # each xdist worker 
 # concurrency and kill-a-worker tests, the pages' wiring, and the cluster's own tests. Kept small: CI time.
 SUITE = {
     "test_citus.py",
+    "test_citus_single_shard.py",
     "test_cross_tenant_probe.py",
     "test_rls.py",
     "test_tenancy.py",
