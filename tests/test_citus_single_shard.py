@@ -107,22 +107,31 @@ def clerk(tenant):
 def clerk_session(clerk, verified_client, world):
     """A clerk of tenant A signed in, as after sign-in: the session holds the company chosen and the
     switcher's list (sign-in's one named fan-out, `access.memberships_of`), so no page asks for them again."""
+    return _signed_in(verified_client, clerk)
+
+
+def _signed_in(verified_client, user) -> Client:
     from o2c.access import SESSION_TENANT_KEY, memberships_of
 
-    client = verified_client(clerk)
+    client = verified_client(user)
     session = client.session
-    session[SESSION_TENANT_KEY] = memberships_of(clerk, session)[0].tenant_id
+    session[SESSION_TENANT_KEY] = memberships_of(user, session)[0].tenant_id
     session.save()
     return client
 
 
 def _pages(world) -> list[str]:
+    cursor = f"{world.invoice.due_date.isoformat()}_{world.invoice.pk}"
     return [
         reverse("dashboard"),
         reverse("customer_list"),
+        reverse("customer_list") + f"?q=Customer&after={world.customer.pk}",  # the cursor's name subquery
         reverse("customer_detail", args=[world.customer.pk]),
+        reverse("customer_detail", args=[world.customer.pk]) + "?status=all",
         reverse("invoice_list"),
-        reverse("invoice_list") + "?status=outstanding&bucket=1_30&q=INV",
+        reverse("invoice_list") + f"?status=outstanding&bucket=1_30&q=INV&customer={world.customer.pk}",
+        reverse("invoice_list") + f"?after={cursor}",
+        reverse("invoice_list") + f"?before={cursor}",
         reverse("invoice_detail", args=[world.invoice.pk]),
         reverse("payments:index"),
         reverse("cashapp:index"),
@@ -162,6 +171,23 @@ def test_the_api_touches_one_shard_by_session_and_by_key(tenant, world, clerk, c
     by_key = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
     findings = [f for client in (clerk_session, by_key) for url in _api(world)
                 for f in single_shard_findings(client, url, tenant)]
+    second_page = by_key.get(reverse("api_invoice_list") + "?page_size=1").json()["next"]
+    assert second_page, "the tenant has two invoices: a page of one links to the next"
+    findings += single_shard_findings(by_key, second_page, tenant)
+    assert not findings, "\n".join(findings)
+
+
+def test_the_admin_and_settings_pages_touch_one_shard(tenant, world, verified_client):
+    """A tenant admin who is also operator staff: the settings pages and the Django admin's lists (with
+    their filters and search), a change page with its inlines."""
+    admin = member(tenant, Role.TENANT_ADMIN)
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client = _signed_in(verified_client, admin)
+    urls = [reverse("user_list"), reverse("invoice_import"), "/admin/", "/admin/o2c/customer/?currency=USD",
+            f"/admin/o2c/customer/{world.customer.pk}/change/", f"/admin/o2c/invoice/?q={world.invoice.number}",
+            "/admin/o2c/auditevent/", "/admin/o2c/membership/"]
+    findings = [f for url in urls for f in single_shard_findings(client, url, tenant)]
     assert not findings, "\n".join(findings)
 
 
