@@ -48,13 +48,20 @@ def fan_out(reason: str, using: str = "default"):
     other query that Citus would send to every shard fails its test. On plain PostgreSQL the setting is an
     inert placeholder. Needs a transaction (SET LOCAL)."""
     with connections[using].cursor() as cursor:
+        cursor.execute("SELECT current_setting('citus.multi_task_query_log_level', true)")
+        before = cursor.fetchone()[0]
         cursor.execute("SET LOCAL citus.multi_task_query_log_level = 'off'")
     try:
         yield reason
     finally:
         if not connections[using].needs_rollback:
             with connections[using].cursor() as cursor:
-                cursor.execute("RESET citus.multi_task_query_log_level")
+                # Back to the value before, not RESET: that would also drop a session's own setting (a
+                # test's `rls_probe`) in favour of the role's.
+                if before is None:
+                    cursor.execute("RESET citus.multi_task_query_log_level")
+                else:
+                    cursor.execute("SELECT set_config('citus.multi_task_query_log_level', %s, true)", [before])
 
 
 def is_coordinator(cursor) -> bool:

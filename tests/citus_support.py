@@ -29,6 +29,7 @@ BASE_PORT = int(os.environ.get("O2C_CITUS_PORT", "56000"))  # each xdist worker 
 SUITE = {
     "test_citus.py",
     "test_citus_growth.py",
+    "test_citus_single_shard.py",
     "test_schema_gate.py",
     "test_cross_tenant_probe.py",
     "test_rls.py",

@@ -479,9 +479,10 @@ def test_unknown_url_kwarg_fails_with_instructions():
 
 # --- the two lines of defence, each on its own, and the probe detecting a leak ----------------
 
-def test_rls_alone_still_hides_b_when_the_orm_scope_is_removed(probe, monkeypatch):
+def test_rls_alone_still_hides_b_when_the_orm_scope_is_removed(probe, monkeypatch, rls_probe):
     """Second line: with the access functions' tenant filter replaced by the unscoped manager, the
-    database still shows A's request only A's rows (RLS on o2c.tenant_id), so the page is 404."""
+    database still shows A's request only A's rows (RLS on o2c.tenant_id), so the page is 404. (On Citus
+    the unscoped queries go to every shard, each of whose policies must refuse B's row: `rls_probe`.)"""
     from o2c import access, api_views
     from o2c.models import Customer
 
@@ -533,11 +534,12 @@ def test_probe_reports_a_leak_when_the_tenant_scope_is_wrong(probe, monkeypatch)
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "owner"])
-def test_probe_catches_the_leak_when_both_lines_are_removed(probe, monkeypatch):
+def test_probe_catches_the_leak_when_both_lines_are_removed(probe, monkeypatch, rls_probe):
     """Remove both lines for real: the access functions unscoped, and row-level security disabled
     (committed as the owner, so the app connection sees it) on the tables the invoice page reads.
     B's invoice is then served to A and the probe's check reports it; the schema is restored and
-    the gate confirms it. Transactional because the app connection must see the owner's DDL."""
+    the gate confirms it. Transactional because the app connection must see the owner's DDL. (On Citus
+    the unscoped page reads every shard: `rls_probe`.)"""
     from o2c import access
     from o2c.models import Customer
     from o2c.rls import sync

@@ -15,7 +15,7 @@ INV-2,C1,Acme,2026-01-02,2026-02-01,250.50,USD,,2,2026-01-12
 
 
 @pytest.mark.django_db
-def test_import_is_scoped(tenant, other_tenant):
+def test_import_is_scoped(tenant, other_tenant, rls_probe):  # unscoped reads on purpose: every shard on Citus
     with tenant_context(tenant):
         invoice_import_csv(data=CSV, file_name="a.csv")
         assert Invoice.objects.count() == 2
