@@ -1,6 +1,6 @@
 """o2c on single-node PostgreSQL, Citus with one worker and Citus with two workers, side by side, in one run.
 
-    python bench/citus.py [--scale 1] [--threads 4] [--port 61000] [--backends postgres,citus-1w,citus-2w]
+    python bench/citus.py [--scale 1] [--threads 4] [--port 27000] [--backends postgres,citus-1w,citus-2w]
 
 Starts every backend itself from `scripts/citus_cluster.py` (fresh `initdb` nodes on loopback ports from
 --port, ten per backend: the single node without the Citus library, the clusters a coordinator and 1 or 2
@@ -68,7 +68,7 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", type=float, default=1.0, help="grows the large tenant and the workload's files")
     p.add_argument("--threads", type=int, default=4)
-    p.add_argument("--port", type=int, default=61000, help="first port; each backend takes the next ten")
+    p.add_argument("--port", type=int, default=27000, help="first port; each backend takes the next ten")
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--stage", choices=["child"], help=argparse.SUPPRESS)  # a backend's worker process
     return p.parse_args()

@@ -5,7 +5,7 @@ in a temporary folder with `shared_preload_libraries = 'citus'`; the extension c
 `../shared/engines/build-citus.sh` (`make citus`). Run as root, the servers run as the `postgres` user,
 because PostgreSQL refuses to run as root.
 
-    python scripts/citus_cluster.py start --workers 2 --port 55432   # prints the DATABASE_URL
+    python scripts/citus_cluster.py start --workers 2 --port 25432   # prints the DATABASE_URL
     python scripts/citus_cluster.py stop --dir /tmp/o2c-citus-XXXX
 """
 
@@ -15,6 +15,7 @@ import argparse
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -140,9 +141,23 @@ def add_worker(conn, worker: Node) -> None:
     conn.execute("SELECT citus_add_node('127.0.0.1', %s)", [worker.port])
 
 
-def start(workers: int = 2, port: int = 55432, base: Path | None = None) -> Cluster:
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start(workers: int = 2, port: int = 25432, base: Path | None = None) -> Cluster:
+    """Ports from `port`: keep them below the kernel's ephemeral range (32768 up on Linux), where an outgoing
+    connection may hold any port for a moment and a server then fails to bind it."""
     if not citus_installed():
         raise RuntimeError("the Citus extension is not installed: run `make citus`")
+    taken = [p for p in range(port, port + workers + 1) if not port_free(p)]
+    if taken:
+        raise RuntimeError(f"ports {taken} are in use (a cluster left running?): stop it or choose another --port")
     base = Path(base or tempfile.mkdtemp(prefix="o2c-citus-"))
     cluster = Cluster(base, start_node(base, "coordinator", port))
     try:
@@ -178,7 +193,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("start")
     up.add_argument("--workers", type=int, default=2)
-    up.add_argument("--port", type=int, default=55432)
+    up.add_argument("--port", type=int, default=25432)
     up.add_argument("--database", default="o2c")
     down = sub.add_parser("stop")
     down.add_argument("--dir", required=True)

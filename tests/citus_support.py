@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CITUS = os.environ.get("O2C_CITUS") in ("1", "all")
 WHOLE_SELECTION = os.environ.get("O2C_CITUS") == "all"
 DB_NAME = "test_o2c_citus"
-BASE_PORT = int(os.environ.get("O2C_CITUS_PORT", "56000"))  # each xdist worker takes the next ten ports
+# Each xdist worker takes the next ten ports; below the ephemeral range (see scripts/citus_cluster.py).
+BASE_PORT = int(os.environ.get("O2C_CITUS_PORT", "26000"))
 
 # The tests that run again on the cluster: tenancy (the probe, RLS), import, a cash-application run, the
 # concurrency and kill-a-worker tests, the pages' wiring, the cluster's own tests, and the whole day's export
