@@ -37,6 +37,9 @@ SERVER_SETTINGS = {
     "max_replication_slots": "20",
     "max_wal_senders": "20",
     "citus.shard_count": "8",
+    # Shards left behind by a move are dropped when asked (citus_cleanup_orphaned_resources), not by the
+    # maintenance daemon at a moment of its choosing, whose locks then meet the next test's TRUNCATE.
+    "citus.defer_shard_delete_interval": "-1",
     "citus.max_adaptive_executor_pool_size": "4",
     "log_min_messages": "warning",
 }
@@ -143,6 +146,8 @@ def add_worker(conn, worker: Node) -> None:
 
 def port_free(port: int) -> bool:
     with socket.socket() as probe:
+        # As PostgreSQL binds: connections of a server just stopped may linger in TIME_WAIT on the port.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
