@@ -6,7 +6,7 @@ in a temporary folder with `shared_preload_libraries = 'citus'`; the extension c
 because PostgreSQL refuses to run as root.
 
     python scripts/citus_cluster.py start --workers 2 --port 25432   # prints the DATABASE_URL
-    python scripts/citus_cluster.py stop --dir /tmp/o2c-citus-XXXX
+    python scripts/citus_cluster.py stop --dir <the folder start printed>
 """
 
 from __future__ import annotations
