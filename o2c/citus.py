@@ -64,11 +64,6 @@ def fan_out(reason: str, using: str = "default"):
                     cursor.execute("SELECT set_config('citus.multi_task_query_log_level', %s, true)", [before])
 
 
-def is_coordinator(cursor) -> bool:
-    cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
-    return cursor.fetchone()[0]
-
-
 def tenant_tables() -> set[str]:
     return {m._meta.db_table for m in tenant_models()}
 
@@ -144,9 +139,9 @@ class Report:
 def distribute(using: str = "owner") -> Report:
     """Idempotent: tables Citus already holds are left as they are."""
     report = Report()
+    if not connections[using].is_citus:
+        raise RuntimeError("this database has no Citus extension: not a Citus coordinator")
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        if not is_coordinator(cursor):
-            raise RuntimeError("this database has no Citus extension: not a Citus coordinator")
         placed = placements(cursor)
         tenant = tenant_tables()
         todo = [t for t in public_tables(cursor) if t not in placed]

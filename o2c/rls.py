@@ -109,7 +109,7 @@ def sync(using: str = "default") -> None:
         cursor.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(role))
         cursor.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON django_migrations FROM {}").format(role))
 
-        if _on_citus(cursor):
+        if connection.is_citus:
             from .citus import configure_app_role
 
             configure_app_role(cursor)
@@ -215,14 +215,9 @@ def _sync_policy(cursor, model) -> None:
     )
 
 
-def _on_citus(cursor) -> bool:
-    cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
-    return cursor.fetchone()[0]
-
-
 def _sync_append_only(cursor, model, role) -> None:
     table = model._meta.db_table
-    citus = _on_citus(cursor)
+    citus = cursor.db.is_citus
     if citus:
         # Citus runs a trigger on every shard and calls that unsafe only for triggers that write to other
         # tables (a worker cannot reach them); this one only refuses the statement.

@@ -63,6 +63,7 @@ def point_django_at(host: str, port: int, name: str) -> None:
         for config in (settings.DATABASES[alias], connections[alias].settings_dict):
             config.update(HOST=host, PORT=str(port), NAME=name)
         connections[alias].close()
+        connections[alias].__dict__.pop("is_citus", None)  # cached per connection object: another database now
     # Subprocesses (the Celery workers of the worker tests) read the URL.
     os.environ["DATABASE_URL"] = f"postgresql://postgres@{host}:{port}/{name}"
     os.environ["O2C_DB_NAME"] = name

@@ -8,14 +8,14 @@ class DatabaseSchemaEditor(PostgresSchemaEditor):
 
     def __enter__(self):
         editor = super().__enter__()
-        if self._on_citus() and self.atomic_migration:
+        if self.connection.is_citus and self.atomic_migration:
             # Placing tables and adding keys to reference tables in one transaction needs one connection
             # per worker (Citus refuses the parallel mode once a reference table has been touched).
             self.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
         return editor
 
     def add_field(self, model, field):
-        if not self._on_citus():
+        if not self.connection.is_citus:
             return super().add_field(model, field)
         from .. import citus
 
@@ -51,16 +51,8 @@ class DatabaseSchemaEditor(PostgresSchemaEditor):
     # o2c.citus is imported when used: it reads the models, which need this backend loaded first.
     def create_model(self, model):
         super().create_model(model)
-        if self._on_citus():
+        if self.connection.is_citus:
             from .. import citus
 
             with self.connection.cursor() as cursor:
                 citus.place_new_table(cursor, model)
-
-    def _on_citus(self) -> bool:
-        if not hasattr(self, "_citus"):
-            from .. import citus
-
-            with self.connection.cursor() as cursor:
-                self._citus = citus.is_coordinator(cursor)
-        return self._citus

@@ -16,9 +16,7 @@ class Command(DjangoMigrate):
 
     def handle(self, *args, **options):
         super().handle(*args, **options)
-        with connections[options["database"]].cursor() as cursor:
-            on_citus = citus.is_coordinator(cursor)
-        if on_citus:
+        if connections[options["database"]].is_citus:
             report = citus.distribute(using=options["database"])
             if options["verbosity"]:
                 self.stdout.write(f"Citus: {report}")
