@@ -1,7 +1,7 @@
-"""Import a 100k-entry BAI2 file and a 100k-entry camt.053 file into Postgres, as the app role with RLS on.
+"""Import a 100k-entry BAI2, camt.053 and MT940 file into Postgres, as the app role with RLS on.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/o2c .venv/bin/python bench/import_bank_file.py \
-        [--entries 100000] [--db o2c_bench_import]
+        [--entries 100000] [--db o2c_bench_import] [--formats BAI2,camt.053,MT940]
 
 Times `bank_file_import` end to end (hash, parse, statements, COPY of payments and remittance lines, advice
 linking, audit) for a new file, the same bytes again (recognised by hash), and the same entries under
@@ -20,13 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.invoice_list import ensure_database, machine_speed, setup_django  # noqa: E402
-from bench.parse_bank_file import bai2_file, camt_file  # noqa: E402
+from bench.parse_bank_file import bai2_file, camt_file, mt940_file  # noqa: E402
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--entries", type=int, default=100_000)
     p.add_argument("--db", default="o2c_bench_import")
+    p.add_argument("--formats", default="BAI2,camt.053,MT940", help="comma-separated subset to run")
     args = p.parse_args()
     print(machine_speed())
     ensure_database(args.db, fresh=True)
@@ -43,7 +44,9 @@ def main() -> None:
     tenant = Tenant.objects.using("owner").create(slug=f"bench-import-{stamp}", name="Bench import")
     with tenant_context(tenant):
         CashAppSettings.objects.create(match_after_import=False)  # the import alone is timed here
-    for label, make in (("BAI2", bai2_file), ("camt.053", camt_file)):
+    makers = {"BAI2": bai2_file, "camt.053": camt_file, "MT940": mt940_file}
+    for label in args.formats.split(","):
+        make = makers[label]
         data = make(args.entries, random.Random(7))
         runs = [("new file", data, f"{label}.dat"),
                 ("same bytes again", data, f"{label}-again.dat"),

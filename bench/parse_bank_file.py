@@ -1,4 +1,4 @@
-"""Parse a generated 100k-entry BAI2 file and a 100k-entry camt.053 file; print entries per second.
+"""Parse a generated 100k-entry BAI2, camt.053 and MT940 file; print entries per second.
 
     .venv/bin/python bench/parse_bank_file.py [--entries 100000]
 
@@ -64,11 +64,24 @@ def camt_file(n: int, rng: random.Random) -> bytes:
     return "".join(parts).encode()
 
 
+def mt940_file(n: int, rng: random.Random) -> bytes:
+    """One MT940 statement of n credits, each with a :86: of German ?NN subfields (EREF, SVWZ, payer name)."""
+    lines = [":20:BENCH", ":25:DE89370400440532013000", ":28C:1/1", ":60F:C250101EUR1000,00"]
+    closing = 100000
+    for i in range(n):
+        cents = rng.randint(100, 5_000_000)
+        closing += cents
+        lines.append(f":61:2501020102C{cents // 100},{cents % 100:02d}NTRFE2E{i}//BR{i:010d}")
+        lines.append(f":86:166?00GUTSCHRIFT?20EREF+E2E{i}?21SVWZ+INV-{i:07d}?32Customer {i % 997}")
+    lines += [f":62F:C250102EUR{closing // 100},{closing % 100:02d}", "-"]
+    return "\n".join(lines).encode()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=100_000)
     args = parser.parse_args()
-    for name, build in (("BAI2", bai2_file), ("camt.053", camt_file)):
+    for name, build in (("BAI2", bai2_file), ("camt.053", camt_file), ("MT940", mt940_file)):
         data = build(args.entries, random.Random(20250101))
         start = time.perf_counter()
         parsed = parse_bank_file(data)

@@ -19,6 +19,7 @@ from payments.parsers import (
     ParsedFile,
     detect_format,
     parse_bank_file,
+    stream_bank_file,
 )
 
 
@@ -377,6 +378,72 @@ def test_mt940_multi_line_86_and_references():
     assert credit.end_to_end_id == "E2E-77"
     assert charge.bank_reference == f"{statement.statement_id}/2", "NONREF: statement id / position"
     assert (charge.amount, charge.direction) == (Decimal("50"), DEBIT)
+
+
+def _streamed(data: bytes, chunk_size: int):
+    """What the import reads (stream_bank_file, lists put back into their statements), or the refusal."""
+    from dataclasses import replace
+
+    try:
+        stream = stream_bank_file(data, chunk_size=chunk_size)
+        statements = []
+        for item in stream:
+            if isinstance(item, list):
+                statements[-1] = replace(statements[-1], entries=statements[-1].entries + tuple(item))
+            else:
+                statements.append(item)
+    except BankFileError as exc:
+        return str(exc)
+    return statements, list(stream.warnings)
+
+
+def _whole(data: bytes):
+    try:
+        parsed = parse_bank_file(data)
+    except BankFileError as exc:
+        return str(exc)
+    return list(parsed.statements), list(parsed.warnings)
+
+
+def test_mt940_read_as_stored_gives_what_the_whole_parse_gives():
+    """MT940 is stored list by list while it is read: every seed and 400 mutations of them (bad lines late in a
+    message, repeated references, missing :62F:, MT942 totals) give the same statements, entries, warnings and
+    refusals as parsing the whole file."""
+    import random
+
+    from tests.parser_fuzzing import RandomChooser, load_seeds, mutate
+
+    seeds = load_seeds()
+    inputs = [data for _, data in seeds["mt940"]]
+    chooser = RandomChooser(random.Random(940))
+    inputs += [mutate(chooser, "mt940", seeds) for _ in range(400)]
+    compared = 0
+    for data in inputs:
+        try:
+            if detect_format(data) not in ("mt940", "mt942"):
+                continue
+        except BankFileError:
+            continue
+        compared += 1
+        assert _streamed(data, chunk_size=2) == _whole(data), data[:200]
+    assert compared > 100
+
+
+def test_mt940_a_bad_line_late_in_a_long_statement_is_refused_naming_it():
+    lines = [":20:LONG", ":25:DE89370400440532013000", ":28C:1/1", ":60F:C250101EUR0,00"]
+    for i in range(1000):
+        lines += [f":61:2501020102C1,00NTRFE2E{i}//BR{i}", f":86:166?20SVWZ+INV-{i}"]
+    lines += [":62F:C250102EUR1000,00", "-"]
+    good = "\n".join(lines)
+    bad = good.replace(":61:2501020102C1,00NTRFE2E900//", ":61:2501X20102C1,00NTRFE2E900//")
+    line = 4 + 2 * 900 + 1
+    with pytest.raises(BankFileError, match=rf"^line {line}: :61: statement line"):
+        _consume_stream(bad.encode())
+    assert _consume_stream(good.encode()) == 1000
+
+
+def _consume_stream(data: bytes) -> int:
+    return sum(len(item) for item in stream_bank_file(data, chunk_size=100) if isinstance(item, list))
 
 
 def test_mt940_bad_statement_line_names_the_line():

@@ -140,8 +140,8 @@ class BankFileStream:
     the same way. `warnings` is complete once the iteration has ended. A refusal (BankFileError) can come
     from `stream_bank_file` or at any point of the iteration, after lists were yielded.
 
-    camt.05x is read lazily, so that a 100k-entry statement is stored while it is walked; the other formats
-    are parsed whole up front and handed out in lists."""
+    camt.05x and MT940/MT942 are read lazily, so that a 100k-entry statement is stored while it is walked; the
+    other formats are parsed whole up front and handed out in lists."""
 
     def __init__(self, data: bytes, fmt: str, parsed: ParsedFile | None, chunk_size: int):
         self.format = fmt
@@ -162,9 +162,9 @@ class BankFileStream:
                 for i in range(0, len(s.entries), self._chunk_size):
                     yield list(s.entries[i:i + self._chunk_size])
             return
-        yield from self._camt()
+        yield from self._lazy(_LAZY[self.format])
 
-    def _camt(self) -> Iterator[Statement | list[Entry]]:
+    def _lazy(self, iter_parse) -> Iterator[Statement | list[Entry]]:
         # unique_references and reconcile, one statement at a time: the first use of a reference keeps it, the
         # n-th becomes "ref#n", exactly as the whole-file pass numbers them.
         warnings = self.warnings
@@ -173,7 +173,7 @@ class BankFileStream:
         pending: Statement | None = None  # a statement waits for its first entries, which may name its currency
         done: list[tuple[Statement, Decimal]] = []
         net = Decimal(0)
-        for item in camt.iter_parse(self._data, warnings, self._chunk_size):
+        for item in iter_parse(self._data, warnings, self._chunk_size):
             if isinstance(item, Statement):
                 if pending is not None:
                     yield pending
@@ -209,8 +209,14 @@ class BankFileStream:
             reconcile_net(statement, statement_net, warnings)
 
 
+# Formats read as they are stored: format -> iter_parse(data, warnings, chunk_size), which yields each statement
+# (entries empty) and then its entries in lists, refusing as the format's parse does.
+_LAZY = {"camt.052": camt.iter_parse, "camt.053": camt.iter_parse, "camt.054": camt.iter_parse,
+         "mt940": mt940.iter_parse, "mt942": mt940.iter_parse}
+
+
 def stream_bank_file(data: bytes, *, file_name: str = "", csv_mapping: CsvMapping | dict | None = None,
                      chunk_size: int = 10_000) -> BankFileStream:
     fmt = detect_format(data, file_name=file_name, csv_mapping=csv_mapping)
-    parsed = None if fmt.startswith("camt") else parse_bank_file(data, file_name=file_name, csv_mapping=csv_mapping)
+    parsed = None if fmt in _LAZY else parse_bank_file(data, file_name=file_name, csv_mapping=csv_mapping)
     return BankFileStream(data, fmt, parsed, chunk_size)

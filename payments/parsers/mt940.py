@@ -17,6 +17,8 @@ Rules:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -92,16 +94,60 @@ def _balance(value: str, tag: str, line: int) -> tuple[Decimal, date, str]:
 
 def parse(data: bytes, warnings: list[str]) -> list[Statement]:
     statements = []
-    # SWIFT control characters (SOH, ETX, SUB) mark message boundaries in some exports; they carry nothing.
-    text = _CONTROL.sub("", decode(data))
-    for start, fields in _messages(text):
+    for start, fields in _messages(_text(data)):
         statements.append(_statement(start, fields, warnings))
     if not statements:
-        raise BankFileError("no MT940/MT942 message (no :20: field) in the file")
+        raise _no_message()
     return statements
 
 
+def iter_parse(data: bytes, warnings: list[str], chunk_size: int) -> Iterator[Statement | list[Entry]]:
+    """`parse`, read as it is stored: each statement (entries empty) followed by its entries in lists of
+    chunk_size, with the values and refusals `parse` gives, in the same order. A statement whose date is
+    its last entry's (no :62: or :13D:) is parsed whole first, as `parse` does."""
+    found = False
+    for start, fields in _messages(_text(data)):
+        found = True
+        head, lines = _head(start, fields)
+        if head.as_of is None and lines:
+            whole = _finished(head, fields, [_entry(*line) for line in lines], warnings)
+            yield replace(whole, entries=())
+            for i in range(0, len(whole.entries), chunk_size):
+                yield list(whole.entries[i:i + chunk_size])
+            continue
+        yield head
+        entries: list[Entry] = []
+        for i in range(0, len(lines), chunk_size):
+            chunk = [_entry(*line) for line in lines[i:i + chunk_size]]
+            entries += chunk
+            yield chunk
+        _check_totals(fields, entries, warnings)
+    if not found:
+        raise _no_message()
+
+
+def _text(data: bytes) -> str:
+    # SWIFT control characters (SOH, ETX, SUB) mark message boundaries in some exports; they carry nothing.
+    return _CONTROL.sub("", decode(data))
+
+
+def _no_message() -> BankFileError:
+    return BankFileError("no MT940/MT942 message (no :20: field) in the file")
+
+
 def _statement(start: int, fields: list, warnings: list[str]) -> Statement:
+    head, lines = _head(start, fields)
+    return _finished(head, fields, [_entry(*line) for line in lines], warnings)
+
+
+def _finished(head: Statement, fields: list, entries: list[Entry], warnings: list[str]) -> Statement:
+    as_of = head.as_of if head.as_of is not None or not entries else entries[-1].booking_date
+    _check_totals(fields, entries, warnings)
+    return replace(head, as_of=as_of, entries=tuple(entries))
+
+
+def _head(start: int, fields: list) -> tuple[Statement, list[tuple]]:
+    """The statement without its entries, and the arguments of `_entry` for each :61: (with its :86:)."""
     tags = {}
     for tag, value, line in fields:
         tags.setdefault(tag, (value, line))
@@ -132,27 +178,25 @@ def _statement(start: int, fields: list, warnings: list[str]) -> Statement:
             as_of = parse_date(stamp, "YYMMDD", what=f":{tag}: date", line=line)
     statement_id = f"{tags['20'][0].strip()}/{account}/{number}/{opening_date or as_of or ''}"
 
-    entries: list[Entry] = []
+    lines: list[tuple] = []
     pending = None
     n = 0
     for tag, value, line in fields:
         if tag == "61":
             if pending:
-                entries.append(_entry(*pending, None))
+                lines.append((*pending, None))
             n += 1
             pending = (value, line, n, statement_id, currency)
         elif tag == "86" and pending:
-            entries.append(_entry(*pending, (value, line)))
+            lines.append((*pending, (value, line)))
             pending = None
     if pending:
-        entries.append(_entry(*pending, None))
-    if as_of is None and entries:
-        as_of = entries[-1].booking_date
-    _check_totals(fields, entries, warnings)
-    return Statement(
-        statement_id=statement_id, account=account, currency=currency, as_of=as_of, entries=tuple(entries),
+        lines.append((*pending, None))
+    head = Statement(
+        statement_id=statement_id, account=account, currency=currency, as_of=as_of, entries=(),
         opening_balance=opening, closing_balance=closing,
     )
+    return head, lines
 
 
 def _check_totals(fields: list, entries: list[Entry], warnings: list[str]) -> None:
