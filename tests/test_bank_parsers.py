@@ -405,22 +405,23 @@ def _whole(data: bytes):
     return list(parsed.statements), list(parsed.warnings)
 
 
-def test_mt940_read_as_stored_gives_what_the_whole_parse_gives():
-    """MT940 is stored list by list while it is read: every seed and 400 mutations of them (bad lines late in a
-    message, repeated references, missing :62F:, MT942 totals) give the same statements, entries, warnings and
-    refusals as parsing the whole file."""
+@pytest.mark.parametrize("fmt,detected", [("mt940", ("mt940", "mt942")), ("bai2", ("bai2",))])
+def test_read_as_stored_gives_what_the_whole_parse_gives(fmt, detected):
+    """MT940 and BAI2 are stored list by list while they are read: every seed and 400 mutations of them (bad
+    lines late in a statement, repeated references, missing trailers or :62F:, wrong totals) give the same
+    statements, entries, warnings and refusals as parsing the whole file."""
     import random
 
     from tests.parser_fuzzing import RandomChooser, load_seeds, mutate
 
     seeds = load_seeds()
-    inputs = [data for _, data in seeds["mt940"]]
+    inputs = [data for _, data in seeds[fmt]]
     chooser = RandomChooser(random.Random(940))
-    inputs += [mutate(chooser, "mt940", seeds) for _ in range(400)]
+    inputs += [mutate(chooser, fmt, seeds) for _ in range(400)]
     compared = 0
     for data in inputs:
         try:
-            if detect_format(data) not in ("mt940", "mt942"):
+            if detect_format(data) not in detected:
                 continue
         except BankFileError:
             continue

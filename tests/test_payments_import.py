@@ -85,6 +85,44 @@ def test_an_entry_broken_after_lists_were_stored_still_stores_nothing(quiet, mon
     assert bank_file.payments_created == 7 == Payment.objects.count()
 
 
+def _mt940(n: int) -> str:
+    lines = [":20:LATE", ":25:DE89370400440532013000", ":28C:1/1", ":60F:C250101EUR0,00"]
+    for i in range(1, n + 1):
+        lines += [f":61:2501020102C{i},00NTRFE2E{i}//M{i}", f":86:166?20SVWZ+INV-{i}"]
+    return "\n".join([*lines, f":62F:C250102EUR{n * (n + 1) // 2},00", "-"])
+
+
+def _bai2(n: int) -> str:
+    body = [f"16,195,{i}00,Z,B{i},C{i},PAYMENT {i}/" for i in range(1, n + 1)]
+    total = sum(i * 100 for i in range(1, n + 1))
+    return "\n".join(["01,BANKUS33,O2C,250102,0600,1,,,2/", "02,O2C,BANKUS33,1,250101,2400,USD,2/",
+                      f"03,1234567890,USD,010,0,,,015,{total},,/", *body,
+                      f"49,{2 * total},{n + 2}/", f"98,{2 * total},1,{n + 4}/", f"99,{2 * total},1,{n + 6}/"])
+
+
+@pytest.mark.parametrize("fmt,good,broken,line", [
+    ("mt940", _mt940(7), _mt940(7).replace(":61:2501020102C6,00", ":61:2501020102C6,0x"), 15),
+    ("bai2", _bai2(7), _bai2(7).replace("16,195,600,", "16,195,6x0,"), 9),
+    ("bai2", _bai2(7), _bai2(7).rsplit("\n", 1)[0], 12),  # refused at its very end: no file trailer
+])
+def test_mt940_and_bai2_broken_after_lists_were_stored_still_store_nothing(quiet, monkeypatch, fmt, good, broken,
+                                                                           line):
+    """MT940 and BAI2 are stored list by list while they are read, as camt is; a refusal further on rolls back
+    the lists already stored."""
+    import payments.parsers as parsers
+
+    real = parsers.stream_bank_file
+    monkeypatch.setattr("payments.services.stream_bank_file", lambda data, **kw: real(data, **{**kw, "chunk_size": 2}))
+    assert broken != good
+    with pytest.raises(BankFileRefused) as exc:
+        bank_file_import(data=broken.encode(), file_name=f"late.{fmt}")
+    assert f"late.{fmt}" in exc.value.message and f"line {line}" in exc.value.message
+    assert _counts() == (0, 0, 0, 0, 0)
+    bank_file = bank_file_import(data=good.encode(), file_name=f"good.{fmt}")
+    assert bank_file.payments_created == 7 == Payment.objects.count()
+    assert not bank_file.warnings
+
+
 @pytest.mark.parametrize("advice_first", [True, False])
 def test_remittance_advice_links_to_its_payment_in_either_order(quiet, advice_first):
     payment_file = camt053([Credit("CHK-5512", "1490.00", payer="ACME CORP")])

@@ -140,7 +140,7 @@ class BankFileStream:
     the same way. `warnings` is complete once the iteration has ended. A refusal (BankFileError) can come
     from `stream_bank_file` or at any point of the iteration, after lists were yielded.
 
-    camt.05x and MT940/MT942 are read lazily, so that a 100k-entry statement is stored while it is walked; the
+    camt.05x, MT940/MT942 and BAI2 are read lazily, so that a 100k-entry statement is stored while it is walked; the
     other formats are parsed whole up front and handed out in lists."""
 
     def __init__(self, data: bytes, fmt: str, parsed: ParsedFile | None, chunk_size: int):
@@ -212,7 +212,7 @@ class BankFileStream:
 # Formats read as they are stored: format -> iter_parse(data, warnings, chunk_size), which yields each statement
 # (entries empty) and then its entries in lists, refusing as the format's parse does.
 _LAZY = {"camt.052": camt.iter_parse, "camt.053": camt.iter_parse, "camt.054": camt.iter_parse,
-         "mt940": mt940.iter_parse, "mt942": mt940.iter_parse}
+         "mt940": mt940.iter_parse, "mt942": mt940.iter_parse, "bai2": bai2.iter_parse}
 
 
 def stream_bank_file(data: bytes, *, file_name: str = "", csv_mapping: CsvMapping | dict | None = None,

@@ -23,6 +23,8 @@ Rules worth knowing:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 
 from ._common import decode, implied_amount, is_digits, parse_date, shown, to_int
@@ -173,6 +175,19 @@ def _summary_balances(fields: list[str], currency: str, line: int) -> tuple[Deci
 
 
 def parse(data: bytes, warnings: list[str]) -> list[Statement]:
+    statements: list[Statement] = []
+    for item in iter_parse(data, warnings, 10_000):
+        if isinstance(item, Statement):
+            statements.append(item)
+        else:
+            statements[-1] = replace(statements[-1], entries=statements[-1].entries + tuple(item))
+    return statements
+
+
+def iter_parse(data: bytes, warnings: list[str], chunk_size: int) -> Iterator[Statement | list[Entry]]:
+    """`parse`, read as it is stored: each account's statement (entries empty) at its 03 record, then its
+    entries in lists of chunk_size, with the values and refusals `parse` gives. A refusal can come after
+    lists were yielded (a missing trailer is known only at the end); the import then stores nothing."""
     records, _ = _merge_continuations(_records(decode(data)))
     if not records or records[0].code != "01":
         raise BankFileError("a BAI2 file must start with a 01 file header record", line=records[0].line if records
@@ -183,7 +198,7 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
     sender, file_created, file_id = header[0].strip(), header[2].strip() + header[3].strip(), header[4].strip()
     file_key = f"{sender}:{file_created}:{file_id}"
 
-    statements: list[Statement] = []
+    physical = _PhysicalCounts(records)
     group = account = None
     group_no = 0
     group_total = group_accounts = 0
@@ -227,9 +242,13 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
                 raise BankFileError("03 account record has no account number", line=rec.line)
             currency = (f[1].strip() if len(f) > 1 else "") or group["currency"]
             opening, closing, total = _summary_balances(f[2:], currency, rec.line)
-            account = {"number": number, "currency": currency, "opening": opening, "closing": closing,
-                       "total": total, "entries": []}
+            account = {"number": number, "currency": currency, "total": total, "entries": []}
             account_start = idx
+            yield Statement(
+                statement_id=f"{group['originator']}:{number}:{group['as_of_raw']}:{group['modifier']}",
+                account=number, currency=currency, as_of=group["as_of"], entries=(),
+                opening_balance=opening, closing_balance=closing,
+            )
         elif code == "16":
             if account is None:
                 raise BankFileError("16 transaction record outside an account (no 03 before it)", line=rec.line)
@@ -237,6 +256,9 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
             account["total"] += minor
             if entry is not None:
                 account["entries"].append(entry)
+                if len(account["entries"]) >= chunk_size:
+                    yield account["entries"]
+                    account["entries"] = []
         elif code == "49":
             if account is None:
                 raise BankFileError("49 account trailer without a 03 account record", line=rec.line)
@@ -247,18 +269,11 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
             _check(warnings, rec.line, f"49 trailer of account {account['number']}", "control total",
                    stated, account["total"])
             _check_count(warnings, rec.line, f"49 trailer of account {account['number']}", f, 1,
-                         _physical_count(records, account_start, idx))
+                         physical.between(account_start, idx))
             group_total += int(stated or 0)
             group_accounts += 1
-            statements.append(Statement(
-                statement_id=f"{group['originator']}:{account['number']}:{group['as_of_raw']}:{group['modifier']}",
-                account=account["number"],
-                currency=account["currency"],
-                as_of=group["as_of"],
-                entries=tuple(account["entries"]),
-                opening_balance=account["opening"],
-                closing_balance=account["closing"],
-            ))
+            if account["entries"]:
+                yield account["entries"]
             account = None
         elif code == "98":
             if group is None:
@@ -269,7 +284,7 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
             stated = f[0].strip()
             _check(warnings, rec.line, "98 group trailer", "control total", stated, group_total)
             _check_count(warnings, rec.line, "98 group trailer", f, 1, group_accounts, what="number of accounts")
-            _check_count(warnings, rec.line, "98 group trailer", f, 2, _physical_count(records, group_start, idx))
+            _check_count(warnings, rec.line, "98 group trailer", f, 2, physical.between(group_start, idx))
             stated_total = to_int(stated)
             file_total += group_total if stated_total is None else stated_total
             file_groups += 1
@@ -280,7 +295,7 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
             f = rec.fields.split(",")
             _check(warnings, rec.line, "99 file trailer", "control total", f[0].strip(), file_total)
             _check_count(warnings, rec.line, "99 file trailer", f, 1, file_groups, what="number of groups")
-            _check_count(warnings, rec.line, "99 file trailer", f, 2, _physical_count(records, 0, idx))
+            _check_count(warnings, rec.line, "99 file trailer", f, 2, physical.between(0, idx))
             seen_99 = True
         else:
             raise BankFileError(f"unknown BAI2 record code {code!r}", line=rec.line)
@@ -288,12 +303,24 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
         last = records[-1].line
         missing = "49 account trailer" if account else "98 group trailer" if group else "99 file trailer"
         raise BankFileError(f"file ends without its {missing} (truncated?)", line=last)
-    return statements
 
 
-def _physical_count(records: list[_Record], start: int, end: int) -> int:
-    # Trailer record counts include every 88 continuation, which we merged into its parent.
-    return sum(1 + r.raw.count("\n88,") + r.raw.startswith("88,") for r in records[start:end + 1])
+class _PhysicalCounts:
+    """Records from start to end counted as the trailers count them: with every 88 continuation, which we merged
+    into its parent. Each record is counted once (three trailers used to walk a 100k-record file each)."""
+
+    def __init__(self, records: list[_Record]):
+        self._records = records
+        self._before: list[int] | None = None  # records[:i] counted, built at the first trailer
+
+    def between(self, start: int, end: int) -> int:
+        if self._before is None:
+            before = [0]
+            for r in self._records:
+                raw = r.raw
+                before.append(before[-1] + 1 + raw.count("\n88,") + raw.startswith("88,"))
+            self._before = before
+        return self._before[end + 1] - self._before[start]
 
 
 def _check(warnings: list[str], line: int, where: str, what: str, stated: str, actual: int) -> None:
