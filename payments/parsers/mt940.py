@@ -39,6 +39,9 @@ _SLASH_KEYS = re.compile(r"/(EREF|NAME|REMI|IBAN|BIC|ORDP|BENM|ISDT|CSID|MARF|AD
                          r"ULTD|ULTB|CDTRREF|CDTRREFTP|CODE|ID|USTD|STRD)/")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _GERMAN = re.compile(r"\?(\d\d)", re.ASCII)
+_GERMAN_START = re.compile(r"\d{3}\?")  # not ASCII-only, as it always was
+# The ?NN subfields that hold the purpose text (?20-?29, then ?60-?63), in the order they are joined.
+_PURPOSE_KEYS = (*map(str, range(20, 30)), "60", "61", "62", "63")
 _SEPA_KEYS = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|COAM|OAMT|IBAN|BIC)\+")
 _CHANNEL = {"TRF": "wire", "STO": "wire", "DDT": "direct_debit", "RTI": "other", "CHK": "check", "BOE": "other",
             "DCR": "card", "POS": "card"}
@@ -278,14 +281,14 @@ def _details(info: str) -> tuple[str, str, str, str, str]:
     """(payer name, payer account, end-to-end id, remittance text, whole text) from a :86: field."""
     flat = info.replace("\r", "")
     whole = " ".join(flat.split())
-    if _GERMAN.search(flat[:6]) or re.match(r"^\d{3}\?", flat):
+    if _GERMAN.search(flat[:6]) or _GERMAN_START.match(flat):
         joined = flat.replace("\n", "")
         pieces: dict[str, list[str]] = {}
         parts = _GERMAN.split(joined)
         for i in range(1, len(parts) - 1, 2):
             pieces.setdefault(parts[i], []).append(parts[i + 1])
         sub = {key: "".join(values) for key, values in pieces.items()}
-        purpose = "".join(sub.get(f"{k}", "") for k in [*map(str, range(20, 30)), "60", "61", "62", "63"])
+        purpose = "".join([sub[k] for k in _PURPOSE_KEYS if k in sub])
         keyed = dict(zip(*[iter(_SEPA_KEYS.split(purpose)[1:])] * 2, strict=False))
         remit = keyed.get("SVWZ", "" if keyed else purpose).strip()
         name = (sub.get("32", "") + sub.get("33", "")).strip()
