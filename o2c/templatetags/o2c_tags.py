@@ -6,7 +6,7 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ..money import fmt
+from ..money import fmt, money_display, money_in_text
 
 register = template.Library()
 
@@ -23,6 +23,20 @@ def money(amount, currency=""):
     if amount is None or amount == "":
         return ""
     return fmt(Decimal(amount), currency or "USD")
+
+
+@register.filter(name="money_display")
+def money_display_filter(amount, currency=""):
+    """1,234.50 EUR: number and code together, for text (titles, sentences); tables use `money` + a ccy span."""
+    if amount is None or amount == "" or not currency:
+        return money(amount, currency)
+    return money_display(Decimal(amount), currency)
+
+
+@register.filter
+def money_text(text, currency=""):
+    """Stored text (explanations, audit values) with its storage-precision amounts in the minor unit."""
+    return money_in_text(text, currency)
 
 
 @register.filter
