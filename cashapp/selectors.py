@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.db import connection
 from django.db.models import Prefetch, Q
 
 from o2c.inputs import amount_or_none
 from o2c.ledger.status import INVOICE_OUTSTANDING
 from o2c.models import AuditEvent, Invoice
+from o2c.tenancy import current_tenant_id
 from payments.models import Payment
 
 from .models import Application, MatchingRun, PaymentMatch, RunStatus, Suggestion, SuggestionStatus
@@ -87,3 +91,39 @@ def open_invoice_search(query: str, *, limit: int = 20) -> list[Invoice]:
 
 def recent_runs(limit: int = 5) -> list[MatchingRun]:
     return list(MatchingRun.objects.order_by("-created_at", "-pk")[:limit])
+
+
+# One verdict per decided answer, counted per hundredth of confidence (1.000 joins 0.99):
+# - a posting (a payment's automatic or clerk-confirmed rows, with the answer's confidence) is right unless
+#   one of its rows was reversed;
+# - a suggestion a clerk rejected is wrong, and so is one accepted only after a re-split (its payment has
+#   no confirmed posting: the clerk's rows were posted as manual ones).
+# Suggestions superseded by a later run or by another answer the clerk chose carry no verdict.
+_DECISION_COUNTS = """
+WITH reversed AS (
+    SELECT reverses_id AS id FROM cashapp_application WHERE tenant_id = %(tenant)s AND reverses_id IS NOT NULL
+), decided AS (
+    SELECT max(a.confidence) AS confidence, bool_and(r.id IS NULL) AS is_right
+    FROM cashapp_application a LEFT JOIN reversed r ON r.id = a.id
+    WHERE a.tenant_id = %(tenant)s AND a.reverses_id IS NULL AND a.confidence IS NOT NULL
+      AND a.source IN ('auto', 'confirmed')
+    GROUP BY a.payment_id, a.source
+    UNION ALL
+    SELECT s.confidence, false
+    FROM cashapp_suggestion s
+    WHERE s.tenant_id = %(tenant)s AND (s.status = 'rejected' OR s.status = 'accepted' AND NOT EXISTS (
+        SELECT 1 FROM cashapp_application c WHERE c.tenant_id = %(tenant)s AND c.payment_id = s.payment_id
+          AND c.source = 'confirmed'))
+)
+SELECT least(floor(confidence * 100), 99)::int AS hundredth, count(*), sum(confidence),
+       count(*) FILTER (WHERE is_right)
+FROM decided GROUP BY 1 ORDER BY 1
+"""
+
+
+def decision_confidence_counts() -> list[tuple[int, int, Decimal, int]]:
+    """(hundredth 0..99, verdicts, sum of their confidences, right ones) for the current tenant's decided
+    answers: the raw material of the calibration chart (cashapp.calibration). One query, at most 100 rows."""
+    with connection.cursor() as cur:
+        cur.execute(_DECISION_COUNTS, {"tenant": current_tenant_id()})
+        return cur.fetchall()

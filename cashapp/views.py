@@ -17,7 +17,7 @@ from o2c.money import money_in_text
 from o2c.views import _render, capability_required, failure_status
 from payments.models import Payment
 
-from . import selectors
+from . import calibration, selectors
 from .forms import CashAppSettingsForm
 from .models import Application, CashAppSettings, MatchingRun, PaymentMatch, Suggestion, SuggestionStatus
 from .services import (
@@ -225,7 +225,12 @@ def settings_view(request):
         cash_app_settings_update(values={k: form.cleaned_data[k] for k in form.Meta.fields}, actor=request.user)
         messages.success(request, "Cash-application settings saved; the next run uses them.")
         return redirect("cashapp:settings")
-    return render(request, "cashapp/settings.html", {"form": form}, status=422 if form.errors else 200)
+    history = calibration.tenant_calibration()
+    return render(request, "cashapp/settings.html", {
+        "form": form, "threshold": current.auto_apply_threshold, "history": history,
+        "benchmark": None if history.enough else calibration.benchmark_calibration(),
+        "min_decisions": calibration.MIN_DECISIONS,
+    }, status=422 if form.errors else 200)
 
 
 @capability_required("cashapp.view")
