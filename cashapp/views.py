@@ -229,7 +229,7 @@ def settings_view(request):
     return render(request, "cashapp/settings.html", {
         "form": form, "threshold": current.auto_apply_threshold, "history": history,
         "benchmark": None if history.enough else calibration.benchmark_calibration(),
-        "min_decisions": calibration.MIN_DECISIONS,
+        "min_decisions": calibration.MIN_DECISIONS, "window": f"{selectors.CALIBRATION_WINDOW:,}",
     }, status=422 if form.errors else 200)
 
 

@@ -82,6 +82,8 @@ def _check_history(second):
     rows = {h: (n, s, r) for h, n, s, r in decision_confidence_counts()}
     assert rows == {65: (1, D("0.650"), 0), 72: (1, D("0.725"), 1), 83: (1, D("0.830"), 0), 88: (1, D("0.880"), 1),
                     96: (1, D("0.960"), 0), 97: (1, D("0.970"), 1), 99: (1, D("1.000"), 1)}
+    # only the latest payments count: of the last three, one has a verdict (the confirmed 0.88)
+    assert decision_confidence_counts(window=3) == [(88, 1, D("0.880"), 1)]
     cal = calibration.tenant_calibration()
     bands = {b.label: b for b in cal.bands}
     assert cal.decisions == 7 and not cal.enough
@@ -162,7 +164,7 @@ def test_the_settings_page_with_history(tenant, member_factory, verified_client,
     response = verified_client(admin).get(reverse("cashapp:settings"))
     html = response.content.decode()
     assert response.status_code == 200
-    assert "From your own history: 7 decided answers" in html
+    assert "From your own history: 7 decided answers about your latest 20,000 payments" in html
     assert 'class="reliability-chart"' in html and 'class="threshold-chart"' in html
     assert "0.95–0.99: 2 answers, mean confidence 0.965, 50.0% right" in html
     assert re.search(r'<tr class="is-current"><td>0.95 \(now\)</td><td class="num">42.9 %</td>', html)

@@ -157,3 +157,20 @@ def test_the_receipt_email_reads_the_minor_unit(tenant, member_factory, currency
     zero = {"EUR": "0.00", "JPY": "0", "KWD": "0.000"}[currency]
     assert f"Unapplied: {zero} {currency}" in receipt.body
     assert FOUR_DECIMALS.findall(receipt.subject + receipt.body) == []
+
+
+def test_a_refused_posting_names_the_asked_amount_in_the_minor_unit(in_tenant, member_factory, tenant):
+    """A suggestion stores its amounts at storage precision; the refusal a clerk reads does not."""
+    from cashapp.services import suggestion_accept
+    from o2c.errors import ApplicationError
+
+    CashAppSettings.objects.create(match_after_import=False)
+    invoice = InvoiceFactory(amount=D("200.00"), number="INV-9")
+    import_credits([Credit("P9", "100.00")])
+    suggestion = Suggestion.objects.create(
+        payment=Payment.objects.get(), rank=1, confidence=D("0.7"), explanation="x",
+        allocations=[{"invoice_id": invoice.pk, "invoice_number": "INV-9", "applied": "150.0000",
+                      "discount": "0", "deduction": "0", "deduction_reason": "", "write_off": "0"}])
+    with pytest.raises(ApplicationError) as refused:
+        suggestion_accept(suggestion=suggestion, actor=member_factory(tenant))
+    assert refused.value.message.endswith("payment has 100.00 unapplied, 150.00 asked")
