@@ -3,14 +3,16 @@ auto-apply threshold trade-off. The same drawing serves the settings page (templ
 colours from app.css classes: the CSP forbids inline styles) and the benchmark report, which writes a
 standalone .svg file (`write_reliability_svg`) with its own <style> element.
 
-Charts take plain objects, duck-typed, so the kernel imports no app:
-  band:  low, high, count, mean_confidence, observed_right (0..1), label
+Charts take plain objects, duck-typed, so the kernel imports no app (a band may also be a dict, as read
+from the benchmark's calibration_report.json):
+  band:  low, high, count, mean_confidence, observed_right (0..1)
   row:   threshold (Decimal or float), auto_share (0..1), wrong_per_1000_payments
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -38,7 +40,7 @@ def reliability_svg(bands, *, title: str = "Confidence against share right", sta
     """Per band: a column as high as the share of its answers that were right, spanning the band, and a dot
     at (mean confidence, share right). On the dashed diagonal confidence means what it says; below it the
     matcher is over-confident. Thin bands (fewer than 20 answers) are drawn paler."""
-    bands = list(bands)
+    bands = [SimpleNamespace(**b) if isinstance(b, dict) else b for b in bands]
     x0 = _x_domain(bands)
     pw, ph = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
 
@@ -76,7 +78,7 @@ def reliability_svg(bands, *, title: str = "Confidence against share right", sta
 
 
 def _tip(band) -> str:
-    return (f"{band.label}: {band.count:,} answer{'s' if band.count != 1 else ''}, mean confidence "
+    return (f"{band.low:.2f}–{band.high:.2f}: {band.count:,} answer{'s' if band.count != 1 else ''}, mean confidence "
             f"{band.mean_confidence:.3f}, {band.observed_right:.1%} right")
 
 

@@ -139,6 +139,8 @@ def test_the_standalone_svg_for_the_benchmark_report(tmp_path):
     assert len(root.findall("s:rect", ns)) == 3 and len(root.findall("s:circle", ns)) == 3
     assert root.find("s:title", ns).text == "Matcher <seed 2>"  # escaped in the file, read back as text
     assert "<style>" not in reliability_svg(bands)  # the page's chart takes its colours from app.css (CSP)
+    as_read = reliability_svg(REPORT["bands"])  # the bands as dicts, straight from the JSON
+    assert as_read == reliability_svg(bands) and "0.80–0.95: 500 answers, mean confidence 0.900, 93.0% right" in as_read
 
 
 def _write(tmp_path, data):
