@@ -6,7 +6,7 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ..money import fmt, money_display, money_in_text
+from ..money import fmt, money_in_text
 
 register = template.Library()
 
@@ -19,18 +19,11 @@ _BADGE.update({"pending_approval": "warn", "approved": "info", "sent": "info", "
 
 @register.filter
 def money(amount, currency=""):
-    """1,234.50 in the currency's minor units; empty for None. Currency code is shown by the template."""
+    """1,234.50 in the currency's minor units; empty for None. Currency code is shown by the template
+    (`{{ x|money:c }} <span class="ccy">{{ c }}</span>`); in Python, o2c.money.money_display gives both."""
     if amount is None or amount == "":
         return ""
     return fmt(Decimal(amount), currency or "USD")
-
-
-@register.filter(name="money_display")
-def money_display_filter(amount, currency=""):
-    """1,234.50 EUR: number and code together, for text (titles, sentences); tables use `money` + a ccy span."""
-    if amount is None or amount == "" or not currency:
-        return money(amount, currency)
-    return money_display(Decimal(amount), currency)
 
 
 @register.filter
