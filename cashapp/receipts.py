@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from o2c.models import CustomerContact
 from o2c.models.ledger import Channel
+from o2c.money import money_display
 from payments.models import Payment
 
 from .models import Application, PaymentReceipt
@@ -34,16 +35,20 @@ def payment_receipts_send(payment_ids: list[int]) -> int:
                                               recipients=recipients, applied_total=applied)
         except IntegrityError:
             continue  # sent before
-        lines = "\n".join(f"  {a.invoice.number}: {a.applied_amount} {payment.currency}"
-                          + (f" (deduction {a.deduction_amount})" if a.deduction_amount else "")
-                          for a in applications if a.reverses_id is None)
-        send_mail(
-            subject=f"Payment received: {payment.amount} {payment.currency}",
-            message=(f"Dear {payment.customer.name},\n\nwe received your payment of {payment.amount} "
-                     f"{payment.currency} (reference {payment.bank_reference}, {payment.booking_date}) "
-                     f"and applied it as follows:\n{lines}\n\nUnapplied: {payment.unapplied_amount} "
-                     f"{payment.currency}\n"),
-            from_email=None, recipient_list=recipients,
-        )
+        send_mail(subject=f"Payment received: {money_display(payment.amount, payment.currency)}",
+                  message=_receipt_text(payment, applications), from_email=None, recipient_list=recipients)
         sent += 1
     return sent
+
+
+def _receipt_text(payment: Payment, applications: list[Application]) -> str:
+    """Amounts in the currency's minor unit with the code ("1,525.50 EUR"), as a person reads them."""
+    def amount(value) -> str:
+        return money_display(value, payment.currency)
+
+    lines = "\n".join(f"  {a.invoice.number}: {amount(a.applied_amount)}"
+                      + (f" (deduction {amount(a.deduction_amount)})" if a.deduction_amount else "")
+                      for a in applications if a.reverses_id is None)
+    return (f"Dear {payment.customer.name},\n\nwe received your payment of {amount(payment.amount)} "
+            f"(reference {payment.bank_reference}, {payment.booking_date}) and applied it as follows:\n{lines}\n\n"
+            f"Unapplied: {amount(payment.unapplied_amount)}\n")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.db import connection, transaction
 from django.db.models import Prefetch, Q
 
 from o2c.inputs import amount_or_none
 from o2c.ledger.status import INVOICE_OUTSTANDING
 from o2c.models import AuditEvent, Invoice
+from o2c.tenancy import current_tenant_id
 from payments.models import Payment
 
 from .models import Application, MatchingRun, PaymentMatch, RunStatus, Suggestion, SuggestionStatus
@@ -87,3 +91,54 @@ def open_invoice_search(query: str, *, limit: int = 20) -> list[Invoice]:
 
 def recent_runs(limit: int = 5) -> list[MatchingRun]:
     return list(MatchingRun.objects.order_by("-created_at", "-pk")[:limit])
+
+
+# One verdict per decided answer about the tenant's latest payments, counted per hundredth of confidence
+# (1.000 joins 0.99):
+# - a posting (a payment's automatic or clerk-confirmed rows, with the answer's confidence) is right unless
+#   one of its rows was reversed;
+# - a suggestion a clerk rejected is wrong, and so is one accepted only after a re-split (its payment has
+#   no confirmed posting: the clerk's rows were posted as manual ones).
+# Suggestions superseded by a later run or by another answer the clerk chose carry no verdict.
+# The window (the latest CALIBRATION_WINDOW payments, by the primary key) bounds the work whatever the
+# tenant's size, and keeps the verdicts about the matcher as it is now rather than years ago. The LATERAL
+# subqueries (OFFSET 0 keeps the planner from flattening the second) make each payment an index probe
+# into its own rows; a hash join would read every application of the tenant instead.
+CALIBRATION_WINDOW = 20_000
+_DECISION_COUNTS = """
+WITH recent AS (
+    SELECT id FROM payments_payment WHERE tenant_id = %(tenant)s ORDER BY id DESC LIMIT %(window)s
+), decided AS (
+    SELECT x.confidence, x.is_right FROM recent p CROSS JOIN LATERAL (
+        SELECT max(a.confidence) AS confidence,
+               NOT bool_or(EXISTS (SELECT 1 FROM cashapp_application r
+                                   WHERE r.tenant_id = %(tenant)s AND r.reverses_id = a.id)) AS is_right
+        FROM cashapp_application a
+        WHERE a.tenant_id = %(tenant)s AND a.payment_id = p.id AND a.reverses_id IS NULL
+          AND a.source IN ('auto', 'confirmed') AND a.confidence IS NOT NULL
+        GROUP BY a.source) x
+    UNION ALL
+    SELECT s.confidence, false FROM recent p CROSS JOIN LATERAL (
+        SELECT s.confidence FROM cashapp_suggestion s
+        WHERE s.tenant_id = %(tenant)s AND s.payment_id = p.id AND (s.status = 'rejected' OR s.status = 'accepted'
+          AND (SELECT c.id FROM cashapp_application c WHERE c.tenant_id = %(tenant)s AND c.payment_id = p.id
+                 AND c.source = 'confirmed' LIMIT 1) IS NULL)
+        OFFSET 0) s
+)
+SELECT least(floor(confidence * 100), 99)::int AS hundredth, count(*), sum(confidence),
+       count(*) FILTER (WHERE is_right)
+FROM decided GROUP BY 1 ORDER BY 1
+"""
+
+
+def decision_confidence_counts(*, window: int = CALIBRATION_WINDOW) -> list[tuple[int, int, Decimal, int]]:
+    """(hundredth 0..99, verdicts, sum of their confidences, right ones) for the decided answers about the
+    current tenant's latest `window` payments: the raw material of the calibration chart
+    (cashapp.calibration). One query, at most 100 rows. JIT is off for it: compiling the plan took longer
+    than running it (bench/calibration_query.py, figures in bench/README.md)."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL jit = off")
+        cur.execute(_DECISION_COUNTS, {"tenant": current_tenant_id(), "window": window})
+        rows = cur.fetchall()
+        cur.execute("SET LOCAL jit TO DEFAULT")
+    return rows

@@ -13,10 +13,11 @@ from o2c import inputs
 from o2c.errors import ApplicationError
 from o2c.inputs import BadInput, safe_next
 from o2c.models import Invoice
+from o2c.money import money_in_text
 from o2c.views import _render, capability_required, failure_status
 from payments.models import Payment
 
-from . import selectors
+from . import calibration, selectors
 from .forms import CashAppSettingsForm
 from .models import Application, CashAppSettings, MatchingRun, PaymentMatch, Suggestion, SuggestionStatus
 from .services import (
@@ -87,14 +88,21 @@ def _workspace(request, payment, *, rows=None, error="", status=200):
     pending = list(payment.suggestions.filter(status=SuggestionStatus.PENDING).select_related("customer")
                    .order_by("rank"))
     if rows is None:
-        rows = [{"invoice": a["invoice_number"], "applied": a["applied"], "deduction": a["deduction"],
-                 "reason": a["deduction_reason"]} for a in (pending[0].allocations if pending else [])]
+        rows = [{"invoice": a["invoice_number"], "applied": _editable(a["applied"], payment.currency),
+                 "deduction": _editable(a["deduction"], payment.currency), "reason": a["deduction_reason"]}
+                for a in (pending[0].allocations if pending else [])]
     return render(request, "cashapp/payment.html", {
         "payment": payment, "applications": applications, "pending": pending, "rows": rows, "error": error,
         "match": PaymentMatch.objects.filter(payment=payment).first(),
         "audit": selectors.payment_audit(payment, applications), "reasons": DeductionReason.choices,
         "remittance_lines": list(payment.remittance_lines.order_by("position", "pk")),
     }, status=status)
+
+
+def _editable(amount, currency: str) -> str:
+    """An amount put into a form field for the clerk to read and change: the currency's minor unit, no
+    grouping ("1525.50", not "1525.5000"). Exact: only zeros beyond the minor unit are dropped."""
+    return money_in_text(str(amount), currency)
 
 
 MAX_ROWS = 500  # more invoices than one payment is ever split over
@@ -184,7 +192,8 @@ def allocation_row(request):
     except ValueError:
         raise Http404 from None
     return render(request, "cashapp/_allocation_row.html", {
-        "row": {"invoice": invoice.number, "applied": invoice.open_balance, "deduction": "0", "reason": ""},
+        "row": {"invoice": invoice.number, "applied": _editable(invoice.open_balance, invoice.currency),
+                "deduction": "0", "reason": ""},
         "reasons": DeductionReason.choices})
 
 
@@ -216,7 +225,12 @@ def settings_view(request):
         cash_app_settings_update(values={k: form.cleaned_data[k] for k in form.Meta.fields}, actor=request.user)
         messages.success(request, "Cash-application settings saved; the next run uses them.")
         return redirect("cashapp:settings")
-    return render(request, "cashapp/settings.html", {"form": form}, status=422 if form.errors else 200)
+    history = calibration.tenant_calibration()
+    return render(request, "cashapp/settings.html", {
+        "form": form, "threshold": current.auto_apply_threshold, "history": history,
+        "benchmark": None if history.enough else calibration.benchmark_calibration(),
+        "min_decisions": calibration.MIN_DECISIONS, "window": f"{selectors.CALIBRATION_WINDOW:,}",
+    }, status=422 if form.errors else 200)
 
 
 @capability_required("cashapp.view")

@@ -20,7 +20,7 @@ from django.db.models.functions import Now
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from o2c.cases import Category, Priority
-from o2c.money import CurrencyField, MoneyField
+from o2c.money import CurrencyField, MoneyField, money_display
 from o2c.tenancy import TenantForeignKey, TenantModel
 
 
@@ -232,7 +232,7 @@ class Deduction(FSMModelMixin, TenantModel):
         ]
 
     def __str__(self):
-        return f"{self.number} {self.amount} {self.currency}"
+        return f"{self.number} {money_display(self.amount, self.currency)}"
 
     @property
     def number(self) -> str:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from o2c.bulk import update_columns
 from o2c.models import Membership, User
+from o2c.money import money_display
 from o2c.services.audit import audit_events_bulk
 from o2c.tenancy import current_tenant_id
 
@@ -51,9 +52,10 @@ def recent(days: int) -> list[int]:
 
 
 def describe(ids) -> dict[int, str]:
-    return {pk: f"D-{pk:06d} {customer} {amount:.2f} {currency} {reason}" for pk, customer, amount, currency, reason
-            in Deduction.objects.filter(pk__in=list(ids)).values_list("pk", "customer__name", "amount",
-                                                                       "currency", "reason")}
+    rows = Deduction.objects.filter(pk__in=list(ids)).values_list("pk", "customer__name", "amount", "currency",
+                                                                  "reason")
+    return {pk: f"D-{pk:06d} {customer} {money_display(amount, currency)} {reason}"
+            for pk, customer, amount, currency, reason in rows}
 
 
 def apply(decisions) -> None:

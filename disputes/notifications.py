@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from o2c.models import CustomerContact, Membership, Role
 from o2c.models.ledger import Channel
+from o2c.money import money_display
 
 from .models import Dispute, DisputeMessage
 
@@ -51,11 +52,11 @@ def dispute_notify_send(*, dispute_id: int, event: str, message_id: int | None =
 
 
 def _body(dispute: Dispute, message: DisputeMessage | None) -> str:
-    lines = [f"Dispute {dispute.number} of {dispute.customer.name}: {dispute.amount} {dispute.currency}, "
+    lines = [f"Dispute {dispute.number} of {dispute.customer.name}: {money_display(dispute.amount, dispute.currency)}, "
              f"status {dispute.get_status_display().lower()}."]
     if dispute.resolution:
         lines.append(f"Resolution: {dispute.get_resolution_display().lower()}, "
-                     f"{dispute.accepted_amount} {dispute.currency} accepted.")
+                     f"{money_display(dispute.accepted_amount, dispute.currency)} accepted.")
     if message is not None:
         lines.append(f"\n{message.body}")
     return "\n".join(lines)

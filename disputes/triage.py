@@ -13,6 +13,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from o2c.models import Membership, User
+from o2c.money import money_display
 
 from .models import Dispute, DisputeAttachment, DisputeLine, DisputeStatus, Resolution
 
@@ -48,7 +49,8 @@ def recent(days: int) -> list[int]:
 
 def describe(ids) -> dict[int, str]:
     rows = Dispute.objects.filter(pk__in=list(ids)).values_list("pk", "number", "customer__name", "amount", "currency")
-    return {pk: f"{number} {customer} {amount} {currency}" for pk, number, customer, amount, currency in rows}
+    return {pk: f"{number} {customer} {money_display(amount, currency)}"
+            for pk, number, customer, amount, currency in rows}
 
 
 def apply(decisions) -> None:

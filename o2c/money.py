@@ -93,8 +93,40 @@ def parse_number(text: str, *, label: str = "amount") -> Decimal:
     return value
 
 
-def fmt(amount: Decimal | None, currency: str = "") -> str:
+def fmt(amount: Decimal | str | None, currency: str = "") -> str:
+    """The number a person reads: '1,525.50' for EUR, '1,526' for JPY, '1.525' for KWD; empty for None.
+    The template filter `money` is this; the code goes beside it (`money_display`)."""
     if amount is None:
         return ""
     q = quantize(Decimal(amount), currency or "USD")
     return f"{q:,}"
+
+
+def money_display(amount: Decimal | str | None, currency: str) -> str:
+    """'1,525.50 EUR': an amount with its code, in the currency's minor unit, wherever a person reads it
+    (receipts, e-mails, messages, error and audit text, chart titles). Machine amounts (API, CSV, JSON,
+    form values) stay exact strings and never go through this."""
+    if amount is None:
+        return ""
+    return f"{fmt(amount, currency)} {currency.upper()}"
+
+
+# An amount as str(Decimal) writes a money column's value: storage precision, no grouping. Not inside a word
+# or a longer number ("INV-2024.0001", "1.00005"), so invoice numbers and references are left alone.
+_STORED_AMOUNT = re.compile(rf"(?<![\w.,-])-?\d+\.\d{{{DECIMAL_PLACES}}}(?![\w.])", re.ASCII)
+
+
+def money_in_text(text: str, currency: str) -> str:
+    """Text written earlier (explanations, audit values) shows amounts at storage precision: 'short by
+    10.0000'. Shown now in the currency's minor unit ('short by 10.00'), without rewriting the stored text.
+    Lossless: only zeros beyond the minor unit go; an amount with more digits than that is left as written,
+    so the display never hides a difference. Without a known currency the text is returned as it is."""
+    if not text or not isinstance(text, str) or not is_currency((currency or "").upper()):
+        return text
+
+    def one(m: re.Match) -> str:
+        value = Decimal(m.group())
+        shown = quantize(value, currency)
+        return str(shown) if shown == value else m.group()
+
+    return _STORED_AMOUNT.sub(one, text)

@@ -136,7 +136,7 @@ def test_customer_gets_one_email_receipt_by_preference(in_tenant, clerk, django_
     with django_capture_on_commit_callbacks(execute=True):
         payment_apply(payment=payment, allocations=[_alloc(invoice, "100.00")], actor=clerk)
     assert [m.to for m in mail.outbox] == [["ap@initech.test"]]
-    assert "INV-77: 100.0000 USD" in mail.outbox[0].body and "R1" in mail.outbox[0].body
+    assert "INV-77: 100.00 USD" in mail.outbox[0].body and "R1" in mail.outbox[0].body
     from cashapp.receipts import payment_receipts_send
 
     assert payment_receipts_send([payment.pk]) == 0  # sent once, not again

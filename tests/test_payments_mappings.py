@@ -32,7 +32,7 @@ def test_preview_reads_the_sample_and_stores_nothing(tenant, clerk):
                           {**GERMAN, "preview": "1", "sample": SimpleUploadedFile("sample.csv", SAMPLE)})
     page = response.content.decode()
     assert response.status_code == 200, page
-    assert 'id="mapping-preview"' in page and "1234.56 EUR" in page and "Wayne Enterprises" in page
+    assert 'id="mapping-preview"' in page and "1,234.56 EUR" in page and "Wayne Enterprises" in page
     assert "B-2" in page and "debit" in page  # the fee row is read too (and skipped at import as a debit)
     with tenant_context(tenant):
         assert not BankCsvMapping.objects.exists()

@@ -1,6 +1,8 @@
 from django import template
 from django.utils.html import format_html, format_html_join
 
+from o2c.charts import reliability_svg, threshold_svg
+
 register = template.Library()
 
 
@@ -21,3 +23,15 @@ def run_chart(run, width=320):
     return format_html('<svg class="run-chart" width="{}" height="14" viewBox="0 0 {} 14" role="img" '
                        'aria-label="{} of {} payments matched"><rect x="0" y="0" width="{}" height="14" '
                        'class="bar-track"/>{}</svg>', width, width, run.payments_done, run.payments_total, width, bars)
+
+
+@register.simple_tag
+def reliability_chart(bands, title="Confidence against share right"):
+    """The matcher's reliability diagram (o2c.charts; the benchmark report draws the same)."""
+    return reliability_svg(bands, title=title)
+
+
+@register.simple_tag
+def threshold_chart(rows, current=None):
+    """Per auto-apply threshold: share posted automatically, wrong postings per 1,000 payments."""
+    return threshold_svg(rows, current=current)

@@ -27,7 +27,7 @@ from o2c.bulk import bulk_cursor, pg_array
 from o2c.citus import returning_on_citus
 from o2c.errors import ApplicationError, ConflictError
 from o2c.models.ledger import InvoiceStatus
-from o2c.money import quantize
+from o2c.money import money_in_text, quantize
 from o2c.tenancy import current_tenant_id
 
 from . import events
@@ -133,7 +133,7 @@ def _check(posting: Posting, payment: dict | None, invoices: dict[int, dict]) ->
     currency = payment["currency"]
     cash = sum((line.applied for line in posting.lines), ZERO)
     if cash > payment["unapplied"]:
-        return f"payment has {quantize(payment['unapplied'], currency)} unapplied, {cash} asked"
+        return f"payment has {quantize(payment['unapplied'], currency)} unapplied, {_asked(cash, currency)} asked"
     seen = set()
     for line in posting.lines:
         inv = invoices.get(line.invoice_id)
@@ -149,10 +149,16 @@ def _check(posting: Posting, payment: dict | None, invoices: dict[int, dict]) ->
         if inv["currency"] != payment["currency"]:
             return f"invoice {inv['number']} is in {inv['currency']}, the payment in {payment['currency']}"
         if line.settled > inv["open"]:
-            return f"invoice {inv['number']} has {quantize(inv['open'], currency)} open, {line.settled} asked"
+            return (f"invoice {inv['number']} has {quantize(inv['open'], currency)} open, "
+                    f"{_asked(line.settled, currency)} asked")
         if line.deduction > 0 and not line.deduction_reason:
             return f"deduction on invoice {inv['number']} needs a reason"
     return ""
+
+
+def _asked(amount: Decimal, currency: str) -> str:
+    """An asked amount as the clerk typed it, or as a suggestion stored it ("150.0000" shown "150.00")."""
+    return money_in_text(str(amount), currency)
 
 
 def _copy_temp(cur, name: str, columns_sql: str, rows: list[tuple]) -> None:

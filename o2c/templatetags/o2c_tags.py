@@ -6,7 +6,7 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ..money import fmt
+from ..money import fmt, money_in_text
 
 register = template.Library()
 
@@ -19,10 +19,17 @@ _BADGE.update({"pending_approval": "warn", "approved": "info", "sent": "info", "
 
 @register.filter
 def money(amount, currency=""):
-    """1,234.50 in the currency's minor units; empty for None. Currency code is shown by the template."""
+    """1,234.50 in the currency's minor units; empty for None. Currency code is shown by the template
+    (`{{ x|money:c }} <span class="ccy">{{ c }}</span>`); in Python, o2c.money.money_display gives both."""
     if amount is None or amount == "":
         return ""
     return fmt(Decimal(amount), currency or "USD")
+
+
+@register.filter
+def money_text(text, currency=""):
+    """Stored text (explanations, audit values) with its storage-precision amounts in the minor unit."""
+    return money_in_text(text, currency)
 
 
 @register.filter
