@@ -53,7 +53,8 @@ COMMON_WORDS = frozenset("""
 """.split())
 _DBA = re.compile(r"(?<![A-Z0-9])(?:D\s?/\s?B\s?/\s?A|D\.\s?B\.\s?A\.?|DBA|T\s?/\s?A)(?![A-Z0-9])")
 # Beginnings of legal suffixes a name may end with when cut mid-word ('INCORPORATE', 'CORPORATIO', 'LIMI').
-_SUFFIX_STARTS = frozenset(s[:n] for s in LEGAL_SUFFIXES - {"THE", "AND"} for n in range(2, len(s)))
+# One letter ('L') counts only at a field's width.
+_SUFFIX_STARTS = frozenset(s[:n] for s in LEGAL_SUFFIXES - {"THE", "AND"} for n in range(1, len(s)))
 _TEXT_FIELDS = 2  # the payer name and the text are searched apart, so that no phrase spans both
 
 
@@ -138,9 +139,8 @@ def _by_name(raw: str, idx: PayerIndex) -> dict[int, tuple[float, str]]:
                 found.note(cid, STRENGTH["name"], _alias_reason(alias) if alias else "payer name matches")
             else:
                 found.note(cid, STRENGTH[kind], _VARIANT_REASON[kind])
-        if len(words) > 1:
-            for cid in idx.by_spaceless.get("".join(words), ()):
-                found.note(cid, min(STRENGTH[kind], STRENGTH["spaceless"]), "payer name written without a space")
+        for cid in idx.by_spaceless.get("".join(words), ()):  # only names of two words or more are there
+            found.note(cid, min(STRENGTH[kind], STRENGTH["spaceless"]), "payer name written without a space")
     if found:
         return found
     at_limit = _at_bank_limit(raw)
@@ -156,7 +156,7 @@ def _by_name(raw: str, idx: PayerIndex) -> dict[int, tuple[float, str]]:
             rest = words[n:]
             if len(rest) == 1 and rest[0] in _SUFFIX_STARTS and at_limit:
                 strength, reason = STRENGTH["cut at a limit"], _at_limit_reason(at_limit)
-            elif len(rest) == 1 and rest[0] in _SUFFIX_STARTS:
+            elif len(rest) == 1 and rest[0] in _SUFFIX_STARTS and len(rest[0]) > 1:
                 strength, reason = STRENGTH["cut short"], "payer name cut short by the bank"
             else:
                 strength, reason = STRENGTH["followed"], "payer name is the customer's followed by other words"
