@@ -55,7 +55,6 @@ _DBA = re.compile(r"(?<![A-Z0-9])(?:D\s?/\s?B\s?/\s?A|D\.\s?B\.\s?A\.?|DBA|T\s?/
 # Beginnings of legal suffixes a name may end with when cut mid-word ('INCORPORATE', 'CORPORATIO', 'LIMI').
 # One letter ('L') counts only at a field's width.
 _SUFFIX_STARTS = frozenset(s[:n] for s in LEGAL_SUFFIXES - {"THE", "AND"} for n in range(1, len(s)))
-_TEXT_FIELDS = 2  # the payer name and the text are searched apart, so that no phrase spans both
 
 
 class PayerIndex:
@@ -113,21 +112,30 @@ class _Found(dict):
 
 def identify_payer(p: PaymentRecord, idx: PayerIndex) -> dict[int, tuple[float, str]]:
     found = _Found()
-    account = account_key(p.payer_account)
+    account = account_key(p.payer_account) if p.payer_account else ""
     if account and account in idx.by_account:
         found.note(idx.by_account[account], STRENGTH["account"], "remitting account on file")
-    for cid, (score, reason) in (_by_name(p.payer_name, idx) if p.payer_name else {}).items():
+    key = name_key(p.payer_name) if p.payer_name else ""
+    hits = idx.by_name.get(key) if key else None
+    if hits:
+        # The common case, the name as the customer master has it: one lookup, no other reading needed.
+        for cid in hits:
+            alias = next((a for k, a in idx.name_keys[cid] if k == key), None)
+            found.note(cid, STRENGTH["name"], _alias_reason(alias) if alias else "payer name matches")
+        return found
+    for cid, (score, reason) in (_by_name(p.payer_name, key, idx) if key else {}).items():
         found.note(cid, score, reason)
     if not found:
         # No name, or one that is nobody's: the customer's name may still be written somewhere in the text.
-        for cid, (score, reason) in _in_text((p.payer_name, p.text), idx).items():
+        for cid, (score, reason) in _in_text((key, name_key(p.text) if p.text else ""), idx).items():
             found.note(cid, score, reason)
-    return dict(found)
+    return found
 
 
-def _by_name(raw: str, idx: PayerIndex) -> dict[int, tuple[float, str]]:
+def _by_name(raw: str, whole: str, idx: PayerIndex) -> dict[int, tuple[float, str]]:
+    """The payer name `raw` (whose key is `whole`, not itself a customer's) read in every other way."""
     found = _Found()
-    variants = _lookup_variants(raw)
+    variants = _lookup_variants(raw, whole)
     if not variants:
         return found
     # 1. The name as a whole, in one of its spellings: a dictionary hit each.
@@ -198,11 +206,8 @@ def _by_name(raw: str, idx: PayerIndex) -> dict[int, tuple[float, str]]:
 _VARIANT_REASON = {"trade name": "payer's trade name (D/B/A) matches", "doubled word": "payer name with a word doubled"}
 
 
-def _lookup_variants(raw: str) -> list[tuple[list[str], str]]:
+def _lookup_variants(raw: str, whole: str) -> list[tuple[list[str], str]]:
     """The payer name's words as written, then its other readings: (words, kind)."""
-    whole = name_key(raw)
-    if not whole:
-        return []
     out = [(whole.split(), "name")]
     if _DBA.search(raw.upper()):
         out += [(key.split(), "trade name") for key in _name_variants(raw) if key != whole]
@@ -227,14 +232,14 @@ def _at_bank_limit(raw: str) -> int:
     return 0
 
 
-def _in_text(fields: tuple[str, ...], idx: PayerIndex) -> dict[int, tuple[float, str]]:
-    """Customers whose name (or alias) is written as a phrase in the payer name or the text. Candidates come
+def _in_text(keys: tuple[str, ...], idx: PayerIndex) -> dict[int, tuple[float, str]]:
+    """Customers whose name (or alias) is written as a phrase in the payer name or the text (`keys`: their
+    name_key forms, searched apart so that no phrase spans both). Candidates come
     from the text's distinctive words; the longest name found wins over one it contains ('ACME SUPPLY WEST'
     over 'ACME SUPPLY'); two customers found apart are both returned, alike, so that neither is taken."""
     found = _Found()
     matches: list[tuple[str, int, Alias | None]] = []
-    for field in fields[:_TEXT_FIELDS]:
-        text = name_key(field) if field else ""
+    for text in keys:
         if not text:
             continue
         padded = f" {text} "
