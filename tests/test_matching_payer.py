@@ -185,6 +185,15 @@ def test_a_customer_name_in_the_text_identifies_the_payer(name, text, cid):
     assert found[cid][1].endswith("found in the payment text")
 
 
+def test_a_name_made_of_words_many_customers_share_is_found_in_the_text():
+    # PACIFIC and STEEL are each in 31 names, too many to point at anyone alone: the whole name still does.
+    people = [*PEOPLE, CustomerRecord(40, "Pacific Steel"),
+              *(CustomerRecord(100 + i, f"Pacific Works {i}") for i in range(30)),
+              *(CustomerRecord(200 + i, f"Works {i} Steel") for i in range(30))]
+    found = pay("", "REMITTANCE PACIFIC STEEL INC 30 OCT", people=people)
+    assert found == {40: (STRENGTH["free text"], "customer's name found in the payment text")}
+
+
 def test_the_longest_name_in_the_text_wins_over_one_it_contains():
     found = pay("", "B/O ACME SUPPLY WEST LLC 4500 MAIN ST")
     assert list(found) == [ACME_WEST]

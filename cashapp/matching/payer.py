@@ -9,7 +9,9 @@ those is read here with dictionary lookups, so a payment costs the same against 
 - `by_name`: the name key (see normalize.name_key) of every name and alias, and of each side of 'X DBA Y';
 - `by_spaceless`: the same keys without spaces ('PINECOASTAL GROCERS');
 - `by_lead`: every name's leading words, for a name the bank cut short ('HARBOR LIGHT WHOLESALE DISTRIB');
-- `by_token`: distinctive words, for a misspelt name and for names found inside free text.
+- `by_token`: distinctive words, for a misspelt name.
+
+A name inside free text is found by looking up every run of words of the text in `by_name`.
 
 `identify_payer` returns {customer id: (strength 0..1, reason)}; each kind of evidence has its own strength
 (STRENGTH), an account or an exact name being the surest.
@@ -39,6 +41,8 @@ STRENGTH = {
 # Widths at which banks cut a name: ACH company (16) and individual (22) names, SWIFT lines (35), BAI2 and
 # some portals (40), camt Nm (70, 140).
 BANK_LIMITS = frozenset((16, 22, 35, 40, 70, 140))
+# The free text read for names: remittance text can list hundreds of invoices; a name comes early.
+MAX_TEXT_WORDS = 300
 # A word in more customers' names than this says nothing about who paid (GLOBAL, SERVICES).
 MAX_TOKEN_CUSTOMERS = 25
 # Words of payment texts: a customer named 'Payment Services' is not found in 'PAYMENT FOR SERVICES'.
@@ -68,6 +72,7 @@ class PayerIndex:
         self.by_spaceless: dict[str, set[int]] = defaultdict(set)
         self.by_lead: dict[str, set[int]] = defaultdict(set)
         self.by_token: dict[str, set[int]] = defaultdict(set)
+        self.longest_name = 1  # words in the longest name key: how far a run of words in a text may reach
 
     def add(self, c: CustomerRecord) -> None:
         self.names[c.id] = c.name
@@ -76,6 +81,7 @@ class PayerIndex:
                 self.by_name[key].add(c.id)
                 self.name_keys[c.id].append((key, alias))
                 words = key.split()
+                self.longest_name = max(self.longest_name, min(len(words), 12))
                 if len(words) > 1:
                     self.by_spaceless["".join(words)].add(c.id)
                 for n in range(1, len(words)):
@@ -234,23 +240,23 @@ def _at_bank_limit(raw: str) -> int:
 
 def _in_text(keys: tuple[str, ...], idx: PayerIndex) -> dict[int, tuple[float, str]]:
     """Customers whose name (or alias) is written as a phrase in the payer name or the text (`keys`: their
-    name_key forms, searched apart so that no phrase spans both). Candidates come
-    from the text's distinctive words; the longest name found wins over one it contains ('ACME SUPPLY WEST'
-    over 'ACME SUPPLY'); two customers found apart are both returned, alike, so that neither is taken."""
+    name_key forms, searched apart so that no phrase spans both). The longest name found wins over one it
+    contains ('ACME SUPPLY WEST' over 'ACME SUPPLY'); two customers found apart are both returned, alike, so that
+    neither is taken."""
     found = _Found()
     matches: list[tuple[str, int, Alias | None]] = []
+    by_name, longest = idx.by_name, idx.longest_name
     for text in keys:
-        if not text:
-            continue
-        padded = f" {text} "
-        candidates: set[int] = set()
-        for word in set(text.split()):
-            if word not in COMMON_WORDS and not word.isdigit():
-                candidates |= idx.by_token.get(word, set())
-        for cid in candidates:
-            for key, alias in idx.name_keys[cid]:
-                if f" {key} " in padded and _distinctive(key):
-                    matches.append((key, cid, alias))
+        # Every run of up to `longest` words is looked up as a name: a dictionary access each, so that a name
+        # made only of words many customers share ('PACIFIC STEEL') is found as surely as a rare one.
+        words = text.split()[:MAX_TEXT_WORDS]
+        for i in range(len(words)):
+            for n in range(1, min(longest, len(words) - i) + 1):
+                key = " ".join(words[i:i + n])
+                for cid in by_name.get(key, ()):
+                    if _distinctive(key):
+                        alias = next((a for k, a in idx.name_keys[cid] if k == key), None)
+                        matches.append((key, cid, alias))
     if not matches:
         return found
     matches.sort(key=lambda m: -len(m[0]))
