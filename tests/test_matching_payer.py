@@ -141,6 +141,14 @@ def test_the_longest_customer_name_the_payer_name_starts_with_wins():
     assert pay("ACME SUPPLY WEST") == {ACME_WEST: (STRENGTH["name"], "payer name matches")}
 
 
+def test_a_customer_recorded_with_its_trade_name_is_found_by_either_name():
+    people = [*PEOPLE, CustomerRecord(50, "Jones Holdings LLC DBA Quickfix Plumbing")]
+    assert pay("QUICKFIX PLUMBING", people=people) == {50: (STRENGTH["name"], "payer name matches")}
+    assert pay("JONES HOLDINGS", people=people) == {50: (STRENGTH["name"], "payer name matches")}
+    assert pay("Jones Holdings d/b/a Quickfix Plumbing", people=people) == {
+        50: (STRENGTH["name"], "payer name matches")}
+
+
 def test_an_alias_keeps_its_own_reason():
     assert pay("ACME SUPPLY TRADING") == {ACME: (STRENGTH["name"], "payer alias 'Acme Supply Trading'")}
 

@@ -100,11 +100,11 @@ class PayerIndex:
 
 def _name_variants(raw: str) -> list[str]:
     """The keys a name stands for: the whole name, and each side of 'X DBA Y' (or 'DBA Y' alone)."""
-    whole = name_key(raw)
     parts = _DBA.split(raw.upper())
     if len(parts) == 1:
+        whole = name_key(raw)
         return [whole] if whole else []
-    keys = [name_key(part) for part in parts]
+    keys = [name_key(" DBA ".join(parts)), *(name_key(part) for part in parts)]  # D/B/A, T/A written DBA
     return [k for k in keys if k]
 
 
@@ -216,7 +216,10 @@ def _lookup_variants(raw: str, whole: str) -> list[tuple[list[str], str]]:
     """The payer name's words as written, then its other readings: (words, kind)."""
     out = [(whole.split(), "name")]
     if _DBA.search(raw.upper()):
-        out += [(key.split(), "trade name") for key in _name_variants(raw) if key != whole]
+        canonical, *parts = _name_variants(raw)
+        if canonical != whole:
+            out.append((canonical.split(), "name"))
+        out += [(key.split(), "trade name") for key in parts if key != whole]
     for words, kind in list(out):
         single = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]
         if len(single) < len(words):
