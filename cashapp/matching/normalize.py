@@ -11,7 +11,7 @@ import unicodedata
 
 LEGAL_SUFFIXES = frozenset("""
     INC INCORPORATED LLC LLP LP LTD LIMITED CORP CORPORATION CO COMPANY PLC GMBH AG KG SA SAS SARL SPA SRL
-    BV NV OY AB AS PTY PTE THE AND
+    BV NV OY AB AS PTY PTE THE AND PLLC LLLP PVT LTDA CIE KFT SRO
 """.split())
 # Letters that OCR and typing turn digits into (and back): read inside a token that is mostly digits.
 _OCR = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "|": "1", "Z": "2", "S": "5", "B": "8",

@@ -40,13 +40,28 @@ _LOCKBOX = {115, 116, 118, 121, 122}
 _CHECK = {108, 171, 175, 176, 187, 301, 302, 303, 305, 306, 307, 308, 309, 310, 475, 476, 477}
 _CARD = {156, 159, 160, 267, 268, 269}
 
+# Where banks write who paid, a subfield per line: 'ORG:=ACME CORP', 'DBNM: ACME CORP', 'B/O ACME CORP', and Citi's
+# 'BO1:' (the by-order-of party's name; its 'OB:' is the ordering bank, 'BO:' the payer's account).
 _PAYER_PATTERNS = (
     re.compile(r"^(?:ORG|ORIGINATOR|ORIG)\s*:=?\s*(.+)$"),
     re.compile(r"^DBNM:\s*(.+)$"),
     re.compile(r"^B/O:?\s*(.+)$"),
-    re.compile(r"^OB:\s*(.+)$"),
+    re.compile(r"^BO1:\s*(.+)$"),
 )
-_PAYER_ACCOUNT = re.compile(r"^(?:DACT|ORG ID|ORIGINATOR ID|OBK ID):=?\s*(.+)$")
+# ... or inside a line of text: ACH detail ('ORIG CO NAME:ACME CORP ORIG ID:123 SEC:CCD'), Goldman's 'From: ACME
+# INC, Client Ref ID: ...', slash-keyed wires ('/ORIG/ACME CORP/'). The name runs to the next 'KEY:', a double
+# space, a slash, a comma or semicolon after it, or the end; at most 140 characters, so that a hostile line of
+# keys without an end costs linear time.
+_KEYS = ("ORIG(?: CO)? ID|CO ID|DESC DATE|CO ENTRY DESCR|ENTRY DESCR?|IND ID(?: NO)?|IND NAME|TRACE(?: NO)?|"
+         "EFF DATE|CLIENT REF ID|REF NO|ORG ID|ORIG BANK|OBK ID")
+_PAYER_INLINE = re.compile(
+    r"(?:(?<![A-Z])(?:ORIG(?:INATOR)? CO(?:MPANY)? NAME|ORIGINATOR NAME|ORIG NAME|BY ORDER OF|B/O)[:=]?|"
+    r"(?<![A-Za-z])From:|/(?:ORIG|ORDP|BYORDER)/)\s*"
+    r"(?P<name>[^\s/,;:=][^/,;:=]{0,139}?)(?=\s{2,}|\s+(?:" + _KEYS + r")\s*[:=]|\s+[^\s:=]+[:=]|\s*[/,;]|\s*$)")
+_PAYER_ACCOUNT = re.compile(r"^(?:DACT|ORG ID|ORIGINATOR ID|OBK ID|BO):=?\s*(.+)$")
+_SORT_CODE = re.compile(r"^OB:\s*(\d{6})\b")  # Citi: the ordering bank's UK sort code, the account's other half
+# Citi writes several two-letter tags on one line ('BO:11111111 BO1:DOE JO'): each is a subfield of its own.
+_CITI_TAG = re.compile(r"\s(?=(?:BO|OB|BI|BN|BE|PY|FR)\d?:)")  # one character: '\s+' would rescan a run of spaces
 _EREF = re.compile(r"^(?:EREF|E2E|END TO END ID):=?\s*(.+)$")
 _REMIT = re.compile(r"^(?:OBI|REMI|RMT|REMITTANCE INFO):=?\s*(.+)$")
 
@@ -343,6 +358,32 @@ def _check_count(warnings: list[str], line: int, where: str, fields: list[str], 
         warnings.append(f"line {line}: {where} {what} {said} does not match the file ({actual})")
 
 
+def _payer(texts: list[str]) -> tuple[str, str]:
+    """(payer name, payer account) from the entry's text lines: a subfield of its own first, else a name keyed
+    inside a line."""
+    name = account = sort_code = ""
+    for t in (piece.strip() for line in texts for piece in _CITI_TAG.split(line)):
+        for pattern in _PAYER_PATTERNS:
+            m = pattern.match(t)
+            if m and not name:
+                name = m.group(1).strip()
+        m = _PAYER_ACCOUNT.match(t)
+        if m and not account:
+            account = m.group(1).strip()
+        m = _SORT_CODE.match(t)
+        if m:
+            sort_code = m.group(1)
+    if not name:
+        for t in texts:
+            m = _PAYER_INLINE.search(t)
+            if m:
+                name = m["name"].strip()
+                break
+    if sort_code and account.isdigit() and len(account) == 8:
+        account = f"{sort_code}/{account}"
+    return name, account
+
+
 def _entry(rec: _Record, account: dict, group: dict, file_key: str, group_no: int) -> tuple[Entry | None, int]:
     f = rec.fields.split(",", 5)
     type_code = f[0].strip()
@@ -380,16 +421,10 @@ def _entry(rec: _Record, account: dict, group: dict, file_key: str, group_no: in
         return None, minor
     group["seq"] = group.get("seq", 0) + 1
     texts = [text, *rec.texts] if text else list(rec.texts)
-    payer_name = payer_account = e2e = ""
+    payer_name, payer_account = _payer(texts)
+    e2e = ""
     remit = []
     for t in texts:
-        for pattern in _PAYER_PATTERNS:
-            m = pattern.match(t)
-            if m and not payer_name:
-                payer_name = m.group(1).strip()
-        m = _PAYER_ACCOUNT.match(t)
-        if m and not payer_account:
-            payer_account = m.group(1).strip()
         m = _EREF.match(t)
         if m and not e2e:
             e2e = m.group(1).strip()

@@ -299,7 +299,8 @@ def _details(info: str) -> tuple[str, str, str, str, str]:
         pairs: dict[str, str] = {}
         for i in range(1, len(parts) - 1, 2):
             pairs.setdefault(parts[i], parts[i + 1].strip("/ ").strip())
-        name = pairs.get("NAME", "")
+        # /ORDP//NAME/X names the ordering party; some banks write /ORDP/X, or only the ultimate debtor.
+        name = pairs.get("NAME", "") or pairs.get("ORDP", "") or pairs.get("ULTD", "")
         account = pairs.get("IBAN", "")
         if "CNTP" in pairs and not account:
             cntp = pairs["CNTP"].split("/")
@@ -307,4 +308,38 @@ def _details(info: str) -> tuple[str, str, str, str, str]:
             name = name or (cntp[2] if len(cntp) > 2 else "")
         remit = pairs.get("REMI", "") or pairs.get("USTD", "")
         return name, account, pairs.get("EREF", ""), remit, whole
-    return "", "", "", "", whole
+    name, account = _plain_payer(flat)
+    return name, account, "", "", whole
+
+
+# Payer names in unstructured :86: text, where a bank marks them: PostFinance 'AUFTRAGGEBER: JANE DOE
+# EXAMPLESTRASSE 10 ...' (the name ends where the address's numbers begin), mBank 'OD: JAN NOWAK' (to the end of
+# its line), and a first line that is the payer's account and name ('NL56ASNB0123456789 paulissen g j l m').
+# Patterns are linear in the text's length (a :86: can be 100,000 characters long): no two quantifiers compete.
+_OD = re.compile(r"(?:^|[;\s])OD:[ \t]*(?P<name>[^;\n]{1,140})")
+_ACCOUNT_FIRST = re.compile(r"^\s*(?P<account>[A-Z]{2}\d{2}[A-Z0-9]{10,30}|\d{9,10})\s+(?P<name>[^\d\n]+)$", re.ASCII)
+_IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}", re.ASCII)
+_PENTA = re.compile(r"^\d{3}[A-Z_]+:")
+
+
+def _plain_payer(flat: str) -> tuple[str, str]:
+    """(payer name, payer account) from a :86: without subfields, where the bank's layout marks them."""
+    start = flat.find("AUFTRAGGEBER:")
+    if start >= 0:
+        end = flat.find("MITTEILUNGEN:", start)
+        words = flat[start + len("AUFTRAGGEBER:"):end if end >= 0 else None].split()
+        return " ".join(words[:next((i for i, w in enumerate(words) if any(c.isdigit() for c in w)), len(words))]), ""
+    m = _OD.search(flat)
+    if m:
+        return " ".join(m["name"].split()), ""
+    if _PENTA.match(flat):
+        # '999SEPA_CREDIT_TRANSFER:<purpose>:<name>:<IBAN>[:<more>]': the name is the field before the IBAN.
+        fields = flat.replace("\n", "").split(":")
+        for i in range(2, len(fields)):
+            if _IBAN.fullmatch(fields[i].strip()):
+                return fields[i - 1].strip(), fields[i].strip()
+        return "", ""
+    m = _ACCOUNT_FIRST.match(flat.split("\n", 1)[0])
+    if m and any(c.isalpha() for c in m["name"]):
+        return " ".join(m["name"].split()), m["account"]
+    return "", ""

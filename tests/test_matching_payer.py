@@ -1,0 +1,250 @@
+"""Who paid, from the names banks really send: `cashapp.matching.payer`, pure functions, no database.
+
+Each variant of a payer name (a trade name after D/B/A, a dropped space, a name cut at a field's width, a
+doubled word, a legal suffix in another spelling) must identify the customer as surely as the clean name, and
+be told from a name that merely shares a word. With no usable name, the customer's name written in the
+payment's free text identifies it; ordinary payment words never do. Each case also runs the whole matcher on an
+amount-only payment, where nothing but the payer and the amount decide.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from cashapp.matching import (
+    AUTO,
+    SUGGEST,
+    Alias,
+    CustomerRecord,
+    MatchIndex,
+    OpenInvoice,
+    PaymentRecord,
+    match_payments,
+)
+from cashapp.matching.normalize import name_key
+from cashapp.matching.payer import BANK_LIMITS, STRENGTH, identify_payer
+
+D = Decimal
+TODAY = date(2026, 11, 1)
+PINE, PACIFIC, ACME, HARBOR, SMITH, PAYSERV, BLUE, ACME_WEST, HARBOUR_GRILL = 1, 2, 3, 4, 5, 6, 7, 8, 9
+
+PEOPLE = [
+    CustomerRecord(PINE, "Pine Coastal Grocers, Inc."),
+    CustomerRecord(PACIFIC, "Pacific Coastal Markets Incorporated"),
+    CustomerRecord(ACME, "Acme Supply Co.", aliases=(Alias("Acme Supply Trading"),)),
+    CustomerRecord(HARBOR, "Harbor Light Wholesale Distributors LLC"),
+    CustomerRecord(SMITH, "The Smith & Sons Plumbing Ltd"),
+    CustomerRecord(PAYSERV, "Payment Services Inc"),
+    CustomerRecord(BLUE, "Bluewater Logistics GmbH"),
+    CustomerRecord(ACME_WEST, "Acme Supply West LLC"),
+    CustomerRecord(HARBOUR_GRILL, "Harbor Grill"),
+]
+# One open invoice each, of an amount nobody else has: an amount-only payment settles it only if the payer is known.
+AMOUNTS = {c.id: D(f"{100 + c.id}.{c.id:02d}") for c in PEOPLE}
+
+
+def invoices() -> list[OpenInvoice]:
+    return [OpenInvoice(cid, cid, f"INV-{cid:05d}", amount, amount, "USD", date(2026, 10, 1))
+            for cid, amount in AMOUNTS.items()]
+
+
+def pay(name: str = "", text: str = "", people=PEOPLE) -> dict:
+    idx = MatchIndex.build(people, invoices())
+    return identify_payer(PaymentRecord(1, D("1.00"), "USD", TODAY, name, "", text), idx.payers)
+
+
+REASON = {
+    "name": "payer name matches",
+    "trade name": "payer's trade name (D/B/A) matches",
+    "spaceless": "payer name written without a space",
+    "cut at a limit": "payer name cut at the bank's {limit}-character limit",
+    "cut short": "payer name cut short by the bank",
+    "doubled word": "payer name with a word doubled",
+    "followed": "payer name is the customer's followed by other words",
+}
+
+
+def decide(name: str = "", text: str = "", cid: int = PINE, people=PEOPLE):
+    idx = MatchIndex.build(people, invoices())
+    [d] = match_payments([PaymentRecord(1, AMOUNTS[cid], "USD", TODAY, name, "", text)], idx)
+    return d
+
+
+@pytest.mark.parametrize(("name", "cid", "kind"), [
+    ("PINE COASTAL GROCERS", PINE, "name"),
+    # legal suffixes in other spellings, punctuation, '&' for AND, THE
+    ("Pine Coastal Grocers Incorporated", PINE, "name"),
+    ("PINE COASTAL GROCERS CORP.", PINE, "name"),
+    ("Pine-Coastal Grocers, L.L.C.", PINE, "name"),
+    ("PACIFIC COASTAL MARKETS S.A.", PACIFIC, "name"),
+    ("Pacific Coastal Markets GmbH", PACIFIC, "name"),
+    ("SMITH AND SONS PLUMBING LIMITED", SMITH, "name"),
+    ("THE SMITH & SONS PLUMBING", SMITH, "name"),
+    # a trade name
+    ("DBA PINE COASTAL GROCERS", PINE, "trade name"),
+    ("D/B/A PINE COASTAL GROCERS", PINE, "trade name"),
+    ("T/A Pine Coastal Grocers", PINE, "trade name"),
+    ("JOHN Q PUBLIC DBA PINE COASTAL GROCERS", PINE, "trade name"),
+    ("PINE COASTAL GROCERS DBA PINE FRESH", PINE, "trade name"),
+    # the space between two words dropped
+    ("PINECOASTAL GROCERS", PINE, "spaceless"),
+    ("BLUEWATERLOGISTICS GMBH", BLUE, "spaceless"),
+    # cut at a field's width: mid-word, at a word's end, inside the legal suffix
+    ("PACIFIC COASTAL MARKETS INCORPORATE", PACIFIC, "cut at a limit"),
+    ("HARBOR LIGHT WHOLESALE DISTRIBUTOR", HARBOR, "cut at a limit"),
+    ("Pacific Coastal Markets Inc", PACIFIC, "name"),
+    ("HARBOR LIGHT", HARBOR, "cut short"),
+    ("HARBOR LIGHT WHOLESALE DIS", HARBOR, "cut short"),
+    ("Pacific Coastal Markets Incorp", PACIFIC, "cut short"),
+    ("Pine Coastal Gro", PINE, "cut at a limit"),
+    # a word doubled
+    ("PINE PINE COASTAL GROCERS", PINE, "doubled word"),
+    ("ACME ACME SUPPLY", ACME, "doubled word"),
+    # followed by other words
+    ("PINE COASTAL GROCERS ACCOUNTS PAYABLE", PINE, "followed"),
+])
+def test_payer_name_variants_identify_the_customer(name, cid, kind):
+    found = pay(name)
+    # One short of a width: the cut fell just after a word, and the trailing space was trimmed.
+    reason = REASON[kind].format(limit=len(name) if len(name) in BANK_LIMITS else len(name) + 1)
+    assert found == {cid: (STRENGTH[kind], reason)}
+
+
+@pytest.mark.parametrize(("name", "cid"), [
+    ("DBA PINE COASTAL GROCERS", PINE),
+    ("PINECOASTAL GROCERS INC", PINE),
+    ("PACIFIC COASTAL MARKETS INCORPORATE", PACIFIC),
+    ("ACME ACME SUPPLY", ACME),
+    ("PINE COASTAL GROCERS ACCOUNTS PAYABLE", PINE),
+])
+def test_a_name_variant_with_an_amount_only_is_posted_like_the_clean_name(name, cid):
+    d = decide(name, cid=cid)
+    assert d.outcome == AUTO
+    assert d.customer_id == cid
+    assert [a.invoice_id for a in d.best.allocations] == [cid]
+
+
+def test_strengths_rank_account_and_exact_name_above_every_variant():
+    exact = STRENGTH["name"]
+    assert STRENGTH["account"] > exact
+    others = [v for k, v in STRENGTH.items() if k not in ("account", "name")]
+    assert all(v < exact for v in others)
+    assert len(set(STRENGTH.values())) == len(STRENGTH)  # each kind of evidence weighs differently
+
+
+def test_the_longest_customer_name_the_payer_name_starts_with_wins():
+    assert pay("ACME SUPPLY WEST ACCOUNTS") == {
+        ACME_WEST: (STRENGTH["followed"], "payer name is the customer's followed by other words")}
+    assert pay("ACME SUPPLY WEST") == {ACME_WEST: (STRENGTH["name"], "payer name matches")}
+
+
+def test_a_customer_recorded_with_its_trade_name_is_found_by_either_name():
+    people = [*PEOPLE, CustomerRecord(50, "Jones Holdings LLC DBA Quickfix Plumbing")]
+    assert pay("QUICKFIX PLUMBING", people=people) == {50: (STRENGTH["name"], "payer name matches")}
+    assert pay("JONES HOLDINGS", people=people) == {50: (STRENGTH["name"], "payer name matches")}
+    assert pay("Jones Holdings d/b/a Quickfix Plumbing", people=people) == {
+        50: (STRENGTH["name"], "payer name matches")}
+
+
+def test_an_alias_keeps_its_own_reason():
+    assert pay("ACME SUPPLY TRADING") == {ACME: (STRENGTH["name"], "payer alias 'Acme Supply Trading'")}
+
+
+@pytest.mark.parametrize("name", [
+    "PINE VALLEY FARMS",  # shares one word
+    "COASTAL GROCERS OUTLET",  # shares two words, not the start
+    "HARBOR FREIGHT",  # shares a first word with two customers
+    "ACME",  # too short to be a cut
+    "PINECOAST",  # a spaceless start is not a name
+])
+def test_a_name_that_merely_shares_words_identifies_nobody(name):
+    assert pay(name) == {}
+
+
+def test_two_customers_with_the_same_merged_key_are_ambiguous():
+    people = [*PEOPLE, CustomerRecord(20, "Pinecoastal Grocers")]
+    # 'PINECOASTAL GROCERS' is 20's own name: that beats reading it as PINE's without a space.
+    assert pay("PINECOASTAL GROCERS", people=people) == {20: (STRENGTH["name"], "payer name matches")}
+    people = [*PEOPLE, CustomerRecord(21, "Pine Coast Algrocers")]
+    found = pay("PINECOASTALGROCERS", people=people)
+    assert found == {PINE: (STRENGTH["spaceless"], "payer name written without a space"),
+                     21: (STRENGTH["spaceless"], "payer name written without a space")}
+    d = decide("PINECOASTALGROCERS", cid=PINE, people=people)
+    assert d.outcome == SUGGEST  # an amount alone cannot say which of the two paid
+
+
+# --- the name in the free text ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "text", "cid"), [
+    ("", "ORIG CO NAME:BLUEWATER LOGISTICS ORIG ID:1234567890 SEC:CCD", BLUE),
+    ("", "/ORDP//NAME/Pine Coastal Grocers Inc./REMI/thank you", PINE),
+    ("", "payment from the smith & sons plumbing", SMITH),
+    ("", "SEPA GUTSCHRIFT ACME SUPPLY TRADING KD 4711", ACME),  # an alias
+    ("ZORBIX VENTURES", "on behalf of Bluewater Logistics GmbH", BLUE),  # the name identified nobody
+    ("111111 HARBOR GRILL OB3:BARCLAYS BANK PLC", "", HARBOUR_GRILL),  # the name inside a longer payer field
+])
+def test_a_customer_name_in_the_text_identifies_the_payer(name, text, cid):
+    found = pay(name, text)
+    assert list(found) == [cid]
+    assert found[cid][0] == STRENGTH["free text"]
+    assert found[cid][1].endswith("found in the payment text")
+
+
+def test_a_name_made_of_words_many_customers_share_is_found_in_the_text():
+    # PACIFIC and STEEL are each in 31 names, too many to point at anyone alone: the whole name still does.
+    people = [*PEOPLE, CustomerRecord(40, "Pacific Steel"),
+              *(CustomerRecord(100 + i, f"Pacific Works {i}") for i in range(30)),
+              *(CustomerRecord(200 + i, f"Works {i} Steel") for i in range(30))]
+    found = pay("", "REMITTANCE PACIFIC STEEL INC 30 OCT", people=people)
+    assert found == {40: (STRENGTH["free text"], "customer's name found in the payment text")}
+
+
+def test_the_longest_name_in_the_text_wins_over_one_it_contains():
+    found = pay("", "B/O ACME SUPPLY WEST LLC 4500 MAIN ST")
+    assert list(found) == [ACME_WEST]
+
+
+def test_two_customers_named_apart_in_the_text_are_both_candidates_alike():
+    found = pay("", "PINE COASTAL GROCERS FOR BLUEWATER LOGISTICS")
+    assert found.keys() == {PINE, BLUE}
+    assert found[PINE][0] == found[BLUE][0]
+
+
+@pytest.mark.parametrize("text", [
+    "PAYMENT FOR SERVICES RENDERED",  # 'Payment Services' in ordinary words: not the customer
+    "PAYMENT SERVICES INV 1234",  # even adjacent: every word of that name is an ordinary one
+    "PINE FURNITURE ORDER 55",  # one word of a name
+    "COASTAL GROCERS",  # the end of a name
+])
+def test_ordinary_words_in_the_text_identify_nobody(text):
+    assert pay("", text) == {}
+
+
+def test_a_name_that_identified_someone_is_not_second_guessed_by_the_text():
+    assert pay("BLUEWATER LOGISTICS", "for pine coastal grocers").keys() == {BLUE}
+
+
+def test_the_name_in_the_text_with_an_amount_only_is_posted():
+    d = decide("", "ORIGINATOR PINE COASTAL GROCERS INC REF 88/12", cid=PINE)
+    assert d.outcome == AUTO
+    assert d.customer_id == PINE
+    assert d.best.explanation.endswith("customer's name found in the payment text")
+
+
+def test_a_single_word_name_in_the_text_is_suggested_with_an_amount_only():
+    people = [*PEOPLE, CustomerRecord(30, "Zyntaro AG")]
+    amounts = {**AMOUNTS, 30: D("130.30")}
+    idx = MatchIndex.build(people, [*invoices(), OpenInvoice(30, 30, "INV-00030", amounts[30], amounts[30], "USD",
+                                                           date(2026, 10, 1))])
+    [d] = match_payments([PaymentRecord(1, amounts[30], "USD", TODAY, "", "", "ZYNTARO 4 NOV")], idx)
+    assert d.customer_id == 30
+    assert d.outcome == SUGGEST
+
+
+def test_name_key_drops_the_new_legal_suffixes():
+    assert name_key("Bharat Steel Pvt Ltd") == "BHARAT STEEL"
+    assert name_key("Dupont et Cie") == "DUPONT ET"
+    assert name_key("Advocates PLLC") == "ADVOCATES"
