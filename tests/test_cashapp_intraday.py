@@ -164,6 +164,23 @@ def test_invoices_imported_for_a_payer_retry_its_waiting_payments_only(tenant):
         assert _decisions_of([stranger.pk]) == stranger_before
 
 
+def test_invoices_of_a_subsidiary_retry_the_waiting_payments_of_the_parent_paying_for_it(tenant):
+    with tenant_context(tenant):
+        parent = CustomerFactory(name="Acme Holdings Group")
+        CustomerFactory(name="Acme Retail", external_id="C-R", parent=parent)
+        InvoiceFactory(customer=parent, amount=D("10.00"))
+    with tenant_context(tenant):
+        import_credits([Credit("P1", "450.00", payer="ACME HOLDINGS GROUP")])
+    with tenant_context(tenant):
+        assert Payment.objects.get().customer_id == parent.pk
+    with tenant_context(tenant):
+        invoice_import_csv(data=f"{HEADER}\nR-1,C-R,Acme Retail,2026-01-05,2026-02-04,450.00,USD,,,\n".encode(),
+                           file_name="retail.csv")
+    with tenant_context(tenant):
+        [retry] = MatchingRun.objects.filter(trigger="invoices")
+        assert (retry.scope, retry.payments_done) == ({"customers": [parent.pk]}, 1)
+
+
 def test_a_changed_invoice_retries_its_payers_waiting_payments(tenant):
     with tenant_context(tenant):
         invoice_import_csv(data=f"{HEADER}\n88001,C-W,Wayne Enterprises Inc,2026-01-05,2026-02-04,700.00,USD,,,\n"
@@ -183,6 +200,29 @@ def test_a_changed_invoice_retries_its_payers_waiting_payments(tenant):
         assert Payment.objects.get(pk=payment.pk).status == "applied"
         assert not Suggestion.objects.filter(status="pending").exists()
         assert Suggestion.objects.filter(pk__in=before).exclude(status="superseded").count() == 0
+
+
+def test_an_invoice_owed_again_after_a_reversal_retries_its_payers_waiting_payments(tenant, member_factory):
+    from cashapp.services import application_reverse
+
+    clerk = member_factory(tenant)
+    with tenant_context(tenant):
+        wayne = CustomerFactory(name="Wayne Enterprises Inc")
+        invoice = InvoiceFactory(customer=wayne, amount=D("300.00"), number="INV-300")
+    with tenant_context(tenant):
+        import_credits([Credit("FIRST", "300.00", payer="WAYNE ENTERPRISES INC", invoices=(("INV-300", "300.00"),))])
+    with tenant_context(tenant):
+        import_credits([Credit("SECOND", "300.00", payer="WAYNE ENTERPRISES INC")])
+    with tenant_context(tenant):
+        second = Payment.objects.get(bank_reference="SECOND")
+        assert (second.status, second.customer_id) == ("unapplied", wayne.pk)  # its invoice was paid already
+        application = Application.objects.get(payment__bank_reference="FIRST")
+    with tenant_context(tenant):
+        application_reverse(application=application, actor=clerk, reason="paid by the other payment")
+    with tenant_context(tenant):
+        [retry] = MatchingRun.objects.filter(trigger="invoices")
+        assert (retry.scope, retry.payments_done) == ({"customers": [wayne.pk]}, 1)  # not FIRST: a clerk decided
+        assert Application.objects.get(payment=second).invoice_id == invoice.pk
 
 
 def test_a_new_alias_retries_the_waiting_payments_without_a_payer(tenant):
