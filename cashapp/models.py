@@ -18,6 +18,8 @@ from django_fsm import FSMField, FSMModelMixin, transition
 from o2c.money import MoneyField
 from o2c.tenancy import TenantForeignKey, TenantModel, tenant_implied_by_parent
 
+from .scopes import RunScope
+
 
 class CashAppSettings(TenantModel):
     """One row per tenant (created on first use with these defaults)."""
@@ -28,7 +30,9 @@ class CashAppSettings(TenantModel):
                                      help_text="Short pays up to this amount are written off, not deductions")
     discount_grace_days = models.PositiveSmallIntegerField(default=0)
     send_receipts = models.BooleanField(default=True, help_text="Email customers a receipt when payments apply")
-    match_after_import = models.BooleanField(default=True, help_text="Start a matching run after each bank file")
+    match_after_import = models.BooleanField(
+        default=True, help_text="Match automatically: each bank file's payments once it is imported, and waiting "
+                                "payments again when something relevant to them changes and nightly")
 
     class Meta(TenantModel.Meta):
         constraints = [
@@ -46,8 +50,13 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+def _everything() -> dict:
+    return {"all": True}
+
+
 class MatchingRun(FSMModelMixin, TenantModel):
-    """One pass of the matcher over the tenant's unapplied payments, in chunks. `last_payment_id` is the
+    """One pass of the matcher over the tenant's waiting payments within its `scope` (all of them, or those of
+    an import, or a retry's: see `cashapp.scopes`), in chunks. `last_payment_id` is the
     resume point: each chunk commits its postings and the cursor together, so a run cut off mid-chunk
     starts again after the last committed chunk and posts nothing twice.
 
@@ -57,7 +66,9 @@ class MatchingRun(FSMModelMixin, TenantModel):
     ticker; a running run whose heartbeat is older than `O2C_MATCHING_RUN_STALE_SECONDS` lost its worker and
     is failed by the reaper (`cashapp.services.runs.matching_runs_reap`)."""
 
-    trigger = models.CharField(max_length=20, default="manual")  # import, manual, command
+    # import, manual, command; retries: invoices, payer_learned, rejection, schedule
+    trigger = models.CharField(max_length=20, default="manual")
+    scope = models.JSONField(default=_everything, help_text="What the run looks at: see cashapp.scopes.RunScope")
     bank_file = TenantForeignKey("payments.BankFile", null=True, blank=True, related_name="+")
     requested_by = models.ForeignKey("o2c.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     status = FSMField(default=RunStatus.QUEUED, choices=RunStatus.choices, protected=True, max_length=20)
@@ -66,6 +77,9 @@ class MatchingRun(FSMModelMixin, TenantModel):
     auto_applied = models.PositiveIntegerField(default=0)
     suggested = models.PositiveIntegerField(default=0)
     unmatched = models.PositiveIntegerField(default=0)
+    # Of the decisions counted above, those that were already the payment's pending decision: left as they were
+    # (the clerk's queue keeps its rows), not written again.
+    unchanged = models.PositiveIntegerField(default=0)
     last_payment_id = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -83,6 +97,10 @@ class MatchingRun(FSMModelMixin, TenantModel):
 
     def __str__(self):
         return f"matching run {self.pk}"
+
+    @property
+    def run_scope(self) -> RunScope:
+        return RunScope.from_json(self.scope)
 
     @property
     def percent(self) -> int:

@@ -36,6 +36,23 @@ def reap_stale_runs_all_tenants():
     return [reap_stale_runs.delay(t).id for t in Tenant.objects.order_by("id").values_list("id", flat=True)]
 
 
+@shared_task(base=TenantTask, name="cashapp.retry_waiting_payments")
+def retry_waiting_payments(tenant_id):
+    """Every waiting payment of the tenant matched again (the nightly retry); None when none waits."""
+    from .scopes import RunScope
+    from .services import matching_retry
+
+    run = matching_retry(scope=RunScope.all(), trigger="schedule")
+    return run.pk if run is not None else None
+
+
+@shared_task(name="cashapp.retry_waiting_payments_all_tenants")
+def retry_waiting_payments_all_tenants():
+    """Beat, nightly by default (`O2C_MATCHING_RETRY_CRONTAB`): one retry per tenant. What the retries on events
+    miss (a payment from an unknown payer that quotes an invoice imported later) is matched here."""
+    return [retry_waiting_payments.delay(t).id for t in Tenant.objects.order_by("id").values_list("id", flat=True)]
+
+
 @shared_task(base=TenantTask, name="cashapp.payment_receipts")
 def payment_receipts_task(tenant_id, payment_ids):
     from .receipts import payment_receipts_send

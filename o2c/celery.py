@@ -21,7 +21,7 @@ QUEUES = {
     "imports": ("o2c.invoice_upload_import", "payments.bank_file_upload_import"),
     "matching": ("cashapp.matching_run_execute", "cashapp.payment_receipts"),
     "cases": ("deductions.", "disputes.", "o2c.triage_run"),
-    "periodic": ("reporting.", "cashapp.reap_stale_runs", "_all_tenants"),
+    "periodic": ("reporting.", "cashapp.reap_stale_runs", "cashapp.retry_waiting_payments", "_all_tenants"),
 }
 
 

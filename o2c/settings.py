@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -146,6 +147,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": O2C_TASK_VISIBILITY_TIM
 # took its task up again within the visibility timeout): the reaper fails it and the next run resumes.
 O2C_MATCHING_RUN_STALE_SECONDS = float(os.environ.get("O2C_MATCHING_RUN_STALE_SECONDS",
                                                       str(O2C_TASK_VISIBILITY_TIMEOUT)))
+# When every waiting payment of each tenant is matched again: a crontab line (minute hour day-of-month month
+# day-of-week, UTC), nightly by default; "off" turns it off. Retries on events (new invoices, aliases, a clerk's
+# rejection) happen whatever this says.
+_retry_crontab = os.environ.get("O2C_MATCHING_RETRY_CRONTAB", "30 2 * * *").split()
+if _retry_crontab in (["off"], []):
+    O2C_MATCHING_RETRY_SCHEDULE = None
+elif len(_retry_crontab) == 5:
+    _minute, _hour, _day, _month, _weekday = _retry_crontab
+    O2C_MATCHING_RETRY_SCHEDULE = crontab(minute=_minute, hour=_hour, day_of_month=_day, month_of_year=_month,
+                                          day_of_week=_weekday)
+else:
+    raise ImproperlyConfigured("O2C_MATCHING_RETRY_CRONTAB: expected five fields (minute hour day-of-month month "
+                               f"day-of-week) or 'off', got {' '.join(_retry_crontab)!r}")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
@@ -161,6 +175,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cashapp.reap_stale_runs_all_tenants",
         "schedule": 60,
     },
+    **({"cashapp-retry-waiting-payments": {  # every waiting payment matched again (see cashapp.runs, "retries")
+        "task": "cashapp.retry_waiting_payments_all_tenants",
+        "schedule": O2C_MATCHING_RETRY_SCHEDULE,
+    }} if O2C_MATCHING_RETRY_SCHEDULE else {}),
     "deductions-intake": {  # deductions cash application inserted in SQL: reason codes, research, triage
         "task": "deductions.intake_all_tenants",
         "schedule": 60,

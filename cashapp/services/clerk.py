@@ -18,7 +18,9 @@ from o2c.services.audit import audit_event
 from payments.models import Payment
 
 from ..models import Application, ApplicationSource, CashAppSettings, MatchOutcome, Suggestion, SuggestionStatus
+from ..scopes import RunScope
 from ._shared import _record_matches, _send_receipts_after_commit
+from .runs import matching_retry_after_commit
 
 
 class SuggestionDecided(CashAppError, ConflictError):
@@ -73,6 +75,11 @@ def suggestion_reject(*, suggestion: Suggestion, actor) -> Suggestion:
     if not Suggestion.objects.filter(payment_id=suggestion.payment_id, status=SuggestionStatus.PENDING).exists():
         _record_matches([(suggestion.payment_id, MatchOutcome.REJECTED, None, None,
                           "every suggestion rejected by a clerk")], suggestion.run_id)
+    else:
+        # The other answers stand; the payment is matched again without the rejected one, which may bring up
+        # an answer it had crowded out (the matcher suggests five at most). The run re-suggests nothing the clerk
+        # rejected, and leaves the other suggestions as they are if it finds the same.
+        matching_retry_after_commit(scope=RunScope.of(payments=[suggestion.payment_id]), trigger="rejection")
     audit_event("suggestion.rejected", suggestion, actor=actor)
     return suggestion
 

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -30,12 +30,13 @@ from o2c.bulk import bulk_cursor, pg_array
 from o2c.citus import returning_on_citus
 from o2c.errors import ConflictError
 from o2c.ledger.posting import Line, Posting, post
+from o2c.models import Customer
 from o2c.runtime import interpreter_tuned_for_bulk_work
 from o2c.services.audit import audit_event
 from o2c.tenancy import current_tenant_id, tenant_context
 from payments.models import Payment, PaymentStatus
 
-from ..matching import AUTO, SUGGEST, UNMATCHED, MatchIndex, Proposal, match_payments
+from ..matching import AUTO, SUGGEST, UNMATCHED, Decision, MatchIndex, Proposal, match_payments
 from ..models import (
     ApplicationSource,
     CashAppSettings,
@@ -46,6 +47,7 @@ from ..models import (
     SuggestionStatus,
 )
 from ..records import customer_records, match_settings, open_invoice_records, payment_records
+from ..scopes import RunScope
 from ..standing import invoice_open_balances, suggestion_fits
 from ._shared import _record_matches, _send_receipts_after_commit
 
@@ -89,35 +91,43 @@ _CONSTRAINT_IN_MESSAGE = re.compile(r'constraint "([^"]+)"')
 
 
 @transaction.atomic
-def matching_run_create(*, trigger: str = "manual", bank_file=None, actor=None) -> MatchingRun:
-    """Ask for a run; returns the queued run that will do it: the tenant's queued run (joined) or a new one.
-    It starts when the tenant's running run, if any, ends. The caller executes it (`matching_run_execute`)."""
-    return _run_requested(trigger, bank_file, actor)[0]
+def matching_run_create(*, trigger: str = "manual", bank_file=None, actor=None,
+                        scope: RunScope | None = None) -> MatchingRun:
+    """Ask for a run of the waiting payments in `scope` (all of them by default); returns the queued run that will
+    do it: the tenant's queued run (joined, its scope widened to take this request's in) or a new one. It starts
+    when the tenant's running run, if any, ends. The caller executes it (`matching_run_execute`)."""
+    return _run_requested(trigger, bank_file, actor, scope or RunScope.all())[0]
 
 
 @transaction.atomic
-def matching_run_enqueue(*, trigger: str = "manual", bank_file=None, actor=None) -> MatchingRun:
+def matching_run_enqueue(*, trigger: str = "manual", bank_file=None, actor=None,
+                         scope: RunScope | None = None) -> MatchingRun:
     """Ask for a run (see `matching_run_create`) and have a worker start it once the caller's transaction
     commits. A joined run has its task already, unless the dead run it waited behind was reaped just now."""
     from ..tasks import matching_run_execute_task
 
-    run, created, reaped = _run_requested(trigger, bank_file, actor)
+    run, created, reaped = _run_requested(trigger, bank_file, actor, scope or RunScope.all())
     if created or reaped:
         tenant_id = current_tenant_id()
         transaction.on_commit(lambda: matching_run_execute_task.delay(tenant_id, run.pk))
     return run
 
 
-def _run_requested(trigger: str, bank_file, actor) -> tuple[MatchingRun, bool, bool]:
+def _run_requested(trigger: str, bank_file, actor, scope: RunScope) -> tuple[MatchingRun, bool, bool]:
     """(the queued run, whether this request created it, whether a dead run was reaped first)."""
     reaped = bool(_reap_stale_runs())  # a dead run must not hold the tenant's runs up any longer
     for _ in range(3):
         run = MatchingRun.objects.select_for_update().filter(status=RunStatus.QUEUED).first()
         if run is not None:
+            if not run.run_scope.covers(scope):
+                # Locked, and still queued: the run has not listed its payments yet, so it takes these in too.
+                run.scope = run.run_scope.union(scope).to_json()
+                run.payments_total = _run_payments(run).count()
+                run.save(update_fields=["scope", "payments_total"])
             return run, False, reaped
         try:
             with transaction.atomic():  # a savepoint: the constraint may refuse a second queued run
-                run = MatchingRun.objects.create(trigger=trigger, bank_file=bank_file,
+                run = MatchingRun.objects.create(trigger=trigger, bank_file=bank_file, scope=scope.to_json(),
                                                  requested_by=actor if getattr(actor, "pk", None) else None)
         except IntegrityError as exc:
             if not _refused_by(exc, RUN_QUEUED_ONCE):
@@ -142,19 +152,74 @@ def _refused_by(exc: IntegrityError, constraint: str) -> bool:
 
 
 def _run_payments(run: MatchingRun):
-    # Every run looks at all unapplied payments, not only the new file's: remittance advice or invoices
-    # that arrived since may now explain an older payment.
-    return _eligible_payments()
+    """The waiting payments within the run's scope: an import's run looks at that file's payments only; the
+    waiting payments from earlier files are looked at again by retries, when something relevant to them changed
+    (`matching_retry`), and by the nightly retry of everything."""
+    return _eligible_payments().filter(run.run_scope.filter())
 
 
 def matching_after_import(bank_file) -> MatchingRun | None:
-    """Called by the bank-file import inside its transaction: start a run once the file has committed."""
-    settings = CashAppSettings.objects.first()
-    if settings is not None and not settings.match_after_import:
+    """Called by the bank-file import inside its transaction: match the file's payments (and those its remittance
+    advice explains) once the file has committed."""
+    if not _matching_automatically():
         return None
     if not (bank_file.payments_created or bank_file.remittances_linked):
         return None
-    return matching_run_enqueue(trigger="import", bank_file=bank_file)
+    return matching_run_enqueue(trigger="import", bank_file=bank_file, scope=RunScope.of(bank_files=[bank_file.pk]))
+
+
+def _matching_automatically() -> bool:
+    settings = CashAppSettings.objects.first()
+    return settings is None or settings.match_after_import
+
+
+# --- retries ----------------------------------------------------------------------------------------
+#
+# A waiting payment (suggested, unmatched, or not looked at yet) is matched again when something that could
+# change its answer arrives: invoices of its identified payer (imported, re-billed, reopened by a reversal), an
+# alias or a bank account that could name a payer not identified yet, a clerk's rejection of one of its
+# suggestions (the rest are re-ranked without it); and every night, all of them. A retry that reaches the
+# payment's pending decision again leaves it as it is (`_record_decisions`): retrying does not churn the queue.
+
+@transaction.atomic
+def matching_retry(*, scope: RunScope, trigger: str) -> MatchingRun | None:
+    """Ask for a run of the waiting payments in `scope`, unless none waits (then no run, None) or the tenant
+    turned automatic matching off. Joins the queued run like any request."""
+    if scope.empty or not _matching_automatically():
+        return None
+    if not _eligible_payments().filter(scope.filter()).exists():
+        return None
+    return matching_run_enqueue(trigger=trigger, scope=scope)
+
+
+def matching_retry_after_commit(*, scope: RunScope, trigger: str) -> None:
+    """`matching_retry` once the caller's transaction has committed, in a transaction of its own: the caller
+    (a clerk's rejection, an invoice import, a ledger reversal) neither waits on the queued run's lock nor fails
+    with the request. A retry lost to a process dying right after the commit is made up by the nightly one."""
+    tenant_id = current_tenant_id()
+
+    def request():
+        with tenant_context(tenant_id):
+            matching_retry(scope=scope, trigger=trigger)
+
+    transaction.on_commit(request, robust=True)
+
+
+def matching_retry_for_customers(customer_ids, *, trigger: str) -> None:
+    """New or changed invoices of these customers: retry the waiting payments whose identified payer is one of
+    them or a parent paying for them (the matcher reads a parent's payment against its subsidiaries' invoices)."""
+    customer_ids = set(customer_ids)
+    if not customer_ids:
+        return
+    payers = set(_eligible_payments().filter(customer_id__isnull=False).values_list("customer_id", flat=True)
+                 .distinct())
+    affected = payers & customer_ids
+    parents = payers - affected
+    if parents:
+        affected |= set(Customer.objects.filter(pk__any=sorted(parents), children__pk__any=sorted(customer_ids))
+                        .values_list("pk", flat=True))
+    if affected:
+        matching_retry_after_commit(scope=RunScope.of(customers=affected), trigger=trigger)
 
 
 def matching_run_execute(*, tenant_id: int, run_id: int, chunk_size: int = CHUNK_SIZE) -> MatchingRun:
@@ -448,7 +513,12 @@ def _posting_lines(proposal: Proposal, text: str = "") -> list[Line]:
 def _record_decisions(run: MatchingRun, decisions: list, texts: dict[int, str]) -> None:
     """Post the confident answers, then decide every other payment against the ledger as it is now, in this
     transaction: a payment that is no longer wholly unapplied (applied by a clerk meanwhile) gets nothing
-    written, and only answers that still fit become suggestions (see `cashapp.standing`)."""
+    written, and only answers that still fit become suggestions (see `cashapp.standing`). An answer a clerk
+    rejected for a payment is neither posted nor suggested again. A decision equal to the payment's pending one
+    (a retry that found nothing new) is left as it is: its suggestions keep their rows, ids and places in the
+    clerk's queue."""
+    known = _known_decisions([d.payment_id for d in decisions])
+    decisions = [_without_rejected(d, known.rejected.get(d.payment_id)) for d in decisions]
     postings = [Posting(payment_id=d.payment_id, lines=_posting_lines(d.best, texts[d.payment_id]),
                         source=ApplicationSource.AUTO, confidence=_confidence(d.best.confidence),
                         explanation=d.best.explanation, customer_id=d.best.customer_id)
@@ -457,7 +527,7 @@ def _record_decisions(run: MatchingRun, decisions: list, texts: dict[int, str]) 
     posted = {p.payment_id for p in result.posted}
     refused = {p.payment_id: p.refused for p in result.refused}
     ledger = _ledger_now([d for d in decisions if d.payment_id not in posted])
-    matches, suggestions, customers = [], [], {}
+    matches, suggestions, customers, replaced, outcomes, unchanged = [], [], {}, [], [], 0
     for d in decisions:
         if d.payment_id in posted:
             outcome, proposals, explanation = AUTO, (), d.explanation or d.best.explanation
@@ -468,21 +538,87 @@ def _record_decisions(run: MatchingRun, decisions: list, texts: dict[int, str]) 
         customer_id = d.customer_id or (d.best.customer_id if d.best else None)
         if customer_id:
             customers[d.payment_id] = customer_id
-        for rank, proposal in enumerate(proposals, start=1):
-            suggestions.append((d.payment_id, rank, proposal.customer_id, _confidence(proposal.confidence),
-                                proposal.explanation, json.dumps([_allocation_json(a) for a in proposal.allocations]),
-                                proposal.on_account))
-        matches.append((d.payment_id, outcome, customer_id, _confidence(d.best.confidence) if d.best else None,
-                        explanation))
-    _supersede_pending_of([m[0] for m in matches])
+        rows = [_suggestion_row(p) for p in proposals]
+        match = (outcome, customer_id, _confidence(d.best.confidence) if d.best else None, explanation)
+        same_suggestions = rows == known.pending.get(d.payment_id, [])
+        same_match = match == known.matches.get(d.payment_id)
+        if not same_suggestions:
+            replaced.append(d.payment_id)
+            suggestions.extend((d.payment_id, rank, *row[:3], json.dumps(row[3]), row[4])
+                               for rank, row in enumerate(rows, start=1))
+        if not same_match:
+            matches.append((d.payment_id, *match))
+        unchanged += same_suggestions and same_match
+        outcomes.append(outcome)
+    _supersede_pending_of(replaced)
     _insert_suggestions(suggestions, run.pk)
     _record_matches(matches, run.pk)
     _remember_payers(customers, posted)
     run.auto_applied += len(posted)
-    run.suggested += sum(1 for m in matches if m[1] == SUGGEST)
-    run.unmatched += sum(1 for m in matches if m[1] == UNMATCHED)
+    run.suggested += outcomes.count(SUGGEST)
+    run.unmatched += outcomes.count(UNMATCHED)
+    run.unchanged += unchanged
     if posted:
         _send_receipts_after_commit(sorted(posted))
+
+
+def _suggestion_row(p: Proposal) -> tuple:
+    """(customer, confidence, explanation, allocations, on account): what a suggestion says, comparable with a
+    stored one (`_known_decisions`)."""
+    return (p.customer_id, _confidence(p.confidence), p.explanation, [_allocation_json(a) for a in p.allocations],
+            p.on_account)
+
+
+def _answer(customer_id: int | None, invoice_ids) -> tuple:
+    """What a clerk rejects: this payment paying these invoices (of this customer). Amounts are left out: the
+    same invoices proposed again with other amounts are still the answer the clerk turned down."""
+    return customer_id, frozenset(invoice_ids)
+
+
+@dataclass
+class _KnownDecisions:
+    pending: dict[int, list[tuple]]  # payment -> its pending suggestions in rank order, as `_suggestion_row`s
+    rejected: dict[int, set[tuple]]  # payment -> the `_answer`s a clerk rejected
+    matches: dict[int, tuple]  # payment -> its latest decision (outcome, customer, confidence, explanation)
+
+
+def _known_decisions(payment_ids: list[int]) -> _KnownDecisions:
+    known = _KnownDecisions({}, {}, {})
+    if not payment_ids:
+        return known
+    tenant_id, ids = current_tenant_id(), pg_array(payment_ids)
+    with bulk_cursor() as cur:
+        cur.execute("SELECT payment_id, status, customer_id, confidence, explanation, allocations::text, on_account "
+                    "FROM cashapp_suggestion WHERE tenant_id = %s AND payment_id = ANY(%s::bigint[]) "
+                    "AND status = ANY(%s) ORDER BY payment_id, rank, id",
+                    [tenant_id, ids, [SuggestionStatus.PENDING.value, SuggestionStatus.REJECTED.value]])
+        for pid, status, customer_id, confidence, explanation, allocations, on_account in cur.fetchall():
+            allocations = json.loads(allocations)
+            if status == SuggestionStatus.PENDING:
+                known.pending.setdefault(pid, []).append(
+                    (customer_id, confidence, explanation, allocations, on_account))
+            else:
+                known.rejected.setdefault(pid, set()).add(
+                    _answer(customer_id, (int(a["invoice_id"]) for a in allocations)))
+        cur.execute("SELECT payment_id, outcome, customer_id, confidence, explanation FROM cashapp_paymentmatch "
+                    "WHERE tenant_id = %s AND payment_id = ANY(%s::bigint[])", [tenant_id, ids])
+        known.matches = {pid: tuple(rest) for pid, *rest in cur.fetchall()}
+    return known
+
+
+def _without_rejected(decision: Decision, rejected: set[tuple] | None) -> Decision:
+    """The decision without the answers a clerk rejected for this payment: never posted, never suggested again."""
+    if not rejected:
+        return decision
+    kept = tuple(p for p in decision.proposals
+                 if _answer(p.customer_id, (a.invoice_id for a in p.allocations)) not in rejected)
+    if len(kept) == len(decision.proposals):
+        return decision
+    if not kept:
+        return replace(decision, outcome=UNMATCHED, proposals=(),
+                       explanation="every answer found was rejected by a clerk")
+    why = kept[0].explanation if len(kept) == 1 else f"{len(kept)} possible answers; best: {kept[0].explanation}"
+    return replace(decision, outcome=SUGGEST, proposals=kept, explanation=why)
 
 
 @dataclass
@@ -534,6 +670,8 @@ def _supersede_pending_of(payment_ids: list[int]) -> None:
     """Pending suggestions of these payments give way to the new decision: a bulk FSM move (a transition per
     row would cost a query each), joined to the ids so that Postgres probes the (tenant, payment) index or
     hashes them, instead of comparing each suggestion row with the whole list."""
+    if not payment_ids:
+        return
     with bulk_cursor() as cur:
         cur.execute("UPDATE cashapp_suggestion s SET status = %s FROM unnest(%s::bigint[]) AS p(id) "
                     "WHERE s.tenant_id = %s AND s.payment_id = p.id AND s.status = %s",

@@ -30,6 +30,7 @@ from ..models import Customer, Invoice, InvoiceImport, InvoiceUpload
 from ..models.ledger import InvoiceStatus
 from ..money import is_currency, parse_amount
 from ..readahead import ReadAhead
+from ..signals import invoices_imported
 from ..tenancy import current_origin, current_tenant_id
 from .audit import audit_event, audit_events, diff, snapshot
 from .uploads import queued_upload_run, stored_file_name
@@ -285,6 +286,9 @@ def invoice_import_csv(*, data: bytes, file_name: str, actor=None,
             writer.finish(parser.names)
         batch.rows = parser.rows
         batch.save()
+        if writer.touched_customers:
+            invoices_imported.send(sender=InvoiceImport, batch=batch,
+                                   customer_ids=frozenset(writer.touched_customers))
         # The one event for the invoices the file created (each carries the batch); changed invoices and
         # customers have their own events, written above.
         audit_event("invoice_import.completed", batch, {
@@ -316,6 +320,7 @@ class _Writer:
         self.created_customers: list[Customer] = []
         self.created = 0
         self.staged_existing = 0
+        self.touched_customers: set[int] = set()  # whose invoices the file created or changed
         self.cursor = connection.connection.cursor()
         columns = ("customer_id bigint, line int, number text, issue_date date, due_date date, amount numeric, "
                    "currency text, po_number text, discount_percent numeric, discount_due_date date")
@@ -358,10 +363,13 @@ class _Writer:
             new, old = [], []
             for number, c, line in rows:
                 (old if number in existing else new).append(f"{ids[c]}\t{line}")
+                if number not in existing:
+                    self.touched_customers.add(ids[c])
             self._copy("_invoice_old", old)
             self.staged_existing += len(old)
         else:
             new = [f"{ids[c]}\t{line}" for _, c, line in rows]
+            self.touched_customers.update(ids[c] for c in set(chunk.customers))
         if new:
             self._copy("_invoice_new", new)
             self._insert_new()
@@ -414,12 +422,14 @@ class _Writer:
         audit_events([("customer.updated", c, {"name": [old, c.name]}) for c, old in renamed]
                      + [("customer.created", c, {"external_id": [None, c.external_id], "name": [None, c.name]})
                         for c in self.created_customers], actor=self.actor)
-        updated = _update_changed(self._changed_rows(), self.actor) if self.staged_existing else 0
+        updated = _update_changed(self._changed_rows(), self.actor) if self.staged_existing else []
+        for invoice, customer_before in updated:
+            self.touched_customers.update((invoice.customer_id, customer_before))
         self.cursor.execute("DROP TABLE _invoice_new, _invoice_old")
         self.batch.created_customers = len(self.created_customers)
         self.batch.created_invoices = self.created
-        self.batch.updated_invoices = updated
-        self.batch.unchanged_invoices = self.staged_existing - updated
+        self.batch.updated_invoices = len(updated)
+        self.batch.unchanged_invoices = self.staged_existing - len(updated)
 
     def _changed_rows(self) -> list[tuple]:
         self.cursor.execute(
@@ -439,10 +449,11 @@ class _Writer:
         return self.cursor.fetchall()
 
 
-def _update_changed(rows: list[tuple], actor) -> int:
-    """Rows that differ from the stored invoice (few, usually): the rules and audit per row."""
+def _update_changed(rows: list[tuple], actor) -> list[tuple[Invoice, int]]:
+    """Rows that differ from the stored invoice (few, usually): the rules and audit per row. Returns the invoices
+    changed, each with its customer before the change."""
     if not rows:
-        return 0
+        return []
     rows = [dict(zip(_STAGED, row, strict=True)) for row in rows]
     existing = {i.number: i for i in Invoice.objects.filter(number__in=[r["number"] for r in rows])}
     to_update, events, errors = [], [], []
@@ -463,13 +474,13 @@ def _update_changed(rows: list[tuple], actor) -> int:
         if "amount" in changes:
             invoice.open_balance = invoice.amount
             changes["open_balance"] = [str(before["amount"]), str(invoice.amount)]
-        to_update.append(invoice)
+        to_update.append((invoice, before["customer_id"]))
         events.append(("invoice.updated", invoice, changes))
     if errors:
         raise InvoiceFileError(errors)
-    Invoice.objects.bulk_update(to_update, [*INVOICE_FIELDS, "open_balance"], batch_size=5000)
+    Invoice.objects.bulk_update([i for i, _ in to_update], [*INVOICE_FIELDS, "open_balance"], batch_size=5000)
     audit_events(events, actor=actor)
-    return len(to_update)
+    return to_update
 
 
 # --- uploads from the browser too big to import within a request --------------------------------
