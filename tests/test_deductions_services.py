@@ -403,6 +403,23 @@ def test_customer_code_import_refuses_the_whole_file_on_a_bad_row(in_tenant, cle
     assert customer.pk
 
 
+@pytest.mark.parametrize(("row", "expected"), [
+    ("WAL,2\x002,pricing,", "line 2: customer_code contains a control character (U+0000)"),
+    ("WAL,22,pricing,Short\x00shipped", "line 2: description contains a control character (U+0000)"),
+    ("WAL," + "9" * 41 + ",pricing,", "line 2: customer_code is 41 characters; at most 40 fit"),
+    ("WAL,22,pricing," + "d" * 201, "line 2: description is 201 characters; at most 200 fit"),
+], ids=["nul-in-code", "nul-in-description", "long-code", "long-description"])
+def test_customer_code_import_refuses_what_the_columns_cannot_hold(in_tenant, clerk, row, expected):
+    """A NUL or a code over 40 characters failed the INSERT (a 500 on the page); a description over 200
+    characters was cut without a word."""
+    CustomerFactory(external_id="WAL")
+    with pytest.raises(ApplicationError) as exc:
+        services.customer_reason_codes_import(data=f"customer_id,customer_code,reason_code,description\n{row}\n"
+                                              .encode(), actor=clerk)
+    assert exc.value.extra["errors"] == [expected]
+    assert not CustomerReasonCode.objects.exists()
+
+
 # --- cash application, the export contract -------------------------------------------------------
 
 @pytest.mark.django_db(transaction=True)
