@@ -17,7 +17,9 @@ from decimal import Decimal
 from django.db import transaction
 
 from o2c.errors import ApplicationError
+from o2c.inputs import control_character_problem
 from o2c.models import Customer, Invoice
+from o2c.money import MAX_AMOUNT, exponent, minor_unit
 from payments.selectors import AdjustmentReason, BankFileError, x12_812_adjustments, x12_820_advices
 
 from .models import Deduction, DeductionSource
@@ -49,6 +51,9 @@ def deductions_from_x12(*, data: bytes, actor) -> RemittanceOutcome:
         found, skipped = _read(data)
     except BankFileError as exc:
         raise ApplicationError(str(exc))
+    text_errors = [f"line {f.line}: {problem}" for f in found if (problem := _text_problem(f))]
+    if text_errors:  # before any query: a NUL fails a look-up too
+        raise ApplicationError("; ".join(text_errors[:20]), extra={"errors": text_errors})
     outcome = RemittanceOutcome(skipped=skipped)
     with transaction.atomic():
         invoices = {i.number: i for i in Invoice.objects.filter(number__in={f.invoice_number for f in found})}
@@ -75,6 +80,10 @@ def deductions_from_x12(*, data: bytes, actor) -> RemittanceOutcome:
                               f"{f.payer_id or f.payer_name!r}")
                 continue
             currency = invoice.currency if invoice else (f.currency or "USD")
+            problem = _amount_problem(f.amount, currency)
+            if problem:
+                errors.append(f"line {f.line}: {problem}")
+                continue
             items.append(NewDeduction(customer_id=customer_id, amount=f.amount, currency=currency, reason=f.reason,
                                       source=DeductionSource.REMITTANCE, invoice_id=invoice.pk if invoice else None,
                                       reason_text=f.text, origin=f.origin))
@@ -82,6 +91,35 @@ def deductions_from_x12(*, data: bytes, actor) -> RemittanceOutcome:
             raise ApplicationError("; ".join(errors[:20]), extra={"errors": errors})
         outcome.created = deductions_create(items, actor=actor)
     return outcome
+
+
+def _text_problem(f: _Found) -> str | None:
+    """A value its column cannot hold is refused, never cut: a NUL, or a code over 40 characters, failed the
+    INSERT (a 500); an origin cut to its 200 characters is the key that tells adjustments apart, so two that
+    differ after it would be taken for one ("already imported") and the second deduction lost."""
+    limits = {"origin": Deduction._meta.get_field("origin").max_length,
+              "reason": Deduction._meta.get_field("customer_reason_code").max_length}
+    labels = {"origin": "adjustment reference", "invoice_number": "invoice number", "payer_id": "payer id",
+              "payer_name": "payer name", "reason": "reason code"}
+    for name, label in labels.items():
+        value = getattr(f, name)
+        problem = control_character_problem(value)
+        if problem:
+            return f"{label} {problem}"
+        if name in limits and len(value) > limits[name]:
+            what = f"origin {value[:30]}..." if name == "origin" else label
+            return f"{what} is {len(value):,} characters; at most {limits[name]} fit"
+    return None
+
+
+def _amount_problem(amount: Decimal, currency: str) -> str | None:
+    """Refused, not rounded (deductions_create quantizes to the currency: 20.001 USD became 20.00)."""
+    if abs(amount) >= MAX_AMOUNT:
+        return f"amount {amount} is too large"
+    if amount != amount.quantize(minor_unit(currency)):
+        return (f"amount {amount} has more decimals than {currency} has ({exponent(currency)}); "
+                "it is refused rather than rounded")
+    return None
 
 
 def _read(data: bytes) -> tuple[list[_Found], list[str]]:

@@ -20,6 +20,7 @@ from django_fsm import TransitionNotAllowed
 from o2c.bulk import update_columns
 from o2c.documents import document_store, documents_kept_only_on_success
 from o2c.errors import ApplicationError, ConflictError
+from o2c.inputs import control_character_problem
 from o2c.models import Customer, Invoice, User
 from o2c.money import fmt, parse_amount, quantize
 from o2c.services.audit import audit_event, audit_events, audit_events_bulk
@@ -110,6 +111,19 @@ def reason_code_save(*, code: str, name: str, category: str, gl_account: str, to
 MAP_HEADER = ["customer_id", "customer_code", "reason_code", "description"]
 
 
+def _code_map_problem(code: str, description: str) -> str | None:
+    """A value its column cannot hold is refused, never cut: a NUL or an over-long code failed the INSERT (a 500),
+    a long description was cut without a word."""
+    for name, column, value in (("customer_code", "code", code), ("description", "description", description)):
+        problem = control_character_problem(value)
+        if problem:
+            return f"{name} {problem}"
+        limit = CustomerReasonCode._meta.get_field(column).max_length
+        if len(value) > limit:
+            return f"{name} is {len(value):,} characters; at most {limit} fit"
+    return None
+
+
 def customer_reason_codes_import(*, data: bytes, actor) -> int:
     """Import a customer code map CSV (header: customer_id,customer_code,reason_code,description; the
     customer_id is the ERP's id). The whole file is refused on any bad row, every bad row as `line N: reason`.
@@ -129,7 +143,11 @@ def customer_reason_codes_import(*, data: bytes, actor) -> int:
         ext = (row.get("customer_id") or "").strip()
         code = (row.get("customer_code") or "").strip()
         reason = (row.get("reason_code") or "").strip().lower()
-        if ext not in customers:
+        description = (row.get("description") or "").strip()
+        problem = _code_map_problem(code, description)
+        if problem:
+            errors.append(f"line {line}: {problem}")
+        elif ext not in customers:
             errors.append(f"line {line}: unknown customer {ext!r}")
         elif not code:
             errors.append(f"line {line}: customer_code is empty")
@@ -139,7 +157,7 @@ def customer_reason_codes_import(*, data: bytes, actor) -> int:
             errors.append(f"line {line}: {code!r} of customer {ext} appears twice")
         else:
             seen.add((ext, code.lower()))
-            rows[(customers[ext], code)] = (ours[reason], (row.get("description") or "").strip()[:200])
+            rows[(customers[ext], code)] = (ours[reason], description)
     if errors:
         raise ApplicationError("; ".join(errors[:50]), extra={"errors": errors})
     if not rows:

@@ -386,6 +386,26 @@ def test_a_remittance_file_with_an_unknown_invoice_and_payer_stores_nothing(in_t
     assert not Deduction.objects.exists()
 
 
+@pytest.mark.parametrize(("edit", "expected"), [
+    (("ADJ-77", "ADJ\x00-77"), "line 1: adjustment reference contains a control character (U+0000)"),
+    (("Big Retail", "Big\x00Retail"), "line 1: payer name contains a control character (U+0000)"),
+    (("ADJ-77", "A" * 300), "line 1: origin 812 AAAAAAAAAAAAAAAAAAAAAAAAAA... is 307 characters; at most 200 fit"),
+    (("CDD*DC22", "CDD*" + "C" * 41), "line 1: reason code is 41 characters; at most 40 fit"),
+    (("*D**20.00~", "*D**20.001~"), "line 1: amount 20.001 has more decimals than USD has (2); it is refused rather "
+                                    "than rounded"),
+], ids=["nul-in-reference", "nul-in-payer", "long-reference", "long-reason-code", "over-precise-amount"])
+def test_a_812_value_its_column_cannot_hold_is_refused_with_the_line(in_tenant, clerk, edit, expected):
+    """A NUL or a reason code over 40 characters failed the INSERT (a 500); an adjustment reference was cut
+    to the origin's 200 characters (two that differ after it were one deduction); 20.001 became 20.00."""
+    invoice = InvoiceFactory(number="INV-812", amount=D("400.00"))
+    data = _isa("ST*812*0001~BCD*20251103*ADJ-77*I*35.00*D**INV-812~N1*BY*Big Retail*92*"
+                f"{invoice.customer.external_id}~CDD*DC22*D**20.00~SE*4*0001~").decode().replace(*edit).encode()
+    with pytest.raises(ApplicationError) as exc:
+        deductions_from_x12(data=data, actor=clerk)
+    assert exc.value.extra["errors"] == [expected]
+    assert not Deduction.objects.exists()
+
+
 # --- customer code import ------------------------------------------------------------------------
 
 def test_customer_code_import_refuses_the_whole_file_on_a_bad_row(in_tenant, clerk):
@@ -401,6 +421,23 @@ def test_customer_code_import_refuses_the_whole_file_on_a_bad_row(in_tenant, cle
     assert exc.value.extra["errors"] == ["line 3: unknown customer 'NOPE'", "line 4: unknown reason code 'bogus'"]
     assert CustomerReasonCode.objects.get(code="22").reason_code.code == "shortage"
     assert customer.pk
+
+
+@pytest.mark.parametrize(("row", "expected"), [
+    ("WAL,2\x002,pricing,", "line 2: customer_code contains a control character (U+0000)"),
+    ("WAL,22,pricing,Short\x00shipped", "line 2: description contains a control character (U+0000)"),
+    ("WAL," + "9" * 41 + ",pricing,", "line 2: customer_code is 41 characters; at most 40 fit"),
+    ("WAL,22,pricing," + "d" * 201, "line 2: description is 201 characters; at most 200 fit"),
+], ids=["nul-in-code", "nul-in-description", "long-code", "long-description"])
+def test_customer_code_import_refuses_what_the_columns_cannot_hold(in_tenant, clerk, row, expected):
+    """A NUL or a code over 40 characters failed the INSERT (a 500 on the page); a description over 200
+    characters was cut without a word."""
+    CustomerFactory(external_id="WAL")
+    with pytest.raises(ApplicationError) as exc:
+        services.customer_reason_codes_import(data=f"customer_id,customer_code,reason_code,description\n{row}\n"
+                                              .encode(), actor=clerk)
+    assert exc.value.extra["errors"] == [expected]
+    assert not CustomerReasonCode.objects.exists()
 
 
 # --- cash application, the export contract -------------------------------------------------------

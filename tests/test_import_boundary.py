@@ -134,10 +134,12 @@ def test_an_amount_beyond_the_database_range_is_refused(quiet, data, name, mappi
     (camt(Credit("C1", "5.00"), currency="USDX"), "ccy.xml", None, "currency 'USDX' is not an ISO 4217"),
     (camt(Credit("C1", "5.00"), currency="ZZZ"), "ccy.xml", None, "currency 'ZZZ' is not an ISO 4217"),
     (csv_file({}, {"Currency": "EURO"}), "ccy.csv", CSV_MAPPING, "line 3: currency 'EURO' is not an ISO 4217"),
+    # The first row's currency is also the made-up statement's: refused as the statement's, no line was named.
+    (csv_file({"Currency": "USDX"}), "ccy.csv", CSV_MAPPING, "ccy.csv: line 2: currency 'USDX' is not an ISO 4217"),
     (bai2("02,O2C,BANKUS33,1,250101,2400,USD,", "02,O2C,BANKUS33,1,250101,2400,USDX,")
      .replace(b"03,1234567890,USD,", b"03,1234567890,USDX,"), "ccy.bai", None, "currency 'USDX' is not an ISO"),
     (mt940("C250101EUR100,00", "C250101XYZ100,00"), "ccy.sta", None, "currency 'XYZ' is not an ISO 4217"),
-], ids=["camt-four-letters", "camt-unknown", "csv", "bai2", "mt940-unknown"])
+], ids=["camt-four-letters", "camt-unknown", "csv", "csv-first-row", "bai2", "mt940-unknown"])
 def test_a_currency_that_is_not_iso_4217_is_refused(quiet, data, name, mapping, expected):
     assert expected in _refused(data, name, mapping)
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 
+from o2c.money import is_currency
+
 from ._common import decimal_amount, decode
 from .types import CHANNELS, CREDIT, DEBIT, BankFileError, Entry, RemittanceItem, Statement
 
@@ -139,10 +141,13 @@ def parse(data: bytes, mapping: CsvMapping | dict, warnings: list[str]) -> list[
         warnings.append("CSV file has a header but no rows")
     dates = [e.booking_date for e in entries]
     span = f"{min(dates)}..{max(dates)}" if dates else "empty"
+    # The statement takes the first row's currency when it is one. A bad code is left to the row, which
+    # payments.validation refuses naming its line; refused as the statement's, it was named by the made-up id.
+    currency = entries[0].currency if entries else mapping.default_currency
     return [Statement(
         statement_id=f"{mapping.bank}:{mapping.account}:{span}",
         account=mapping.account,
-        currency=entries[0].currency if entries else mapping.default_currency,
+        currency=currency if is_currency(currency) else "",
         as_of=max(dates) if dates else None,
         entries=tuple(entries),
     )]
