@@ -94,7 +94,7 @@ def stored_exactly(row: dict, payment: Payment) -> None:
     assert not CONTROL_IN_TEXT.search(payment.remittance_text)
 
 
-@settings(max_examples=300, derandomize=True, database=None, deadline=None,
+@settings(max_examples=100, derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(values=rows())
 def test_a_csv_payment_is_stored_exactly_as_sent_or_the_file_is_refused_naming_the_line(quiet, values):
