@@ -31,7 +31,15 @@ from operator import attrgetter
 
 from o2c.money import quantize
 
-from .normalize import account_key, name_key, one_edit_variants, reference_key, reference_tokens_as_written
+from .normalize import (
+    account_key,
+    close_numbers,
+    name_key,
+    one_edit_kind,
+    one_edit_variants,
+    reference_key,
+    reference_mentions,
+)
 from .types import (
     AUTO,
     REASON_DAMAGED,
@@ -55,7 +63,14 @@ from .types import (
 )
 
 ZERO = Decimal(0)
-REF_SCORE = {"exact": 1.0, "po": 0.97, "transposed": 0.93, "wrong digit": 0.85}
+# "close": a number no reading resolves, whose remainder of the payment is exactly one of the payer's invoices
+# with a number close to it (see _rescue); "digit added"/"digit dropped": one digit slipped in or out.
+REF_SCORE = {"exact": 1.0, "po": 0.97, "transposed": 0.93, "digit added": 0.93, "digit dropped": 0.93,
+             "close": 0.93, "wrong digit": 0.85}
+REF_HOW = {"exact": "", "po": " by its PO number", "transposed": " with two digits transposed",
+           "wrong digit": " with one digit wrong", "digit added": " with one digit too many",
+           "digit dropped": " with one digit missing",
+           "close": " as the remainder of the payment, its number close to what was written"}
 _REASON_WORDS = (
     (REASON_DAMAGED, ("DAMAGE", "BROKEN", "DEFECT")),
     (REASON_SHORTAGE, ("SHORTAGE", "SHORT SHIP", "MISSING", "NOT RECEIVED", "SHORT DELIVER")),
@@ -312,10 +327,17 @@ def _alias_reason(alias) -> str:
 # --- 2. references -----------------------------------------------------------------------------------
 
 class _Ref:
-    __slots__ = ("key", "line", "raw")
+    """One document the remittance names: its possible keys (most likely first), its structured line if any,
+    and how it was written. `grouped`: digits written in groups, a reading that needs the ledger's word."""
 
-    def __init__(self, key, line, raw):
-        self.key, self.line, self.raw = key, line, raw
+    __slots__ = ("keys", "line", "raw", "grouped")
+
+    def __init__(self, keys, line, raw, grouped=False):
+        self.keys, self.line, self.raw, self.grouped = keys, line, raw, grouped
+
+    @property
+    def key(self) -> str:
+        return self.keys[0]
 
 
 def _references(p: PaymentRecord) -> list[_Ref]:
@@ -326,12 +348,32 @@ def _references(p: PaymentRecord) -> list[_Ref]:
         key = reference_key(line.reference)
         if key and key not in seen:
             seen.add(key)
-            refs.append(_Ref(key, line, line.reference))
-    for key, written in reference_tokens_as_written(p.text):
-        if key not in seen:
-            seen.add(key)
-            refs.append(_Ref(key, None, written))
+            refs.append(_Ref((key,), line, line.reference))
+    for m in reference_mentions(p.text):
+        if m.keys[0] not in seen:
+            seen.update(m.keys[:1])
+            refs.append(_Ref(m.keys, None, m.written, m.grouped))
     return refs
+
+
+def _tracked(ref: _Ref, numbers: list[str]) -> bool:
+    """Whether the remittance names a document here that the payment must account for: every structured line,
+    and in the text a number written like the invoices it pays (their prefix, or digits in groups, or as many
+    digits as their numbers). 'RMA 5513' or 'ref 88123' next to them is another kind of number."""
+    if ref.line is not None or ref.grouped:
+        return True
+    written = ref.raw.upper()
+    prefix = written[:len(written) - len(written.lstrip(_LETTERS_UPPER))]
+    for number in numbers:
+        theirs = number.upper()[:len(number) - len(number.upper().lstrip(_LETTERS_UPPER))]
+        if prefix and theirs and (prefix.startswith(theirs) or theirs.startswith(prefix)):
+            return True
+        if not prefix and len(ref.key) >= 5 and abs(len(ref.key) - len(reference_key(number))) <= 1:
+            return True
+    return False
+
+
+_LETTERS_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, families: set[int]
@@ -363,9 +405,10 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         # must not put another invoice's PO number ahead of the number itself.
         candidates.append(((customer_fit, amount_fit == 2, REF_SCORE[kind], amount_fit), iid, kind))
 
-    for kind, source in (("exact", idx.by_ref), ("po", idx.by_po)):
-        for iid in _ids(source.get(ref.key)):
-            consider(iid, kind, True)
+    for key in ref.keys:  # each reading of digits written in groups, the likeliest first
+        for kind, source in (("exact", idx.by_ref), ("po", idx.by_po)):
+            for iid in _ids(source.get(key)):
+                consider(iid, kind, True)
     if candidates and any(c[0][0] == 2 or c[0][1] for c in candidates):
         pass  # a corroborated direct hit: no need to look at typos
     elif not families and (settling := idx.settling_exactly(target, currency, limit=64)) is not None:
@@ -382,22 +425,22 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
             if hit is not None:
                 for iid in (hit,) if type(hit) is int else hit:
                     consider(iid, kind, False)
+        if not any(c[0][0] == 2 for c in candidates):
+            # A digit left out has ten times the spellings: look at the payer's invoices the amount settles
+            # instead (a dictionary lookup per customer of the family).
+            for cid in sorted(families)[:50]:
+                exact, discounted = idx.settled_by(cid, currency, target)
+                for iid in chain(exact, discounted):
+                    kind = _one_edit(ref.key, reference_key(invoices[iid].number))
+                    if kind:
+                        consider(iid, kind, False)
     candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)
     return candidates, ref.raw
 
 
 def _one_edit(key: str, other: str) -> str | None:
-    """How `other` is one typing error away from `key` ('transposed', 'wrong digit'), as one_edit_variants
-    spells them, or None."""
-    if len(key) != len(other) or key == other:
-        return None
-    diffs = [i for i in range(len(key)) if key[i] != other[i]]
-    if len(diffs) == 1:
-        return "wrong digit"
-    if (len(diffs) == 2 and diffs[1] == diffs[0] + 1 and key[diffs[0]] == other[diffs[1]]
-            and key[diffs[1]] == other[diffs[0]]):
-        return "transposed"
-    return None
+    """How `other` is one typing error away from `key`, as one_edit_variants spells them, or None."""
+    return one_edit_kind(key, other)
 
 
 def _discount(inv: OpenInvoice, open_balance: Decimal) -> Decimal:
@@ -517,7 +560,77 @@ def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
         aside = ", ".join(sorted({raw for r, c, raw in resolved if c[0][2] not in ("exact", "po")}))
         proposals = _propose_by_reference(p, idx, settings, payers, direct,
                                           f"{aside} in the text left aside (not one of the invoices paid)")
+    if proposals:
+        proposals = _account_for_every_reference(p, idx, settings, payers, refs, resolved, proposals)
     return proposals
+
+
+def _account_for_every_reference(p, idx, settings, payers, refs, resolved, proposals) -> list[Proposal]:
+    """No partial postings: when the remittance names a document the proposal does not settle, the payment is
+    either wholly explained (the remainder is exactly one of the payer's invoices, its number close to what was
+    written: see _rescue), or it goes to a clerk with the invoices found and the reason."""
+    best = proposals[0]
+    chosen = {a.invoice_id for a in best.allocations}
+    numbers = [a.invoice_number for a in best.allocations]
+    found = {id(r): c for r, c, _ in resolved}
+    unresolved = [r for r in refs if _tracked(r, numbers)
+                  and not any(iid in chosen for _, iid, _ in found.get(id(r), ()))]
+    if not unresolved:
+        return proposals
+    rescued = _rescue(p, idx, payers, unresolved, resolved, best)
+    if rescued is not None:
+        again = _propose_by_reference(p, idx, settings, payers, rescued)
+        if again and not again[0].on_account and {a.invoice_id for a in again[0].allocations} > chosen:
+            return again
+    names = ", ".join(r.raw for r in unresolved)
+    capped = min(best.confidence, UNRESOLVED_CAP)
+    return [Proposal(best.customer_id, best.allocations, best.on_account, capped,
+                     f"{best.explanation}; {names} in the remittance matches no open invoice: not posted in part")]
+
+
+UNRESOLVED_CAP = 0.6  # a suggestion, whatever the threshold: part of what the remittance names is not explained
+
+
+def _rescue(p, idx, payers, unresolved, resolved, best) -> list | None:
+    """The resolved references plus, for each unresolved one, the single live invoice of the payer's family
+    whose open balance (or balance less its discount) is what the unresolved reference leaves to explain and
+    whose number is close to it. None when any one has no such invoice or more than one."""
+    chosen = {a.invoice_id for a in best.allocations}
+    customers = {idx.invoices[i].customer_id for i in chosen}
+    family = {c for cid in (payers or customers) for c in idx.family(cid)}
+    if not family or len(family) > 50:
+        return None
+    kept = [r for r in resolved if r[1][0][1] in chosen]
+    if any(r.line is None for r in unresolved):
+        if len(unresolved) > 1:
+            return None  # two unread numbers in a text: the remainder does not say which is which
+        # What the invoices found take when settled in full (less a discount they carry), not what this
+        # proposal happened to apply: the remainder is the rest of the payment.
+        settled = sum((idx.open[a.invoice_id] - a.discount for a in best.allocations), ZERO)
+        targets = [p.amount - settled]
+    else:
+        targets = [r.line.amount_paid if r.line.amount_paid else None for r in unresolved]
+        if None in targets:
+            if len(unresolved) > 1:
+                return None
+            targets = [p.amount - sum((a.applied for a in best.allocations), ZERO)]
+    taken = set(chosen)
+    for ref, target in zip(unresolved, targets, strict=True):
+        if target is None or target <= 0:
+            return None
+        hits = set()
+        for cid in family:
+            exact, discounted = idx.settled_by(cid, p.currency, target)
+            for iid in chain(exact, discounted):
+                key = reference_key(idx.invoices[iid].number)
+                if iid not in taken and any(close_numbers(k, key) for k in ref.keys):
+                    hits.add(iid)
+        if len(hits) != 1:
+            return None
+        [iid] = hits
+        taken.add(iid)
+        kept.append((ref, [((2, True, REF_SCORE["close"], 2), iid, "close")], ref.raw))
+    return kept
 
 
 def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -> list[Proposal]:
@@ -540,10 +653,10 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
         customer_fit_min = min(customer_fit_min, fit[0])
         inv = idx.invoices[iid]
         where = "remittance" if ref.line is not None else "the payment text"
-        how = {"exact": "", "po": " by its PO number", "transposed": " with two digits transposed",
-               "wrong digit": " with one digit wrong"}[kind]
+        how = REF_HOW[kind]
         if kind == "exact" and raw.upper().replace(" ", "") != inv.number.upper().replace(" ", ""):
-            how = " (prefix, zeros or letters for digits differ)"
+            how = (" (digits written in groups)" if ref.grouped else
+                   " (prefix, zeros or letters for digits differ)")
         notes.append(f"invoice {inv.number} found in {where}{how}")
     if not chosen:
         return []
