@@ -77,10 +77,13 @@ class Dataset:
     truth: dict[int, Truth]
 
 
-def _customer_discount(inv: OpenInvoice, rnd: random.Random) -> Decimal:
-    """The discount a customer takes: 2 % of the amount, rounded as their system rounds (half up for most)."""
-    exact = inv.amount * inv.discount_percent / 100
-    return exact.quantize(CENT, rounding=rnd.choice([ROUND_HALF_UP, ROUND_HALF_UP, ROUND_HALF_EVEN, ROUND_DOWN]))
+def _customer_discount(inv: OpenInvoice, rounding: str) -> Decimal:
+    """The discount a customer takes: 2 % of the amount, rounded as their system rounds (see _rounding)."""
+    return (inv.amount * inv.discount_percent / 100).quantize(CENT, rounding=rounding)
+
+
+def _rounding(rnd: random.Random) -> str:
+    return rnd.choice([ROUND_HALF_UP, ROUND_HALF_UP, ROUND_HALF_EVEN, ROUND_DOWN])  # half up for most
 
 
 class _Gen:
@@ -312,7 +315,7 @@ class _Gen:
             if not invs:
                 return False
             inv = invs[0]
-            discount = _customer_discount(inv, rnd)
+            discount = _customer_discount(inv, _rounding(rnd))
             name, acct = self.payer(cid, rnd.choice(["exact", "upper"]))
             earned = case == "earned_discount"
             # Inside the window, its last day often (the edge); late ones from the day after it.
@@ -380,10 +383,10 @@ class _Gen:
             ends = sorted({i.discount_due_date for i in invs})
             day = rnd.choice(ends)  # on the last day of one invoice's window: inside it, after earlier ones
             name, acct = self.payer(cid, rnd.choice(["exact", "upper"]))
-            applied = {}
+            applied, rounding = {}, _rounding(rnd)
             for i in invs:
                 earned = day <= i.discount_due_date
-                applied[i.id] = i.amount - (_customer_discount(i, rnd) if earned else 0)
+                applied[i.id] = i.amount - (_customer_discount(i, rounding) if earned else 0)
             self.add(case, True, cid, sum(applied.values(), Decimal(0)), name, acct,
                      "Invoices " + " ".join(i.number for i in invs) + " less 2% discount where due",
                      pay_date=day, applied=applied)

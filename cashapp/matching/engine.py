@@ -24,12 +24,12 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from difflib import SequenceMatcher
 from itertools import chain, islice
 from operator import attrgetter
 
-from o2c.money import quantize
+from o2c.money import minor_unit, quantize
 
 from .normalize import (
     account_key,
@@ -236,9 +236,11 @@ class MatchIndex:
             for i in self.with_discount.get(customer_id, ()):
                 inv = self.invoices[i]
                 if inv.currency == currency and self.open[i] == inv.amount:
-                    after_discount[inv.amount - _discount(inv, inv.amount)].append(i)
+                    for d in _discount_options(inv, inv.amount):
+                        after_discount[inv.amount - d].append(i)
         discounted = [i for i in after_discount.get(amount, ())
-                      if self.open[i] - _discount(self.invoices[i], self.open[i]) == amount != self.open[i]]
+                      if self.open[i] != amount and self.open[i] - amount in _discount_options(self.invoices[i],
+                                                                                              self.open[i])]
         return exact, discounted
 
     def settling_exactly(self, amount: Decimal, currency: str, limit: int) -> list[int] | None:
@@ -251,7 +253,8 @@ class MatchIndex:
             for ids in self.with_discount.values():
                 for i in ids:
                     inv = self.invoices[i]
-                    self._discounted_all[inv.amount - _discount(inv, inv.amount)].append(i)
+                    for d in _discount_options(inv, inv.amount):
+                        self._discounted_all[inv.amount - d].append(i)
         open_, invoices = self.open, self.invoices
         candidates = [*_ids(self.by_amount.get(amount)), *self._part_paid.get(amount, ()),
                       *self._discounted_all.get(amount, ())]
@@ -443,18 +446,40 @@ def _one_edit(key: str, other: str) -> str | None:
     return one_edit_kind(key, other)
 
 
-def _discount(inv: OpenInvoice, open_balance: Decimal) -> Decimal:
+def _discount_options(inv: OpenInvoice, open_balance: Decimal) -> tuple[Decimal, ...]:
+    """The discounts a customer may have deducted for the terms: the percentage of the amount rounded to the
+    minor unit as we round (half even), as most customers' systems round (half up), or cut off. Reading only
+    ours turned a discount taken in time into a short pay of the same size ('discount' in the text: unearned)."""
+    return tuple(dict.fromkeys(_discount_by_rounding(inv, open_balance)))
+
+
+_ROUNDINGS = (ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_DOWN)
+
+
+def _discount_by_rounding(inv: OpenInvoice, open_balance: Decimal) -> tuple[Decimal, ...]:
+    """The discount under each of _ROUNDINGS, in that order; () when the invoice offers none (or is part-paid)."""
     if not inv.discount_percent or open_balance != inv.amount:
-        return ZERO
-    # In the currency's minor unit (yen have none, dinars three): what the customer can actually deduct.
-    return quantize(inv.amount * inv.discount_percent / 100, inv.currency)
+        return ()
+    exact = inv.amount * inv.discount_percent / 100
+    unit = minor_unit(inv.currency)
+    return tuple(exact.quantize(unit, rounding=r) for r in _ROUNDINGS)
+
+
+def _earned(inv: OpenInvoice, p: PaymentRecord, settings: MatchSettings) -> bool:
+    """The payment's date (value date, else booking date) on or before the discount's last day plus grace."""
+    return bool(inv.discount_due_date) and p.date <= inv.discount_due_date + timedelta(
+        days=settings.discount_grace_days)
 
 
 def _amount_fit(open_balance: Decimal, inv: OpenInvoice, target: Decimal, p: PaymentRecord) -> int:
-    discount = _discount(inv, open_balance)
-    if target == open_balance or (discount and target == open_balance - discount):
+    if target == open_balance or open_balance - target in _discount_options(inv, open_balance):
         return 2
     return 1 if target <= open_balance else 0
+
+
+def _money(amount: Decimal, currency: str) -> Decimal:
+    """An amount as explanations print it: in the currency's minor unit ('10.00', not the storage's '10.0000')."""
+    return quantize(amount, currency)
 
 
 # --- 3. allocation -----------------------------------------------------------------------------------
@@ -465,22 +490,21 @@ def _settle(inv: OpenInvoice, open_balance: Decimal, paid: Decimal, p: PaymentRe
     rest = open_balance - paid
     if rest == 0:
         return Allocation(inv.id, inv.number, paid), "amount equal", 1.0
-    discount = _discount(inv, open_balance)
-    if discount and rest == discount:
-        grace = timedelta(days=settings.discount_grace_days)
-        earned = inv.discount_due_date and p.date <= inv.discount_due_date + grace
-        if earned:
+    if rest in _discount_options(inv, open_balance):
+        discount = rest
+        if _earned(inv, p, settings):
             return (Allocation(inv.id, inv.number, paid, discount=discount),
                     f"{inv.discount_percent.normalize()}% early-payment discount taken in time", 0.99)
         return (Allocation(inv.id, inv.number, paid, deduction=discount, deduction_reason=REASON_UNEARNED_DISCOUNT),
                 f"discount taken after {inv.discount_due_date}: unearned, a deduction", 0.95)
     if rest <= settings.write_off_tolerance:
         return (Allocation(inv.id, inv.number, paid, write_off=rest),
-                f"{rest} short, within tolerance: written off", 0.97)
+                f"{_money(rest, inv.currency)} short, within tolerance: written off", 0.97)
     reason, given = infer_reason(reason_text)
     label = reason.replace("_", " ")
     return (Allocation(inv.id, inv.number, paid, deduction=rest, deduction_reason=reason),
-            f"short by {rest}: deduction ({label}{'' if given else ', no reason given'})", 0.95 if given else 0.93)
+            f"short by {_money(rest, inv.currency)}: deduction ({label}{'' if given else ', no reason given'})",
+            0.95 if given else 0.93)
 
 
 def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings) -> tuple[list, Decimal, list[str], float]:
@@ -501,26 +525,43 @@ def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings) -> 
         remaining -= paid
     if allocations and remaining > 0:
         # The lines explain less than was paid: say so, as for invoices named without amounts.
-        notes.append(f"overpaid by {remaining}: left on account")
+        notes.append(f"overpaid by {_money(remaining, p.currency)}: left on account")
         score = min(score, 0.95)
     return allocations, remaining, notes, score
+
+
+def _discount_plan(ids: list[int], short: Decimal, p, idx, settings) -> dict[int, Decimal] | None:
+    """The discount per invoice that explains a bundle paid `short` of its open total: taken on the invoices
+    whose window the payment's date is in (the others paid in full), else on every invoice offering one (the
+    late ones then unearned). A customer's system rounds every invoice's discount one way (see
+    _discount_options): the first rounding that explains the total decides."""
+    options = {i: _discount_by_rounding(idx.invoices[i], idx.open[i]) for i in ids}
+    offering = [i for i in ids if options[i]]
+    earned = [i for i in offering if _earned(idx.invoices[i], p, settings)]
+    for taken in (earned, offering):
+        if not taken:
+            continue
+        for k in range(len(_ROUNDINGS)):
+            if sum((options[i][k] for i in taken), ZERO) == short:
+                return {i: options[i][k] for i in taken}
+    return None
 
 
 def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, list[str], float]:
     """Invoices named without amounts: settle them in due-date order; the shortfall lands on the last."""
     ids = sorted(ids, key=lambda i: (idx.invoices[i].due_date, i))
     total = sum((idx.open[i] for i in ids), ZERO)
-    discounts = sum((_discount(idx.invoices[i], idx.open[i]) for i in ids), ZERO)
     allocations, notes, score, remaining = [], [], 1.0, p.amount
     if p.amount >= total:
         allocations = [Allocation(i, idx.invoices[i].number, idx.open[i]) for i in ids]
         over = p.amount - total
-        notes.append("amount equal" if not over else f"overpaid by {over}: left on account")
+        notes.append("amount equal" if not over else f"overpaid by {_money(over, p.currency)}: left on account")
         return allocations, over, notes, 1.0 if not over else 0.95
-    if discounts and p.amount == total - discounts:
+    plan = _discount_plan(ids, total - p.amount, p, idx, settings)
+    if plan is not None:
         for i in ids:
             inv = idx.invoices[i]
-            alloc, note, s = _settle(inv, idx.open[i], idx.open[i] - _discount(inv, idx.open[i]), p, settings, p.text)
+            alloc, note, s = _settle(inv, idx.open[i], idx.open[i] - plan.get(i, ZERO), p, settings, p.text)
             allocations.append(alloc)
             notes.append(note)
             score = min(score, s)
