@@ -36,6 +36,7 @@ from cashapp.matching import (
     RemittanceRef,
     match_payments,
 )
+from cashapp.matching import evidence as ev
 from cashapp.matching.engine import infer_reason
 from cashapp.matching.normalize import (
     account_key,
@@ -117,6 +118,16 @@ def run(invoices, payments, *, people=None, index: MatchIndex | None = None, **s
     return decisions
 
 
+def conf(payer, reference: str | None = None, amount: str | None = None, against: str | None = None) -> float:
+    """The confidence the evidence table gives these pieces: `payer` an identified payer's strength or one of
+    evidence.PAYER's labels."""
+    pieces = [ev.payer("payer", payer) if isinstance(payer, float) else ev.payer(payer)]
+    pieces += [ev.reference(reference)] if reference else []
+    pieces += [ev.amount(amount)] if amount else []
+    pieces += [ev.against(against)] if against else []
+    return ev.confidence(pieces)
+
+
 def one(invoices, payment, **kw) -> Decision:
     [decision] = run(invoices, [payment], **kw)
     return decision
@@ -168,8 +179,8 @@ def test_payer_confidence_orders_account_over_exact_name_over_misspelt_name():
                                  ("misspelt", "Acme Industiral Supply Inc", "")]:
         d = one(LEDGER, pay("350.50", name=name, account=account))
         confidence[label] = d.best.confidence
-    assert confidence["account"] == pytest.approx(0.99 * 0.96)
-    assert confidence["name"] == pytest.approx(0.97 * 0.96)
+    assert confidence["account"] == pytest.approx(conf(0.99, amount="only: one open invoice has it"))
+    assert confidence["name"] == pytest.approx(conf(0.97, amount="only: one open invoice has it"))
     assert confidence["misspelt"] < confidence["name"]
 
 
@@ -177,7 +188,7 @@ def test_misspelt_payer_is_proved_by_its_own_invoice_in_the_reference():
     d = one(LEDGER, pay("1200.00", name="Acme Industiral Supply Inc", text="INV-0004512"))
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
-    assert d.best.confidence == pytest.approx(0.98)
+    assert d.best.confidence == pytest.approx(conf("name close, proved by its own invoice", "exact", "equal"))
     assert d.explanation.endswith("payer name spelt differently (95% alike)")
 
 
@@ -207,14 +218,14 @@ def test_short_name_as_first_word_of_another_company_is_not_the_payer():
     d = one([inv(10, 1, "500.00")], pay("500.00", name="APEX MEDICAL GROUP"), people=people)
     assert d.outcome == SUGGEST
     assert d.explanation == "payer unknown; INV-0000010 is the only open invoice of this amount"
-    assert d.best.confidence == pytest.approx(0.5)
+    assert d.best.confidence == pytest.approx(0.5)  # the payer unknown: even odds
 
 
 def test_reference_with_learned_alias_names_the_date_learned():
     d = one(LEDGER, pay("1200.00", name="acmeind ap dept", text="INV-0004512"))
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
-    assert d.best.confidence == pytest.approx(1.0)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "equal"))
     assert "payer alias learned 5 Mar" in d.explanation
 
 
@@ -267,7 +278,7 @@ def test_exact_number_in_structured_remittance():
     assert d.customer_id == ACME
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
     assert d.best.on_account == 0
-    assert d.best.confidence == pytest.approx(1.0)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "equal"))
     assert d.explanation == "invoice INV-0004512 found in remittance; amount equal; payer name matches"
 
 
@@ -275,7 +286,7 @@ def test_exact_number_in_free_text():
     d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="Remittance: INV-0004512"))
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
-    assert d.best.confidence == pytest.approx(1.0)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "equal"))
     assert "invoice INV-0004512 found in the payment text" in d.explanation
     assert "amount equal; payer name matches" in d.explanation
 
@@ -290,7 +301,7 @@ def test_po_number_only(text):
     d = one(LEDGER, pay("1200.00", name=ACME_NAME, text=text))
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
-    assert d.best.confidence == pytest.approx(0.97)
+    assert d.best.confidence == pytest.approx(conf(0.97, "po", "equal"))
     assert "invoice INV-0004512 found in the payment text by its PO number" in d.explanation
 
 
@@ -329,7 +340,7 @@ def test_number_read_the_way_a_person_would(label, text):
     d = one(LEDGER, pay("1200.00", name=ACME_NAME, text=f"Payment {text}"))
     assert d.outcome == AUTO, label
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
-    assert d.best.confidence == pytest.approx(1.0)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "equal"))
     assert "invoice INV-0004512 found in the payment text (prefix, zeros or letters for digits differ)" \
         in d.explanation
 
@@ -345,7 +356,7 @@ def test_two_adjacent_digits_transposed():
     d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004152"))
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
-    assert d.best.confidence == pytest.approx(0.93)
+    assert d.best.confidence == pytest.approx(conf(0.97, "transposed", "equal"))
     assert "invoice INV-0004512 found in the payment text with two digits transposed" in d.explanation
 
 
@@ -353,7 +364,7 @@ def test_one_digit_wrong_is_found_but_suggested_at_the_default_threshold():
     d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004518"))
     assert d.outcome == SUGGEST
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
-    assert d.best.confidence == pytest.approx(0.85)
+    assert d.best.confidence == pytest.approx(conf(0.97, "wrong digit", "equal"))
     assert "invoice INV-0004512 found in the payment text with one digit wrong" in d.explanation
 
 
@@ -411,7 +422,7 @@ def test_uncorroborated_typo_towards_another_customers_invoice_is_not_posted():
     assert d.customer_id == UMBRELLA
     assert all(a.invoice_id != 4512 for pr in d.proposals for a in pr.allocations)
     assert d.best.explanation.startswith("no reference and no invoice matches the amount; oldest invoices first")
-    assert d.best.confidence == pytest.approx(0.4)
+    assert d.best.confidence == pytest.approx(conf(0.97, against="nothing explains the amount"))
 
 
 def test_uncorroborated_typo_from_unknown_payer_is_unmatched():
@@ -426,7 +437,7 @@ def test_typo_from_unknown_payer_corroborated_by_amount_is_only_suggested():
     assert d.outcome == SUGGEST
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
     assert "payer not identified, the invoices' customer assumed" in d.best.explanation
-    assert d.best.confidence == pytest.approx(0.93 * 0.96)
+    assert d.best.confidence == pytest.approx(conf("unknown", "transposed", "equal"))
 
 
 def test_exact_number_and_amount_from_unknown_payer_posts():
@@ -434,7 +445,7 @@ def test_exact_number_and_amount_from_unknown_payer_posts():
     assert d.outcome == AUTO
     assert d.customer_id == ACME
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
-    assert d.best.confidence == pytest.approx(0.96)
+    assert d.best.confidence == pytest.approx(conf("unknown", "exact", "equal"))
 
 
 def test_exact_number_of_another_customer_with_other_amount_is_only_suggested():
@@ -491,7 +502,7 @@ def test_amount_only_when_one_open_invoice_of_the_payer_explains_it():
     d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="payment"))
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
-    assert d.best.confidence == pytest.approx(0.97 * 0.96)
+    assert d.best.confidence == pytest.approx(conf(0.97, amount="only: one open invoice has it"))
     assert d.explanation == ("no reference; invoice INV-0004512: amount equals its open balance; amount equal; "
                              "payer name matches")
 
@@ -557,7 +568,7 @@ def test_structured_multi_invoice_remittance():
     assert allocs(d.best) == [paid_in_full(101, "1000.00"), paid_in_full(103, "410.25"),
                               paid_in_full(102, "250.00")]  # in remittance order
     assert d.best.on_account == 0
-    assert d.best.confidence == pytest.approx(1.0)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "equal"))
     for number in ("INV-0000101", "INV-0000102", "INV-0000103"):
         assert f"invoice {number} found in remittance" in d.explanation
 
@@ -576,7 +587,7 @@ def test_structured_lines_claiming_more_than_the_payment_short_the_last_line():
     d = one(BUNDLE, pay("1100.00", name=ACME_NAME, lines=lines))
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(101, "1000.00"), (102, "100.00", "0", "150.00", "short_payment", "0")]
-    assert d.best.confidence == pytest.approx(0.93)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "short, no reason"))
 
 
 def test_invoices_named_in_free_text_without_amounts():
@@ -585,16 +596,16 @@ def test_invoices_named_in_free_text_without_amounts():
     assert allocs(d.best) == [paid_in_full(101, "1000.00"), paid_in_full(102, "250.00"),
                               paid_in_full(103, "410.25")]
     assert d.best.on_account == 0
-    assert d.best.confidence == pytest.approx(1.0)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "equal"))
 
 
 def test_invoices_in_text_paid_short_put_the_shortfall_on_the_last_due():
-    # Which invoice was shorted is a guess: capped at 0.9, which the default threshold still posts.
+    # Which invoice was shorted is a guess: the weakest amount evidence, which the default threshold still posts.
     d = one(BUNDLE, pay("1600.25", name=ACME_NAME, text="INV-103, INV-101, INV-102 freight"))
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(101, "1000.00"), paid_in_full(102, "250.00"),
                               (103, "350.25", "0", "60.00", "freight", "0")]
-    assert d.best.confidence == pytest.approx(0.9)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "short, shortfall put on the last due"))
     assert "short by 60.00: deduction (freight)" in d.explanation
     assert one(BUNDLE, pay("1600.25", name=ACME_NAME, text="INV-103, INV-101, INV-102 freight"),
                auto_apply_threshold=0.91).outcome == SUGGEST
@@ -603,14 +614,14 @@ def test_invoices_in_text_paid_short_put_the_shortfall_on_the_last_due():
 def test_two_invoices_in_text_paid_short_cap_the_confidence():
     d = one(BUNDLE, pay("1200.00", name=ACME_NAME, text="INV-101 INV-102"))
     assert allocs(d.best) == [paid_in_full(101, "1000.00"), (102, "200.00", "0", "50.00", "short_payment", "0")]
-    assert d.best.confidence == pytest.approx(0.9)  # not 0.93: which of the two was shorted is a guess
+    assert d.best.confidence < conf(0.97, "exact", "short, no reason")  # which of the two was shorted is a guess
 
 
 def test_invoices_in_text_paid_far_too_little_fall_back_to_amount():
     # 900.00 does not reach the second invoice: not the named bundle; nothing of Acme's is 900.00 either.
     d = one(BUNDLE, pay("900.00", name=ACME_NAME, text="INV-102 INV-103 INV-101"))
     assert d.outcome == SUGGEST
-    assert d.best.confidence == pytest.approx(0.4)
+    assert d.best.confidence == pytest.approx(conf(0.97, against="nothing explains the amount"))
     assert "oldest invoices first" in d.best.explanation
 
 
@@ -618,7 +629,7 @@ def test_reference_free_bundle_found_by_subset_sum():
     d = one(BUNDLE, pay("1250.00", name=ACME_NAME, text="payment"))
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(101, "1000.00"), paid_in_full(102, "250.00")]
-    assert d.best.confidence == pytest.approx(0.97 * 0.94)
+    assert d.best.confidence == pytest.approx(conf(0.97, amount="only: one combination of up to three"))
     assert d.explanation == ("no reference; 2 open invoices (INV-0000101, INV-0000102) add up to the amount; "
                              "payer name matches")
 
@@ -656,7 +667,7 @@ def test_subset_sum_with_several_combinations_is_suggested():
     d = one(ledger, pay("500.00", name=ACME_NAME))
     assert d.outcome == SUGGEST
     assert sorted(tuple(a.invoice_id for a in pr.allocations) for pr in d.proposals) == [(101, 104), (102, 103)]
-    assert all(pr.confidence == pytest.approx(0.6) for pr in d.proposals)
+    assert len({pr.confidence for pr in d.proposals}) == 1 and d.best.confidence <= 0.6
     assert all("(other combinations may too)" in pr.explanation for pr in d.proposals)
     assert d.explanation.startswith("2 possible answers; best: no reference;")
 
@@ -699,14 +710,14 @@ def test_max_bundle_size_limits_the_subset_sum():
 # --- short pays, discounts, write-offs -----------------------------------------------------------------
 
 @pytest.mark.parametrize(("reason_text", "reason", "confidence"), [
-    ("2 cases damaged in transit", "damaged", 0.95),
-    ("freight charge not agreed", "freight", 0.95),
-    ("price difference per contract", "pricing", 0.95),
-    ("short shipped 3 units", "shortage", 0.95),
-    ("promo allowance Q3", "promotion", 0.95),
-    ("RMA 5512 returned goods", "return", 0.95),
-    ("sales tax exempt", "tax", 0.95),
-    ("", "short_payment", 0.93),
+    ("2 cases damaged in transit", "damaged", "short, reason given"),
+    ("freight charge not agreed", "freight", "short, reason given"),
+    ("price difference per contract", "pricing", "short, reason given"),
+    ("short shipped 3 units", "shortage", "short, reason given"),
+    ("promo allowance Q3", "promotion", "short, reason given"),
+    ("RMA 5512 returned goods", "return", "short, reason given"),
+    ("sales tax exempt", "tax", "short, reason given"),
+    ("", "short_payment", "short, no reason"),
 ])
 def test_structured_short_pay_is_a_deduction_with_the_reason_read_from_the_text(reason_text, reason, confidence):
     ref = line("INV-0000101", "900.00", adjustment=D("-100.00"), adjustment_reason=reason_text)
@@ -714,7 +725,7 @@ def test_structured_short_pay_is_a_deduction_with_the_reason_read_from_the_text(
     assert d.outcome == AUTO
     assert allocs(d.best) == [(101, "900.00", "0", "100.00", reason, "0")]
     assert d.best.on_account == 0
-    assert d.best.confidence == pytest.approx(confidence)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", confidence))
     label = reason.replace("_", " ")
     suffix = ", no reason given" if not reason_text else ""
     assert f"short by 100.00: deduction ({label}{suffix})" in d.explanation
@@ -749,7 +760,7 @@ def test_short_pay_within_write_off_tolerance_is_written_off():
             write_off_tolerance=D("1.00"))
     assert d.outcome == AUTO
     assert allocs(d.best) == [(101, "999.50", "0", "0", "", "0.50")]
-    assert d.best.confidence == pytest.approx(0.97)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "written off"))
     assert "0.50 short, within tolerance: written off" in d.explanation
 
 
@@ -775,7 +786,7 @@ def test_early_pay_discount_inside_the_terms_settles_in_full(day):
     assert d.outcome == AUTO
     assert allocs(d.best) == [(101, "980.00", "20.00", "0", "", "0")]
     assert d.best.on_account == 0
-    assert d.best.confidence == pytest.approx(0.99)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "discount earned"))
     assert "2% early-payment discount taken in time" in d.explanation
 
 
@@ -791,7 +802,7 @@ def test_discount_taken_after_its_date_is_an_unearned_discount_deduction():
                             day=DISCOUNT_DATE + timedelta(days=1)))
     assert d.outcome == AUTO
     assert allocs(d.best) == [(101, "980.00", "0", "20.00", "unearned_discount", "0")]
-    assert d.best.confidence == pytest.approx(0.95)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "unearned discount"))
     assert "discount taken after 2026-10-20: unearned, a deduction" in d.explanation
 
 
@@ -834,7 +845,7 @@ def test_overpayment_leaves_the_remainder_on_account():
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(101, "1000.00")]
     assert d.best.on_account == D("150.00")
-    assert d.best.confidence == pytest.approx(0.95)
+    assert d.best.confidence == pytest.approx(conf(0.97, "exact", "overpaid"))
     assert "overpaid by 150.00: left on account" in d.explanation
 
 
@@ -859,7 +870,7 @@ def test_unknown_payers_overpayment_against_an_exact_reference_is_only_suggested
     assert d.outcome == SUGGEST
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
     assert d.best.on_account == D("100.00")
-    assert d.best.confidence == pytest.approx(0.95 * 0.96 * 0.85)
+    assert d.best.confidence == pytest.approx(conf("unknown, amount differs", "exact", "overpaid"))
 
 
 def test_unknown_payer_with_nothing_matching_stays_unmatched():
@@ -874,7 +885,7 @@ def test_unknown_payer_whose_amount_one_invoice_has_is_suggested_only():
     d = one(LEDGER, pay("990.00", name="Zorbix Ventures"))
     assert d.outcome == SUGGEST
     assert allocs(d.best) == [paid_in_full(4521, "990.00")]
-    assert d.best.confidence == pytest.approx(0.5)
+    assert d.best.confidence == pytest.approx(0.5)  # the payer unknown: even odds
     assert d.explanation == "payer unknown; INV-0004521 is the only open invoice of this amount"
 
 
@@ -894,7 +905,7 @@ def test_known_payer_whose_amount_explains_nothing_gets_oldest_invoices_suggeste
     assert d.outcome == SUGGEST
     assert allocs(d.best) == [paid_in_full(101, "1000.00"), paid_in_full(102, "100.00")]
     assert d.best.on_account == 0
-    assert d.best.confidence == pytest.approx(0.4)
+    assert d.best.confidence == pytest.approx(conf(0.97, against="nothing explains the amount"))
 
 
 def test_two_identical_invoices_without_reference_are_both_suggested_never_posted():
@@ -902,7 +913,7 @@ def test_two_identical_invoices_without_reference_are_both_suggested_never_poste
     d = one(ledger, pay("500.00", name=ACME_NAME, text="payment thank you"))
     assert d.outcome == SUGGEST
     assert [allocs(pr) for pr in d.proposals] == [[paid_in_full(101, "500.00")], [paid_in_full(102, "500.00")]]
-    assert all(pr.confidence == pytest.approx(0.6) for pr in d.proposals)
+    assert len({pr.confidence for pr in d.proposals}) == 1 and d.best.confidence <= 0.6
     assert all("(so do others: ambiguous)" in pr.explanation for pr in d.proposals)
     assert d.explanation.startswith("2 possible answers; best:")
     # Not even a permissive tenant posts it: the two answers are alike.
@@ -911,12 +922,13 @@ def test_two_identical_invoices_without_reference_are_both_suggested_never_poste
 
 def test_auto_apply_threshold_turns_auto_into_suggest():
     payment = pay("350.50", name=ACME_NAME)
-    assert one(LEDGER, payment).outcome == AUTO  # 0.9312
+    assert one(LEDGER, payment).outcome == AUTO  # 0.917
     d = one(LEDGER, payment, auto_apply_threshold=0.95)
     assert d.outcome == SUGGEST
     assert allocs(d.best) == [paid_in_full(4513, "350.50")]
-    assert d.best.confidence == pytest.approx(0.97 * 0.96)
-    assert one(LEDGER, payment, auto_apply_threshold=0.97 * 0.96).outcome == AUTO  # at the threshold: posted
+    assert d.best.confidence == pytest.approx(conf(0.97, amount="only: one open invoice has it"))
+    at = conf(0.97, amount="only: one open invoice has it")
+    assert one(LEDGER, payment, auto_apply_threshold=at).outcome == AUTO  # at the threshold: posted
 
 
 def test_suggestion_does_not_consume_the_invoice():

@@ -31,6 +31,7 @@ from operator import attrgetter
 
 from o2c.money import minor_unit, quantize
 
+from . import evidence as ev
 from .normalize import (
     account_key,
     close_numbers,
@@ -63,10 +64,7 @@ from .types import (
 )
 
 ZERO = Decimal(0)
-# "close": a number no reading resolves, whose remainder of the payment is exactly one of the payer's invoices
-# with a number close to it (see _rescue); "digit added"/"digit dropped": one digit slipped in or out.
-REF_SCORE = {"exact": 1.0, "po": 0.97, "transposed": 0.93, "digit added": 0.93, "digit dropped": 0.93,
-             "close": 0.93, "wrong digit": 0.85}
+# How each kind of reference read is said (weights: evidence.REFERENCE). "close": see _rescue.
 REF_HOW = {"exact": "", "po": " by its PO number", "transposed": " with two digits transposed",
            "wrong digit": " with one digit wrong", "digit added": " with one digit too many",
            "digit dropped": " with one digit missing",
@@ -406,7 +404,7 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         # (its own number before a PO number, spelt right before a typo), and only then whether the invoice
         # is at least the amount: for a bundle every invoice is smaller than the payment, so that last fit
         # must not put another invoice's PO number ahead of the number itself.
-        candidates.append(((customer_fit, amount_fit == 2, REF_SCORE[kind], amount_fit), iid, kind))
+        candidates.append(((customer_fit, amount_fit == 2, ev.REFERENCE[kind], amount_fit), iid, kind))
 
     for key in ref.keys:  # each reading of digits written in groups, the likeliest first
         for kind, source in (("exact", idx.by_ref), ("po", idx.by_po)):
@@ -485,30 +483,32 @@ def _money(amount: Decimal, currency: str) -> Decimal:
 # --- 3. allocation -----------------------------------------------------------------------------------
 
 def _settle(inv: OpenInvoice, open_balance: Decimal, paid: Decimal, p: PaymentRecord, settings: MatchSettings,
-            reason_text: str) -> tuple[Allocation, str, float]:
+            reason_text: str) -> tuple[Allocation, str, ev.Evidence]:
     """Settle one invoice with `paid` (<= open): discount, write-off or deduction for the rest."""
     rest = open_balance - paid
     if rest == 0:
-        return Allocation(inv.id, inv.number, paid), "amount equal", 1.0
+        return Allocation(inv.id, inv.number, paid), "amount equal", ev.amount("equal")
     if rest in _discount_options(inv, open_balance):
         discount = rest
         if _earned(inv, p, settings):
             return (Allocation(inv.id, inv.number, paid, discount=discount),
-                    f"{inv.discount_percent.normalize()}% early-payment discount taken in time", 0.99)
+                    f"{inv.discount_percent.normalize()}% early-payment discount taken in time",
+                    ev.amount("discount earned"))
         return (Allocation(inv.id, inv.number, paid, deduction=discount, deduction_reason=REASON_UNEARNED_DISCOUNT),
-                f"discount taken after {inv.discount_due_date}: unearned, a deduction", 0.95)
+                f"discount taken after {inv.discount_due_date}: unearned, a deduction", ev.amount("unearned discount"))
     if rest <= settings.write_off_tolerance:
         return (Allocation(inv.id, inv.number, paid, write_off=rest),
-                f"{_money(rest, inv.currency)} short, within tolerance: written off", 0.97)
+                f"{_money(rest, inv.currency)} short, within tolerance: written off", ev.amount("written off"))
     reason, given = infer_reason(reason_text)
     label = reason.replace("_", " ")
     return (Allocation(inv.id, inv.number, paid, deduction=rest, deduction_reason=reason),
             f"short by {_money(rest, inv.currency)}: deduction ({label}{'' if given else ', no reason given'})",
-            0.95 if given else 0.93)
+            ev.amount("short, reason given" if given else "short, no reason"))
 
 
-def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings) -> tuple[list, Decimal, list[str], float]:
-    allocations, notes, score, remaining = [], [], 1.0, p.amount
+def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings
+                         ) -> tuple[list, Decimal, list[str], list[ev.Evidence]]:
+    allocations, notes, found, remaining = [], [], [], p.amount
     for iid, line in chosen:
         inv, open_balance = idx.invoices[iid], idx.open[iid]
         paid = min(line.amount_paid, open_balance, remaining)
@@ -516,18 +516,19 @@ def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings) -> 
             continue
         text = " ".join(x for x in (line.adjustment_reason, p.text) if x)
         if line.amount_paid > open_balance:
-            alloc, note, s = Allocation(iid, inv.number, paid), "remittance pays more than is open", 0.9
+            alloc, note, s = (Allocation(iid, inv.number, paid), "remittance pays more than is open",
+                              ev.amount("overpaid"))
         else:
             alloc, note, s = _settle(inv, open_balance, paid, p, settings, text)
         allocations.append(alloc)
         notes.append(note)
-        score = min(score, s)
+        found.append(s)
         remaining -= paid
     if allocations and remaining > 0:
         # The lines explain less than was paid: say so, as for invoices named without amounts.
         notes.append(f"overpaid by {_money(remaining, p.currency)}: left on account")
-        score = min(score, 0.95)
-    return allocations, remaining, notes, score
+        found.append(ev.amount("overpaid"))
+    return allocations, remaining, notes, found
 
 
 def _discount_plan(ids: list[int], short: Decimal, p, idx, settings) -> dict[int, Decimal] | None:
@@ -547,16 +548,16 @@ def _discount_plan(ids: list[int], short: Decimal, p, idx, settings) -> dict[int
     return None
 
 
-def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, list[str], float]:
+def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, list[str], list[ev.Evidence]]:
     """Invoices named without amounts: settle them in due-date order; the shortfall lands on the last."""
     ids = sorted(ids, key=lambda i: (idx.invoices[i].due_date, i))
     total = sum((idx.open[i] for i in ids), ZERO)
-    allocations, notes, score, remaining = [], [], 1.0, p.amount
+    allocations, notes, found, remaining = [], [], [], p.amount
     if p.amount >= total:
         allocations = [Allocation(i, idx.invoices[i].number, idx.open[i]) for i in ids]
         over = p.amount - total
         notes.append("amount equal" if not over else f"overpaid by {_money(over, p.currency)}: left on account")
-        return allocations, over, notes, 1.0 if not over else 0.95
+        return allocations, over, notes, [ev.amount("overpaid" if over else "equal")]
     plan = _discount_plan(ids, total - p.amount, p, idx, settings)
     if plan is not None:
         for i in ids:
@@ -564,25 +565,25 @@ def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, li
             alloc, note, s = _settle(inv, idx.open[i], idx.open[i] - plan.get(i, ZERO), p, settings, p.text)
             allocations.append(alloc)
             notes.append(note)
-            score = min(score, s)
-        return allocations, ZERO, sorted(set(notes)), score
+            found.append(s)
+        return allocations, ZERO, sorted(set(notes)), found
     for n, i in enumerate(ids):
         open_balance = idx.open[i]
         last = n == len(ids) - 1
         paid = min(open_balance, remaining) if not last else remaining
         if paid <= 0:
-            return [], p.amount, ["named invoices exceed the amount by more than one invoice"], 0.0
+            return [], p.amount, ["named invoices exceed the amount by more than one invoice"], []
         if last:
             alloc, note, s = _settle(idx.invoices[i], open_balance, paid, p, settings, p.text)
             notes.append(note)
-            score = min(score, s)
+            found.append(s)
         else:
             alloc = Allocation(i, idx.invoices[i].number, paid)
         allocations.append(alloc)
         remaining -= paid
     if len(ids) > 1:
-        score = min(score, 0.9)  # which invoice the customer shorted is a guess
-    return allocations, ZERO, notes, score
+        found.append(ev.amount("short, shortfall put on the last due"))  # which one was shorted is a guess
+    return allocations, ZERO, notes, found
 
 
 def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
@@ -624,12 +625,15 @@ def _account_for_every_reference(p, idx, settings, payers, refs, resolved, propo
         if again and not again[0].on_account and {a.invoice_id for a in again[0].allocations} > chosen:
             return again
     names = ", ".join(r.raw for r in unresolved)
-    capped = min(best.confidence, UNRESOLVED_CAP)
-    return [Proposal(best.customer_id, best.allocations, best.on_account, capped,
-                     f"{best.explanation}; {names} in the remittance matches no open invoice: not posted in part")]
+    return [_proposal(best.customer_id, best.allocations, best.on_account,
+                      (*best.evidence, ev.against("a reference in the remittance is unexplained")),
+                      f"{best.explanation}; {names} in the remittance matches no open invoice: not posted in part")]
 
 
-UNRESOLVED_CAP = 0.6  # a suggestion, whatever the threshold: part of what the remittance names is not explained
+def _proposal(customer_id, allocations, on_account, evidence, explanation) -> Proposal:
+    """A proposal whose confidence is computed from its evidence, in one place (evidence.confidence)."""
+    evidence = tuple(evidence)
+    return Proposal(customer_id, tuple(allocations), on_account, ev.confidence(evidence), explanation, evidence)
 
 
 def _rescue(p, idx, payers, unresolved, resolved, best) -> list | None:
@@ -670,7 +674,7 @@ def _rescue(p, idx, payers, unresolved, resolved, best) -> list | None:
             return None
         [iid] = hits
         taken.add(iid)
-        kept.append((ref, [((2, True, REF_SCORE["close"], 2), iid, "close")], ref.raw))
+        kept.append((ref, [((2, True, ev.REFERENCE["close"], 2), iid, "close")], ref.raw))
     return kept
 
 
@@ -678,7 +682,7 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
     # Numbers that point at someone else's invoice (an RMA or order number in the text) give way to the ones
     # that point at the payer's.
     best_fit = max((c[0][0][0] for _, c, _ in resolved), default=0)
-    chosen, notes, ref_score, customer_fit_min, ambiguous = [], [], 1.0, 2, False
+    chosen, notes, found, customer_fit_min, ambiguous = [], [], [], 2, False
     seen = set()
     for ref, candidates, raw in resolved:
         (fit, iid, kind) = candidates[0]
@@ -690,7 +694,7 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
             ambiguous = True
         seen.add(iid)
         chosen.append((iid, ref.line))
-        ref_score = min(ref_score, REF_SCORE[kind])
+        found.append(ev.reference(kind))
         customer_fit_min = min(customer_fit_min, fit[0])
         inv = idx.invoices[iid]
         where = "remittance" if ref.line is not None else "the payment text"
@@ -703,35 +707,43 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
         return []
     structured = all(line is not None and line.amount_paid for _, line in chosen)
     if structured:
-        allocations, on_account, amount_notes, amount_score = _allocate_structured(chosen, p, idx, settings)
+        allocations, on_account, amount_notes, amounts = _allocate_structured(chosen, p, idx, settings)
     else:
-        allocations, on_account, amount_notes, amount_score = _allocate_total([i for i, _ in chosen], p, idx, settings)
+        allocations, on_account, amount_notes, amounts = _allocate_total([i for i, _ in chosen], p, idx, settings)
     if not allocations:
         return []
+    found += amounts
     customers = {idx.invoices[a.invoice_id].customer_id for a in allocations}
-    payer_score, payer_note = _payer_agreement(customers, payers, idx)
-    confidence = ref_score * amount_score * payer_score
-    if not payers and amount_score < 1.0:
-        confidence *= 0.85  # a number in the text, from someone we do not know, for another amount: ask
+    exact_amount = all(e.label == "equal" for e in amounts)
+    payer_evidence, payer_note = _payer_agreement(customers, payers, idx, exact_amount)
+    found.append(payer_evidence)
     if ambiguous:
-        confidence = min(confidence, 0.6)
+        found.append(ev.against("another invoice fits the reference as well"))
         notes.append("another invoice fits that reference equally well")
     explanation = "; ".join(notes + ([aside] if aside else []) + amount_notes + [payer_note])
     customer_id = next(iter(customers)) if len(customers) == 1 else None
-    return [Proposal(customer_id, tuple(allocations), on_account, confidence, explanation)]
+    return [_proposal(customer_id, allocations, on_account, found, explanation)]
 
 
-def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex) -> tuple[float, str]:
+def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex, exact_amount: bool
+                     ) -> tuple[ev.Evidence, str]:
     if not payers:
-        return 0.96, "payer not identified, the invoices' customer assumed"
+        # A number in the text from someone we do not know, for another amount: ask.
+        return (ev.payer("unknown" if exact_amount else "unknown, amount differs"),
+                "payer not identified, the invoices' customer assumed")
     for cid, (score, reason) in sorted(payers.items(), key=lambda kv: -kv[1][0]):
         if customers <= idx.family(cid):
             # The payer's name only had to be close: the invoices' own customer being that payer is the proof.
-            score = max(score, 0.93)
+            proved = ev.payer("name close, proved by its own invoice")
+            found = ev.payer(reason, score)
+            if found.weight < proved.weight:
+                found = ev.Evidence("payer", f"{reason}, proved by its own invoice", proved.weight)
             if customers == {cid}:
-                return min(1.0, 0.05 + score), reason
-            return min(1.0, 0.03 + score), f"{reason}; parent {idx.customers[cid].name} pays for its subsidiary"
-    return 0.75, "the invoices belong to another customer than the payer's"
+                return found, reason
+            parent = ev.payer("parent pays its subsidiary")
+            return (ev.Evidence("payer", f"{reason}; parent pays its subsidiary", min(found.weight, parent.weight)),
+                    f"{reason}; parent {idx.customers[cid].name} pays for its subsidiary")
+    return ev.payer("another customer's invoices"), "the invoices belong to another customer than the payer's"
 
 
 # --- no reference: amount only -----------------------------------------------------------------------
@@ -741,9 +753,10 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
     top = max((score for score, _ in payers.values()), default=0.0)
     payer_tie = sum(1 for score, _ in payers.values() if score == top) > 1
     for cid, (score, reason) in sorted(payers.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        who = [ev.payer(reason, score)]
         if payer_tie:
             # Two customers answer to this name: an amount alone cannot say whose invoice it is.
-            score = min(score, 0.6)
+            who.append(ev.against("two customers answer to the name"))
         family = sorted(idx.family(cid))
         exact, discounted = [], []
         for c in family:
@@ -755,10 +768,11 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
             for i in group:
                 alloc, note, s = _settle(idx.invoices[i], idx.open[i], p.amount, p, settings, p.text)
                 unique = len(exact) + len(discounted) == 1
-                proposals.append(Proposal(idx.invoices[i].customer_id, (alloc,), ZERO,
-                                          score * 0.96 * s if unique else min(score, 0.6),
-                                          f"no reference; invoice {idx.invoices[i].number}: {label}"
-                                          + ("" if unique else " (so do others: ambiguous)") + f"; {note}; {reason}"))
+                how = ev.amount(_AMOUNT_ONLY.get(s.label, "only: one invoice less an unearned discount"))
+                proposals.append(_proposal(idx.invoices[i].customer_id, (alloc,), ZERO,
+                                           [*who, how if unique else ev.against("another answer fits as well")],
+                                           f"no reference; invoice {idx.invoices[i].number}: {label}"
+                                           + ("" if unique else " (so do others: ambiguous)") + f"; {note}; {reason}"))
         if exact or discounted:
             continue
         # Only now the family's live invoices in due order: most amount-only payments settle one invoice
@@ -776,9 +790,11 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
             unique = complete and len(combos) == 1 and len(combo) <= 3 and small_list
             allocations = tuple(Allocation(i, idx.invoices[i].number, idx.open[i]) for i in combo)
             numbers = ", ".join(idx.invoices[i].number for i in combo)
-            proposals.append(Proposal(cid, allocations, ZERO, score * 0.94 if unique else min(score, 0.6),
-                                      f"no reference; {len(combo)} open invoices ({numbers}) add up to the amount"
-                                      + ("" if unique else " (other combinations may too)") + f"; {reason}"))
+            how = ev.amount("only: one combination of up to three") if unique else ev.against(
+                "another answer fits as well")
+            proposals.append(_proposal(cid, allocations, ZERO, [*who, how],
+                                       f"no reference; {len(combo)} open invoices ({numbers}) add up to the amount"
+                                       + ("" if unique else " (other combinations may too)") + f"; {reason}"))
         if not combos and any(lives):
             # Nothing explains the amount: offer the oldest invoices, paid in order, for a clerk to judge.
             allocations, remaining = [], p.amount
@@ -788,10 +804,15 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
                 paid = min(idx.open[i], remaining)
                 allocations.append(Allocation(i, idx.invoices[i].number, paid))
                 remaining -= paid
-            proposals.append(Proposal(cid, tuple(allocations), remaining, min(score, 0.4),
-                                      "no reference and no invoice matches the amount; oldest invoices first; "
-                                      + reason))
+            proposals.append(_proposal(cid, allocations, remaining, [*who, ev.against("nothing explains the amount")],
+                                       "no reference and no invoice matches the amount; oldest invoices first; "
+                                       + reason))
     return proposals
+
+
+# How the amount settled the one invoice it equals (see _settle) -> the amount-only evidence.
+_AMOUNT_ONLY = {"equal": "only: one open invoice has it",
+                "discount earned": "only: one invoice less its earned discount"}
 
 
 def _subset_sum(ids: list[int], amount: Decimal, idx: MatchIndex, max_size: int, max_nodes: int = MAX_BUNDLE_NODES
@@ -862,8 +883,10 @@ def _decide(p: PaymentRecord, idx: MatchIndex, settings: MatchSettings) -> Decis
         global_hits = idx.live(idx.by_amount.get(p.amount, ()), p.currency)
         if len(global_hits) == 1:
             inv = idx.invoices[global_hits[0]]
-            proposals = [Proposal(inv.customer_id, (Allocation(inv.id, inv.number, p.amount),), ZERO, 0.5,
-                                  f"payer unknown; {inv.number} is the only open invoice of this amount")]
+            proposals = [_proposal(inv.customer_id, (Allocation(inv.id, inv.number, p.amount),), ZERO,
+                                   (ev.payer("unknown"),
+                                    ev.amount("only: payer unknown, one invoice in the ledger has it")),
+                                   f"payer unknown; {inv.number} is the only open invoice of this amount")]
     payer_id = max(payers, key=lambda c: (payers[c][0], -c)) if payers else None
     if not proposals:
         why = "payer not identified and nothing in the remittance matches an open invoice" if not payers else (
