@@ -12,6 +12,7 @@ names: each was a wrong decision once and is pinned here.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
@@ -34,6 +35,7 @@ from cashapp.matching import (
     PaymentRecord,
     Proposal,
     RemittanceRef,
+    calibration,
     match_payments,
 )
 from cashapp.matching import evidence as ev
@@ -42,8 +44,10 @@ from cashapp.matching.normalize import (
     account_key,
     name_key,
     name_tokens,
+    one_edit_kind,
     one_edit_variants,
     reference_key,
+    reference_mentions,
     reference_tokens,
 )
 
@@ -1117,6 +1121,184 @@ def test_infer_reason():
     assert infer_reason("less 2% discount") == ("unearned_discount", True)
     assert infer_reason("freight and price")[0] == "freight"  # the first reason in the list wins
     assert infer_reason("thank you") == ("short_payment", False)
+
+
+# --- references written differently, no partial postings (issue 12) -------------------------------------
+# Acme owns 84558 (500.00) and 84600 (320.00); Globex owns 845, which the first group of 'INV 845 58' spells.
+NOISY = [inv(84558, ACME, "500.00"), inv(84600, ACME, "320.00"), inv(845, GLOBEX, "75.00")]
+
+
+@pytest.mark.parametrize("written", ["INV 845 58", "INV 0084 558", "INV- 00845 58", "INV0 084558", "SIO 0084 558",
+                                     "inv o084558"])
+def test_a_reference_written_in_digit_groups_or_with_o_for_0_settles_its_invoice_in_a_bundle(written):
+    d = one(NOISY, pay("820.00", name=ACME_NAME, text=f"Invoices INV-0084600, {written}"))
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [paid_in_full(84558, "500.00"), paid_in_full(84600, "320.00")]
+    assert d.best.on_account == 0
+
+
+def test_a_reference_with_a_space_after_a_numeric_prefix_is_one_number():
+    ledger = [inv(1, ACME, "300.00", number="26-94067"), inv(2, ACME, "200.00", number="26-94068")]
+    d = one(ledger, pay("500.00", name=ACME_NAME, text="26-94068, 26- 940 67"))
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [paid_in_full(1, "300.00"), paid_in_full(2, "200.00")]
+    assert "digits written in groups" in d.explanation
+
+
+@pytest.mark.parametrize(("written", "how"), [("INV-00845558", "with one digit too many"),
+                                              ("INV-008458", "its number close to what was written")])
+def test_a_slipped_digit_in_a_bundle_is_found_when_the_remainder_is_that_invoice(written, how):
+    d = one(NOISY, pay("820.00", name=ACME_NAME, text=f"INV-0084600 {written}"))
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [paid_in_full(84558, "500.00"), paid_in_full(84600, "320.00")]
+    assert how in d.explanation
+
+
+def test_a_slipped_digit_alone_is_found_where_the_payers_invoice_has_the_amount():
+    d = one(NOISY, pay("500.00", name=ACME_NAME, text="INV-008458"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(84558, "500.00")]
+    assert "with one digit missing" in d.explanation
+    assert ev.reference("digit dropped") in d.best.evidence
+
+
+@pytest.mark.parametrize("payment", [
+    pay("820.00", name=ACME_NAME, text="Invoices INV-0084600, INV-0031337"),  # the remainder is 84558: not close
+    pay("820.00", name=ACME_NAME, lines=[line("INV-0084600", "320.00"), line("INV-0099999", "500.00")]),
+    pay("900.00", name=ACME_NAME, text="Invoices INV-0084600, INV 312 77"),  # the remainder is no invoice
+])
+def test_a_reference_that_resolves_to_nothing_is_never_posted_in_part(payment):
+    d = one(NOISY, payment)
+    assert d.outcome == SUGGEST
+    assert paid_in_full(84600, "320.00") in allocs(d.best)
+    assert "in the remittance matches no open invoice: not posted in part" in d.best.explanation
+    assert d.best.confidence <= 0.6
+    assert ev.against("a reference in the remittance is unexplained") in d.best.evidence
+
+
+def test_the_remainder_explains_an_unread_reference_only_when_exactly_one_close_invoice_has_it():
+    # 84559 is also 500.00 and one digit from what was written: which one was meant, a clerk decides.
+    ledger = [*NOISY, inv(84559, ACME, "500.00")]
+    d = one(ledger, pay("820.00", name=ACME_NAME, text="INV-0084600 INV-008455"))
+    assert d.outcome == SUGGEST
+
+
+def test_numbers_of_another_kind_in_the_text_need_not_be_invoices():
+    # 'RMA 5513' and 'ref 88123' are not written like the invoices paid: no reason to hold the payment.
+    d = one(NOISY, pay("820.00", name=ACME_NAME, text="INV-0084600 INV-0084558 RMA 5513 ref 88123"))
+    assert d.outcome == AUTO
+
+
+def test_joining_digit_groups_does_not_glue_a_date_an_amount_or_a_quantity():
+    mentions = reference_mentions("INV 845 58 1,200.00 2026-11-01 INV-0004512 2 cases")
+    assert [m.keys for m in mentions] == [("84558", "845"), ("4512", "45122")]
+
+
+@pytest.mark.parametrize(("written", "other", "kind"), [
+    ("84558", "84585", "transposed"), ("84558", "84559", "wrong digit"), ("845558", "84558", "digit added"),
+    ("8458", "84558", "digit dropped"), ("84558", "84558", None), ("845", "84558", None)])
+def test_one_edit_kind(written, other, kind):
+    assert one_edit_kind(written, other) == kind
+
+
+def test_one_edit_variants_include_a_digit_too_many():
+    assert ("84558", "digit added") in one_edit_variants("845558")
+
+
+# --- discounts earned inside the window (issue 12) ---------------------------------------------------------
+
+def test_a_discount_rounded_half_up_by_the_customer_is_earned_not_a_short_pay():
+    # 2 % of 1000.25 is 20.005: we round half even (20.00), the customer's system half up (20.01).
+    ledger = [inv(101, ACME, "1000.25", discount=2, discount_due=DISCOUNT_DATE)]
+    d = one(ledger, pay("980.24", name=ACME_NAME, text="INV-0000101 less 2% discount", day=DISCOUNT_DATE))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "980.24", "20.01", "0", "", "0")]
+
+
+def test_a_bundle_takes_the_discount_only_on_the_invoices_whose_window_the_payment_is_in():
+    ledger = [inv(101, ACME, "1000.00", discount=2, discount_due=DISCOUNT_DATE),
+              inv(103, ACME, "500.00", discount=2, discount_due=DISCOUNT_DATE - timedelta(days=5))]
+    d = one(ledger, pay("1480.00", name=ACME_NAME, text="INV-101 INV-103", day=DISCOUNT_DATE))
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [(101, "980.00", "20.00", "0", "", "0"), paid_in_full(103, "500.00")]
+
+
+def test_a_bundle_paid_on_the_last_day_of_the_window_with_half_up_discounts_is_earned():
+    ledger = [inv(101, ACME, "1000.25", discount=2, discount_due=DISCOUNT_DATE),
+              inv(102, ACME, "500.75", discount=2, discount_due=DISCOUNT_DATE)]
+    # 20.01 and 10.02 (10.015 half up): 1470.97.
+    d = one(ledger, pay("1470.97", name=ACME_NAME, text="INV-101 INV-102", day=DISCOUNT_DATE))
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [(101, "980.24", "20.01", "0", "", "0"), (102, "490.73", "10.02", "0", "", "0")]
+
+
+def test_a_discount_rounded_half_up_is_found_by_amount_alone():
+    ledger = [inv(101, ACME, "1000.25", discount=2, discount_due=DISCOUNT_DATE)]
+    d = one(ledger, pay("980.24", name=ACME_NAME, day=DISCOUNT_DATE))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "980.24", "20.01", "0", "", "0")]
+
+
+def test_money_in_explanations_is_printed_in_the_currencys_minor_unit():
+    # Amounts as the database stores them (four places): the clerk reads 10.00, and 5 yen, not 5.0000.
+    ledger = [inv(101, ACME, "1000.0000"), inv(102, ACME, "800.0000", currency="JPY")]
+    short = one(ledger, pay("990.0000", name=ACME_NAME, text="INV-0000101"))
+    assert "short by 10.00:" in short.explanation and "10.0000" not in short.explanation
+    yen = one(ledger, pay("805.0000", name=ACME_NAME, text="INV-0000102", currency="JPY"))
+    assert "overpaid by 5: left on account" in yen.explanation
+
+
+# --- evidence and calibration ------------------------------------------------------------------------------
+
+def test_every_proposal_records_its_evidence_and_the_confidence_is_computed_from_it():
+    d = one(LEDGER, pay("1100.00", name=ACME_NAME, text="INV-0004152 damaged"))
+    kinds = {e.kind: e.label for e in d.best.evidence}
+    assert kinds == {"payer": "payer name matches", "reference": "transposed", "amount": "short, reason given"}
+    assert d.best.confidence == ev.confidence(d.best.evidence)
+    # The weights in one table: payer + reference + amount in log-odds, through the logistic.
+    assert ev.log_odds(d.best.evidence) == pytest.approx(
+        ev.payer_weight(0.97) + ev.REFERENCE["transposed"] + ev.AMOUNT["short, reason given"])
+
+
+def test_the_weakest_piece_of_a_kind_counts_and_caps_hold_whatever_else_agrees():
+    strong = [ev.payer("x", 0.99), ev.reference("exact"), ev.amount("equal")]
+    assert ev.log_odds([*strong, ev.reference("wrong digit")]) == pytest.approx(
+        ev.log_odds(strong) - ev.REFERENCE["exact"] + ev.REFERENCE["wrong digit"])
+    assert ev.confidence([*strong, ev.against("another answer fits as well")]) <= 0.6
+
+
+def test_calibration_fit_is_monotone_and_maps_scores_to_the_share_right():
+    # Scores of 0.9 right half the time, of 0.95 always: the fit says so, and never decreases.
+    pairs = [(0.9, k % 2 == 0) for k in range(100)] + [(0.95, True)] * 100 + [(0.5, False)] * 100
+    points = calibration.fit(pairs, min_block=20)
+    assert calibration.calibrated(0.9, points) == pytest.approx(0.5)
+    assert calibration.calibrated(0.95, points) == pytest.approx(1.0)
+    assert calibration.calibrated(0.5, points) == pytest.approx(0.0)
+    values = [calibration.calibrated(x / 100, points) for x in range(101)]
+    assert values == sorted(values)
+
+
+def test_calibration_table_round_trips_and_a_decreasing_one_is_refused(tmp_path):
+    path = tmp_path / "calibration.json"
+    calibration.write(((0.0, 0.0), (0.9, 0.8), (1.0, 1.0)), path, fitted_on="test")
+    assert calibration.load(path) == ((0.0, 0.0), (0.9, 0.8), (1.0, 1.0))
+    path.write_text(json.dumps({"points": [[0.0, 0.5], [1.0, 0.4]]}))
+    with pytest.raises(ValueError, match="not increasing"):
+        calibration.load(path)
+
+
+def test_the_shipped_calibration_table_is_the_identity_until_fitted():
+    assert calibration.load() == calibration.IDENTITY
+    assert calibration.calibrated(0.917) == 0.917
+
+
+def test_the_tuning_generator_makes_the_noise_classes_of_the_independent_data():
+    data = generate(seed=1, n_payments=3000, n_invoices=30000, n_customers=300)
+    cases = Counter(t.case for t in data.truth.values())
+    assert min(cases[c] for c in ("noisy_bundle", "discount_bundle", "payer_name_variant",
+                                  "bundle_unresolvable")) > 30
+    texts = " ".join(p.text for p in data.payments)
+    assert "INV- " in texts and "/ORDP/NAME/" in texts
 
 
 # --- accuracy gate on the labelled generator -------------------------------------------------------------

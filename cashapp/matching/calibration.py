@@ -61,8 +61,8 @@ def calibrated(raw: float, points=None) -> float:
 
 def fit(pairs: Iterable[tuple[float, bool]], *, min_block: int = 20) -> tuple[tuple[float, float], ...]:
     """A monotone table from (raw score, right) pairs: pool adjacent violators, blocks of at least `min_block`
-    decisions (fewer make a rate too noisy to trust), each block a point (mean score, share right). The ends are
-    pinned to 0 and 1 so that every score maps somewhere."""
+    decisions (fewer make a rate too noisy to trust), each block a point (mean score, share right), and flat
+    beyond the first and last block so that every score in [0, 1] maps somewhere."""
     data = sorted((float(s), 1.0 if ok else 0.0) for s, ok in pairs)
     if not data:
         return IDENTITY
@@ -86,10 +86,11 @@ def fit(pairs: Iterable[tuple[float, bool]], *, min_block: int = 20) -> tuple[tu
         if points and x <= points[-1][0]:
             continue  # equal mean scores: keep the first (monotone already)
         points.append((round(x, 6), round(y, 6)))
+    # Flat beyond the data: a score below (above) every one seen gets the lowest (highest) block's rate.
     if points[0][0] > 0.0:
-        points.insert(0, (0.0, min(points[0][1], 0.0)))
+        points.insert(0, (0.0, points[0][1]))
     if points[-1][0] < 1.0:
-        points.append((1.0, max(points[-1][1], points[-1][1])))
+        points.append((1.0, points[-1][1]))
     check(points)
     return tuple(points)
 

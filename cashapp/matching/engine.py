@@ -699,7 +699,7 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
         inv = idx.invoices[iid]
         where = "remittance" if ref.line is not None else "the payment text"
         how = REF_HOW[kind]
-        if kind == "exact" and raw.upper().replace(" ", "") != inv.number.upper().replace(" ", ""):
+        if kind == "exact" and (ref.grouped or raw.upper().replace(" ", "") != inv.number.upper().replace(" ", "")):
             how = (" (digits written in groups)" if ref.grouped else
                    " (prefix, zeros or letters for digits differ)")
         notes.append(f"invoice {inv.number} found in {where}{how}")
