@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from difflib import SequenceMatcher
+from functools import lru_cache
 from itertools import chain, islice
 from operator import attrgetter
 
@@ -448,7 +449,25 @@ def _discount_options(inv: OpenInvoice, open_balance: Decimal) -> tuple[Decimal,
     """The discounts a customer may have deducted for the terms: the percentage of the amount rounded to the
     minor unit as we round (half even), as most customers' systems round (half up), or cut off. Reading only
     ours turned a discount taken in time into a short pay of the same size ('discount' in the text: unearned)."""
-    return tuple(dict.fromkeys(_discount_by_rounding(inv, open_balance)))
+    if not inv.discount_percent or open_balance != inv.amount:
+        return ()
+    return _options(inv.amount, inv.discount_percent, inv.currency)
+
+
+@lru_cache(maxsize=65536)
+def _options(amount: Decimal, percent: Decimal, currency: str) -> tuple[Decimal, ...]:
+    # Cached: the hot loop of _resolve asks for each candidate invoice, and amounts repeat. One quantize and a
+    # comparison instead of three quantizes: this also runs once per discounted invoice of the ledger.
+    exact = amount * percent / 100
+    unit = minor_unit(currency)
+    down = exact.quantize(unit, rounding=ROUND_DOWN)
+    rest = (exact - down) * 2
+    if rest < unit:  # below half a unit (or none): every rounding gives `down`
+        return (down,)
+    if rest > unit:  # above half: half even and half up round up, a cut-off does not
+        return (down + unit, down)
+    even = exact.quantize(unit, rounding=ROUND_HALF_EVEN)  # exactly half: half up rounds up, half even to even
+    return (even, down + unit) if even == down else (even, down)
 
 
 _ROUNDINGS = (ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_DOWN)
@@ -470,7 +489,8 @@ def _earned(inv: OpenInvoice, p: PaymentRecord, settings: MatchSettings) -> bool
 
 
 def _amount_fit(open_balance: Decimal, inv: OpenInvoice, target: Decimal, p: PaymentRecord) -> int:
-    if target == open_balance or open_balance - target in _discount_options(inv, open_balance):
+    if target == open_balance or (inv.discount_percent
+                                  and open_balance - target in _discount_options(inv, open_balance)):
         return 2
     return 1 if target <= open_balance else 0
 
@@ -615,8 +635,8 @@ def _account_for_every_reference(p, idx, settings, payers, refs, resolved, propo
     chosen = {a.invoice_id for a in best.allocations}
     numbers = [a.invoice_number for a in best.allocations]
     found = {id(r): c for r, c, _ in resolved}
-    unresolved = [r for r in refs if _tracked(r, numbers)
-                  and not any(iid in chosen for _, iid, _ in found.get(id(r), ()))]
+    unresolved = [r for r in refs if not any(iid in chosen for _, iid, _ in found.get(id(r), ()))
+                  and _tracked(r, numbers)]
     if not unresolved:
         return proposals
     rescued = _rescue(p, idx, payers, unresolved, resolved, best)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 LEGAL_SUFFIXES = frozenset("""
     INC INCORPORATED LLC LLP LP LTD LIMITED CORP CORPORATION CO COMPANY PLC GMBH AG KG SA SAS SARL SPA SRL
@@ -129,33 +130,54 @@ def reference_mentions(text: str) -> list[Mention]:
     """The documents a free text names, each a Mention. Amounts and dates are taken out first, so that joining
     digit groups cannot glue a date or an amount to a reference."""
     upper = _NAMED_DATE.sub(" ", _AMOUNT.sub(" ", text.upper()))
-    tokens = [t for t in _TOKEN.finditer(upper) if not _NOT_A_REFERENCE.fullmatch(t.group())]
-    found, k = [], 0
-    while k < len(tokens):
-        first = tokens[k]
-        group, end = [first.group()], k + 1
-        head = first.group()
-        joinable = head[-1].isdigit() or (head.isalpha() and len(head) <= _MAX_PREFIX)
-        while joinable and end < len(tokens):
-            nxt = tokens[end]
-            if upper[tokens[end - 1].end():nxt.start()] not in _GROUP_GAP:
-                break
-            piece = nxt.group()
-            so_far = sum(ch.isdigit() for ch in "".join(group))
-            # After a prefix or a short first group ('INV0 028368') any length; then groups of a few digits.
-            if not (piece.isdigit() and (len(piece) <= _MAX_GROUP or so_far <= 3) and so_far + len(piece) <= 12):
-                break
-            group.append(piece)
-            end += 1
-        if head.isalpha() and len(group) == 2 and len(group[1]) < 3:
-            group, end = [head], k + 1  # 'QTY 60': a word and a small number, not a reference
+    tokens = [(t.start(), t.end(), t.group()) for t in _TOKEN.finditer(upper)
+              if not _NOT_A_REFERENCE.fullmatch(t.group())]
+    found, k, n = [], 0, len(tokens)
+    while k < n:
+        start, stop, head = tokens[k]
+        end = k + 1
+        if end < n and upper[stop:tokens[end][0]] in _GROUP_GAP and tokens[end][2].isdigit() and (
+                head[-1].isdigit() or (head.isalpha() and len(head) <= _MAX_PREFIX)):
+            group, end = _digit_groups(tokens, k, upper)
+        else:
+            group = None
+        if group is None:  # the common case: one token, one reading
+            key = _token_key(head)
+            if key and (len(key) >= 3 or head[:2].isalpha()):
+                found.append(Mention((key,), head))
+            k = end
+            continue
         # A last group of one or two digits followed by a word is more likely a quantity ('4512 2 cases').
-        quantity = len(group) > 1 and len(group[-1]) <= 2 and upper[tokens[end - 1].end():][:2].strip()[:1].isalpha()
-        mention = _mention(group, upper[first.start():tokens[end - 1].end()], quantity)
+        last_stop = tokens[end - 1][1]
+        quantity = len(group[-1]) <= 2 and upper[last_stop:last_stop + 2].strip()[:1].isalpha()
+        mention = _mention(group, upper[start:last_stop], quantity)
         if mention:
             found.append(mention)
         k = end
     return found
+
+
+_token_key = lru_cache(maxsize=4096)(reference_key)  # words ('PAYMENT', 'INVOICES') repeat in every text
+
+
+def _digit_groups(tokens, k: int, upper: str) -> tuple[list[str] | None, int]:
+    """The token at k and the digit groups written after it ('INV 845 58', '26- 940 67'), and the index after
+    them; (None, k + 1) when they are not one number ('QTY 60')."""
+    head = tokens[k][2]
+    group, end, digits = [head], k + 1, sum(ch.isdigit() for ch in head)
+    while end < len(tokens):
+        start, _, piece = tokens[end]
+        if upper[tokens[end - 1][1]:start] not in _GROUP_GAP:
+            break
+        # After a prefix or a short first group ('INV0 028368') any length; then groups of a few digits.
+        if not (piece.isdigit() and (len(piece) <= _MAX_GROUP or digits <= 3) and digits + len(piece) <= 12):
+            break
+        group.append(piece)
+        digits += len(piece)
+        end += 1
+    if len(group) == 1 or (head.isalpha() and len(group) == 2 and len(group[1]) < 3):
+        return None, k + 1  # 'QTY 60': a word and a small number, not a reference
+    return group, end
 
 
 def _mention(group: list[str], written: str, quantity: bool = False) -> Mention | None:
