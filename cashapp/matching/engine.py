@@ -4,15 +4,17 @@ For each payment, in order:
 1. Payer: the remitter's account on file, the payer's name or an alias (legal suffixes dropped), a name
    cut short by the bank, a name spelt slightly differently. A parent may pay its subsidiaries' invoices.
 2. References: every document number in the structured remittance and the free text, read the way a
-   person would (no prefix, no leading zeros, O for 0, S for 5), looked up in a dictionary of the open
-   invoices' numbers and PO numbers; when nothing is found, one typing error away (adjacent digits
-   transposed, one digit wrong). With dense invoice numbering every number is "some invoice", so a
-   reference only counts when the payer or the amount agrees with it.
+   person would (no prefix, no leading zeros, O for 0, S for 5, digits in groups), looked up in a dictionary
+   of the open invoices' numbers and PO numbers; when nothing is found, one typing error away (adjacent
+   digits transposed, one digit wrong, one too many or missing). With dense invoice numbering every number
+   is "some invoice", so a reference only counts when the payer or the amount agrees with it. Every
+   document the remittance names must be accounted for: a payment is never posted in part.
 3. Amount: the found invoices are settled in full, with an early-pay discount when it was earned, a
    deduction for a short pay (its reason read from the text), an overpayment left on account. With no
    reference, an amount that exactly one open invoice of the payer (or one combination of them) explains.
-4. Confidence: the product of how the payer, the references and the amount agreed. A unique answer at or
-   above the tenant's threshold is posted; two answers alike are suggested, never posted.
+4. Confidence: computed from the evidence each proposal records (payer, each reference, amount, what
+   speaks against), with the weights of `evidence.py`, then calibrated (`calibration.py`). A unique answer
+   at or above the tenant's threshold is posted; two answers alike are suggested, never posted.
 
 Every lookup is a dictionary access: the cost per payment does not grow with the ledger.
 """
@@ -917,11 +919,13 @@ def _decide(p: PaymentRecord, idx: MatchIndex, settings: MatchSettings) -> Decis
     best = proposals[0]
     runner_up = proposals[1].confidence if len(proposals) > 1 else 0.0
     customer_id = best.customer_id or payer_id
+    # The runner-up's margin is the last piece of evidence: within 0.05 of the best, a clerk decides.
+    extras = {"margin": round(best.confidence - runner_up, 6)}
     if best.confidence >= settings.auto_apply_threshold and best.confidence - runner_up >= 0.05 and best.allocations:
         idx.consume(best)
-        return Decision(p.id, AUTO, (best,), customer_id, best.explanation)
+        return Decision(p.id, AUTO, (best,), customer_id, best.explanation, extras)
     why = best.explanation if len(proposals) == 1 else f"{len(proposals)} possible answers; best: {best.explanation}"
-    return Decision(p.id, SUGGEST, tuple(proposals), customer_id, why)
+    return Decision(p.id, SUGGEST, tuple(proposals), customer_id, why, extras)
 
 
 def match_payments(payments: Iterable[PaymentRecord], index: MatchIndex,
