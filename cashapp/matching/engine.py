@@ -430,11 +430,13 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
                 for iid in (hit,) if type(hit) is int else hit:
                     consider(iid, kind, False)
         if not any(c[0][0] == 2 for c in candidates):
-            # A digit left out has ten times the spellings: look at the payer's invoices the amount settles
-            # instead (a dictionary lookup per customer of the family).
-            for cid in sorted(families)[:50]:
-                exact, discounted = idx.settled_by(cid, currency, target)
-                for iid in chain(exact, discounted):
+            # A digit left out has ten times the spellings: look at the few invoices the amount settles instead
+            # (one dictionary lookup), the payer's among them; for an amount many invoices have, per customer.
+            settling = idx.settling_exactly(target, currency, limit=64)
+            if settling is None:
+                settling = [i for cid in sorted(families)[:50] for i in chain(*idx.settled_by(cid, currency, target))]
+            for iid in settling:
+                if invoices[iid].customer_id in families:
                     kind = _one_edit(ref.key, reference_key(invoices[iid].number))
                     if kind:
                         consider(iid, kind, False)
@@ -635,6 +637,8 @@ def _account_for_every_reference(p, idx, settings, payers, refs, resolved, propo
     written: see _rescue), or it goes to a clerk with the invoices found and the reason."""
     best = proposals[0]
     chosen = {a.invoice_id for a in best.allocations}
+    if len(refs) == len(resolved) and all(c[0][1] in chosen for _, c, _ in resolved):
+        return proposals  # the common case: every reference named is one of the invoices settled
     numbers = [a.invoice_number for a in best.allocations]
     found = {id(r): c for r, c, _ in resolved}
     unresolved = [r for r in refs if not any(iid in chosen for _, iid, _ in found.get(id(r), ()))
@@ -759,11 +763,11 @@ def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex, exact_a
             proved = ev.payer("name close, proved by its own invoice")
             found = ev.payer(reason, score)
             if found.weight < proved.weight:
-                found = ev.Evidence("payer", f"{reason}, proved by its own invoice", proved.weight)
+                found = ev.piece("payer", f"{reason}, proved by its own invoice", proved.weight)
             if customers == {cid}:
                 return found, reason
             parent = ev.payer("parent pays its subsidiary")
-            return (ev.Evidence("payer", f"{reason}; parent pays its subsidiary", min(found.weight, parent.weight)),
+            return (ev.piece("payer", f"{reason}; parent pays its subsidiary", min(found.weight, parent.weight)),
                     f"{reason}; parent {idx.customers[cid].name} pays for its subsidiary")
     return ev.payer("another customer's invoices"), "the invoices belong to another customer than the payer's"
 

@@ -92,15 +92,22 @@ def payer_weight(strength: float) -> float:
     return points[-1][1]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Evidence:
     """One piece: its kind (payer, reference, amount, against), what it is (a key of that kind's table, or the
-    payer's reason), and its weight in log-odds."""
+    payer's reason), and its weight in log-odds. Pieces are interned (the tables' are built once, others through
+    piece()), so identity is equality: hashing one for the confidence cache costs nothing."""
 
     kind: str
     label: str
     weight: float
     cap: float = 1.0
+
+
+@lru_cache(maxsize=4096)
+def piece(kind: str, label: str, weight: float, cap: float = 1.0) -> Evidence:
+    """An interned piece outside the tables (a payer's own reason, say)."""
+    return Evidence(kind, label, weight, cap)
 
 
 # Built once, looked up per proposal (a run makes a million of them).
@@ -113,7 +120,7 @@ _PAYER = {k: Evidence("payer", k, w) for k, w in PAYER.items()}
 @lru_cache(maxsize=4096)
 def payer(label: str, strength: float | None = None) -> Evidence:
     """An identified payer (`strength` given, `label` its reason) or one of PAYER's fixed pieces."""
-    return Evidence("payer", label, payer_weight(strength)) if strength is not None else _PAYER[label]
+    return piece("payer", label, payer_weight(strength)) if strength is not None else _PAYER[label]
 
 
 def reference(kind: str) -> Evidence:
