@@ -1205,6 +1205,15 @@ def test_one_edit_variants_include_a_digit_too_many():
     assert ("84558", "digit added") in one_edit_variants("845558")
 
 
+def test_a_po_read_paid_more_than_twice_its_invoice_is_only_suggested():
+    # 778812 is 4512's PO; 3000.00 is far more than its 1200.00: more likely another document than an overpayment.
+    d = one(LEDGER, pay("3000.00", name=ACME_NAME, text="PO 778812"))
+    assert d.outcome == SUGGEST
+    assert ev.amount("overpaid, more than the invoices") in d.best.evidence
+    exact = one(LEDGER, pay("3000.00", name=ACME_NAME, text="INV-0004512"))
+    assert exact.outcome == AUTO and exact.best.on_account == D("1800.00")
+
+
 # --- discounts earned inside the window (issue 12) ---------------------------------------------------------
 
 def test_a_discount_rounded_half_up_by_the_customer_is_earned_not_a_short_pay():

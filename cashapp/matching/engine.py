@@ -541,7 +541,7 @@ def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings
         text = " ".join(x for x in (line.adjustment_reason, p.text) if x)
         if line.amount_paid > open_balance:
             alloc, note, s = (Allocation(iid, inv.number, paid), "remittance pays more than is open",
-                              ev.amount("overpaid"))
+                              _overpaid(line.amount_paid - open_balance, open_balance))
         else:
             alloc, note, s = _settle(inv, open_balance, paid, p, settings, text)
         allocations.append(alloc)
@@ -551,8 +551,12 @@ def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings
     if allocations and remaining > 0:
         # The lines explain less than was paid: say so, as for invoices named without amounts.
         notes.append(f"overpaid by {_money(remaining, p.currency)}: left on account")
-        found.append(ev.amount("overpaid"))
+        found.append(_overpaid(remaining, p.amount - remaining))
     return allocations, remaining, notes, found
+
+
+def _overpaid(over: Decimal, settled: Decimal) -> ev.Evidence:
+    return ev.amount("overpaid" if over <= settled else "overpaid, more than the invoices")
 
 
 def _discount_plan(ids: list[int], short: Decimal, p, idx, settings) -> dict[int, Decimal] | None:
@@ -581,7 +585,7 @@ def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, li
         allocations = [Allocation(i, idx.invoices[i].number, idx.open[i]) for i in ids]
         over = p.amount - total
         notes.append("amount equal" if not over else f"overpaid by {_money(over, p.currency)}: left on account")
-        return allocations, over, notes, [ev.amount("overpaid" if over else "equal")]
+        return allocations, over, notes, [_overpaid(over, total) if over else ev.amount("equal")]
     plan = _discount_plan(ids, total - p.amount, p, idx, settings)
     if plan is not None:
         for i in ids:

@@ -47,6 +47,9 @@ AMOUNT = {
     "written off": 0.8,
     "unearned discount": 0.4,
     "overpaid": 0.4,
+    # More than twice what the invoices named take: more likely another invoice than an overpayment. An exact
+    # number with the payer known still posts (just); a PO number or a typo read does not.
+    "overpaid, more than the invoices": -1.0,
     "short, reason given": 0.3,
     "short, no reason": 0.1,
     # Invoices named without amounts, paid short: which one was shorted is a guess. Just at the default threshold
