@@ -1214,6 +1214,14 @@ def test_a_po_read_paid_more_than_twice_its_invoice_is_only_suggested():
     assert exact.outcome == AUTO and exact.best.on_account == D("1800.00")
 
 
+def test_the_payers_own_number_short_paid_while_a_slipped_digit_spells_the_invoice_the_amount_settles():
+    # 7803 is Acme's (1208.25); 78003, one digit more, is Acme's too and is exactly 854.16: a clerk decides.
+    ledger = [inv(7803, ACME, "1208.25"), inv(78003, ACME, "854.16")]
+    d = one(ledger, pay("854.16", name=ACME_NAME, text="INV-0007803"))
+    assert d.outcome == SUGGEST
+    assert ev.against("another invoice fits the reference as well") in d.best.evidence
+
+
 # --- discounts earned inside the window (issue 12) ---------------------------------------------------------
 
 def test_a_discount_rounded_half_up_by_the_customer_is_earned_not_a_short_pay():

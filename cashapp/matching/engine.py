@@ -413,8 +413,16 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         for kind, source in (("exact", idx.by_ref), ("po", idx.by_po)):
             for iid in _ids(source.get(key)):
                 consider(iid, kind, True)
-    if candidates and any(c[0][0] == 2 or c[0][1] for c in candidates):
-        pass  # a corroborated direct hit: no need to look at typos
+    if candidates and any(c[0][1] for c in candidates):
+        pass  # a direct hit the amount settles: no need to look at typos
+    elif candidates and any(c[0][0] == 2 for c in candidates):
+        # The payer's own number, but the amount does not settle it: with dense numbering a digit slipped in or
+        # out may spell another of its invoices, the one the amount settles. Both are kept (see ambiguity).
+        for iid in idx.settling_exactly(target, currency, limit=64) or ():
+            if invoices[iid].customer_id in families:
+                kind = _one_edit(ref.key, reference_key(invoices[iid].number))
+                if kind:
+                    consider(iid, kind, False)
     elif not families and (settling := idx.settling_exactly(target, currency, limit=64)) is not None:
         # Nobody identified the payer, so a mistyped number counts only where the amount settles its invoice:
         # look at the few invoices the amount settles instead of at every spelling of the number.
@@ -722,6 +730,8 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
             continue
         if len(candidates) > 1 and candidates[1][0] == fit and candidates[1][1] not in seen:
             ambiguous = True
+        elif kind not in ("exact", "po") and any(c[2] in ("exact", "po") and c[0][0] == fit[0] for c in candidates):
+            ambiguous = True  # a typo read that the amount settles, against the number as written
         seen.add(iid)
         chosen.append((iid, ref.line))
         found.append(ev.reference(kind))
