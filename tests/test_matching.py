@@ -1293,6 +1293,9 @@ def test_calibration_fit_is_monotone_and_maps_scores_to_the_share_right():
     assert calibration.calibrated(0.5, points) == pytest.approx(0.0)
     values = [calibration.calibrated(x / 100, points) for x in range(101)]
     assert values == sorted(values)
+    # Blocks as right as each other pool into one that holds its rate over its whole span of scores.
+    points = calibration.fit([(0.2, False)] * 40 + [(0.9, True)] * 40 + [(0.99, True)] * 40, min_block=20)
+    assert calibration.calibrated(0.9, points) == pytest.approx(1.0)
 
 
 def test_calibration_table_round_trips_and_a_decreasing_one_is_refused(tmp_path):

@@ -3,9 +3,9 @@
 
 The map is a monotone piecewise-linear table of (raw, calibrated) points in `calibration.json` next to this
 module, the identity until fitted. `fit()` makes one from (raw score, was it right) pairs: isotonic regression
-(pool adjacent violators) over the pairs sorted by score, each pooled block a point at its mean score. Monotone,
-so the matcher's ranking of proposals never changes, only what the numbers say. bench/calibrate.py feeds it the
-per-decision rows of a labelled benchmark and writes the table.
+(pool adjacent violators) over the pairs sorted by score, each pooled block holding its share right over its span
+of scores. Monotone, so the matcher's ranking of proposals never changes, only what the numbers say.
+bench/calibrate.py feeds it the per-decision rows of a labelled benchmark and writes the table.
 """
 
 from __future__ import annotations
@@ -61,31 +61,34 @@ def calibrated(raw: float, points=None) -> float:
 
 def fit(pairs: Iterable[tuple[float, bool]], *, min_block: int = 20) -> tuple[tuple[float, float], ...]:
     """A monotone table from (raw score, right) pairs: pool adjacent violators, blocks of at least `min_block`
-    decisions (fewer make a rate too noisy to trust), each block a point (mean score, share right), and flat
+    decisions (fewer make a rate too noisy to trust), each block its share right from its lowest to its highest
+    score (points at both ends), and flat
     beyond the first and last block so that every score in [0, 1] maps somewhere."""
     data = sorted((float(s), 1.0 if ok else 0.0) for s, ok in pairs)
     if not data:
         return IDENTITY
     # Start from runs of min_block decisions, then merge neighbours while the rate goes down.
-    blocks = []  # [sum score, sum right, count]
+    blocks = []  # [lowest score, highest score, sum right, count]
     for k in range(0, len(data), min_block):
         chunk = data[k:k + min_block]
-        blocks.append([sum(s for s, _ in chunk), sum(r for _, r in chunk), len(chunk)])
-    if len(blocks) > 1 and blocks[-1][2] < min_block:
-        last = blocks.pop()
-        blocks[-1] = [a + b for a, b in zip(blocks[-1], last, strict=True)]
+        blocks.append([chunk[0][0], chunk[-1][0], sum(r for _, r in chunk), len(chunk)])
+    if len(blocks) > 1 and blocks[-1][3] < min_block:
+        blocks[-2:] = [_merge(*blocks[-2:])]
     pooled: list[list[float]] = []
     for block in blocks:
         pooled.append(block)
-        while len(pooled) > 1 and pooled[-2][1] / pooled[-2][2] >= pooled[-1][1] / pooled[-1][2]:
-            last = pooled.pop()
-            pooled[-1] = [a + b for a, b in zip(pooled[-1], last, strict=True)]
-    points = []
-    for total, right, count in pooled:
-        x, y = total / count, right / count
-        if points and x <= points[-1][0]:
-            continue  # equal mean scores: keep the first (monotone already)
-        points.append((round(x, 6), round(y, 6)))
+        while len(pooled) > 1 and pooled[-2][2] / pooled[-2][3] >= pooled[-1][2] / pooled[-1][3]:
+            pooled[-2:] = [_merge(*pooled[-2:])]
+    # Each pooled block holds its rate over the whole span of its scores (a point at each end), so that scores
+    # between two far apart blocks are interpolated, not the scores inside one block.
+    points: list[tuple[float, float]] = []
+    for low, high, right, count in pooled:
+        rate = round(right / count, 6)
+        for x in dict.fromkeys((round(low, 6), round(high, 6))):
+            if points and x <= points[-1][0]:
+                points[-1] = (points[-1][0], max(points[-1][1], rate))  # a score shared by two blocks: the later
+            else:
+                points.append((x, rate))
     # Flat beyond the data: a score below (above) every one seen gets the lowest (highest) block's rate.
     if points[0][0] > 0.0:
         points.insert(0, (0.0, points[0][1]))
@@ -93,6 +96,10 @@ def fit(pairs: Iterable[tuple[float, bool]], *, min_block: int = 20) -> tuple[tu
         points.append((1.0, points[-1][1]))
     check(points)
     return tuple(points)
+
+
+def _merge(a: list[float], b: list[float]) -> list[float]:
+    return [min(a[0], b[0]), max(a[1], b[1]), a[2] + b[2], a[3] + b[3]]
 
 
 def write(points, path: Path = TABLE_PATH, **about) -> None:
