@@ -60,18 +60,24 @@ def calibrated(raw: float, points=None) -> float:
 
 
 def fit(pairs: Iterable[tuple[float, bool]], *, min_block: int = 20) -> tuple[tuple[float, float], ...]:
-    """A monotone table from (raw score, right) pairs: pool adjacent violators, blocks of at least `min_block`
-    decisions (fewer make a rate too noisy to trust), each block its share right from its lowest to its highest
-    score (points at both ends), and flat
-    beyond the first and last block so that every score in [0, 1] maps somewhere."""
-    data = sorted((float(s), 1.0 if ok else 0.0) for s, ok in pairs)
-    if not data:
+    """A monotone table from (raw score, right) pairs: pool adjacent violators over blocks of at least
+    `min_block` decisions (fewer make a rate too noisy to trust), each block its share right from its lowest to
+    its highest score, flat beyond the first and last block so that every score in [0, 1] maps somewhere."""
+    # Decisions of one score are one unit (their order says nothing); units gathered into blocks of min_block.
+    units: dict[float, list[float]] = {}
+    for score, ok in pairs:
+        unit = units.setdefault(float(score), [0.0, 0])
+        unit[0] += 1.0 if ok else 0.0
+        unit[1] += 1
+    if not units:
         return IDENTITY
-    # Start from runs of min_block decisions, then merge neighbours while the rate goes down.
     blocks = []  # [lowest score, highest score, sum right, count]
-    for k in range(0, len(data), min_block):
-        chunk = data[k:k + min_block]
-        blocks.append([chunk[0][0], chunk[-1][0], sum(r for _, r in chunk), len(chunk)])
+    for score in sorted(units):
+        right, count = units[score]
+        if blocks and blocks[-1][3] < min_block:
+            blocks[-1] = _merge(blocks[-1], [score, score, right, count])
+        else:
+            blocks.append([score, score, right, count])
     if len(blocks) > 1 and blocks[-1][3] < min_block:
         blocks[-2:] = [_merge(*blocks[-2:])]
     pooled: list[list[float]] = []
