@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import re
 import resource
 import sys
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from bench.cashapp_data import CASES, generate  # noqa: E402
 from bench.invoice_list import machine_speed  # noqa: E402
 from cashapp.matching import AUTO, SUGGEST, MatchIndex, MatchSettings, match_payments  # noqa: E402
+from cashapp.matching.evidence import raw_score  # noqa: E402
 from cashapp.matching.types import Allocation, Decision, Proposal  # noqa: E402
 
 ZERO = Decimal(0)
@@ -42,6 +44,7 @@ def parse_args():
     p.add_argument("--chunk", type=int, default=5_000)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--show-errors", type=int, default=0, help="print this many wrong automatic applications")
+    p.add_argument("--rows", type=Path, help="write one JSON row per decision with a proposal (for bench/calibrate.py)")
     return p.parse_args()
 
 
@@ -86,6 +89,22 @@ def score(decisions: list[Decision], truth) -> dict[str, Counter]:
             c["suggest_right"] += best == t.applied
     per_case["_errors"] = errors
     return per_case
+
+
+def write_rows(path: Path, decisions: list[Decision], truth) -> None:
+    """Per decision with a proposal: its case, outcome, raw evidence score, reported confidence, and whether
+    posting the best proposal would have been right (the same test as `score`)."""
+    with path.open("w") as out:
+        for d in decisions:
+            if not d.best or not d.best.allocations:
+                continue
+            t = truth[d.payment_id]
+            applied = {a.invoice_id: a.applied for a in d.best.allocations}
+            deduction = {a.invoice_id: a.deduction for a in d.best.allocations if a.deduction}
+            correct = t.matchable and applied == t.applied and deduction == t.deduction
+            out.write(json.dumps({"payment": d.payment_id, "case": t.case, "outcome": d.outcome,
+                                  "raw": round(raw_score(d.best.evidence), 6), "confidence": d.best.confidence,
+                                  "correct": bool(correct)}) + "\n")
 
 
 def report(title: str, per_case) -> None:
@@ -144,6 +163,8 @@ def main() -> None:
     base_time = time.perf_counter() - started
 
     ours = score(decisions, data.truth)
+    if args.rows:
+        write_rows(args.rows, decisions, data.truth)
     report("o2c matcher", ours)
     report("baseline: exact invoice number and exact amount", score(base, data.truth))
     print(f"\nspeed: index of {len(data.invoices):,} invoices built in {build:.2f} s; {len(decisions):,} payments "

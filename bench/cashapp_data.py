@@ -17,7 +17,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 from cashapp.matching.types import Alias, CustomerRecord, OpenInvoice, PaymentRecord, RemittanceRef
 
@@ -51,6 +51,10 @@ CASES = [  # (case, weight, matchable)
     ("overpayment", 3, True),
     ("parent_pays_child", 3, True),
     ("alias_or_account", 5, True),
+    ("noisy_bundle", 6, True),  # one reference of a bundle written differently (grouped, spaced, O, slipped digit)
+    ("discount_bundle", 2, True),  # discount earned on some invoices of a bundle, not on others; edge dates
+    ("payer_name_variant", 4, True),  # DBA, merged words, cut at 35, doubled word, name only in the text
+    ("bundle_unresolvable", 2, False),  # one reference of a bundle unreadable: a clerk decides
     ("ambiguous", 6, False),
     ("unknown_payer", 6, False),
 ]
@@ -73,6 +77,15 @@ class Dataset:
     truth: dict[int, Truth]
 
 
+def _customer_discount(inv: OpenInvoice, rounding: str) -> Decimal:
+    """The discount a customer takes: 2 % of the amount, rounded as their system rounds (see _rounding)."""
+    return (inv.amount * inv.discount_percent / 100).quantize(CENT, rounding=rounding)
+
+
+def _rounding(rnd: random.Random) -> str:
+    return rnd.choice([ROUND_HALF_UP, ROUND_HALF_UP, ROUND_HALF_EVEN, ROUND_DOWN])  # half up for most
+
+
 class _Gen:
     def __init__(self, seed: int, n_payments: int, n_invoices: int, n_customers: int):
         self.rnd = random.Random(seed)
@@ -85,6 +98,7 @@ class _Gen:
         self.payments: list[PaymentRecord] = []
         self.truth: dict[int, Truth] = {}
         self.discount_customers: list[int] = []
+        self.payer_text = ""  # a payer name the bank sent inside the free text (BAI2, MT940), see payer()
 
     # --- ledger ---
     def ledger(self) -> None:
@@ -161,9 +175,24 @@ class _Gen:
         rnd = self.rnd
         c = self.customers[cid - 1]
         style = style or rnd.choices(["exact", "upper", "truncated", "typo", "account"], [40, 30, 12, 8, 10])[0]
+        name = self.names[cid]
+        words = name.upper().replace(".", "").replace(",", "").split()
+        if style == "dba":
+            return f"{rnd.choice(['DBA ', 'D/B/A ', ''])}{' '.join(words)}" if rnd.random() < 0.5 else \
+                f"{rnd.choice(_FIRST).upper()} HOLDINGS LLC DBA {' '.join(words)}", ""
+        if style == "merged":
+            return " ".join([words[0] + words[1], *words[2:]]), ""
+        if style == "cut35":
+            return (" ".join(words) + " " + rnd.choice(["ACCOUNTS PAYABLE", "AP DEPARTMENT", "TREASURY"]))[:35], ""
+        if style == "doubled":
+            k = rnd.randrange(len(words))
+            return " ".join(words[:k + 1] + words[k:]), ""
+        if style == "text_only":
+            self.payer_text = rnd.choice([f"/ORDP/NAME/{' '.join(words)}/", f"ORIG CO NAME:{' '.join(words)[:16]} ",
+                                          f"ORIGINATOR {' '.join(words)} "])
+            return "", ""
         if style == "account" and c.bank_accounts:
             return rnd.choice(["", self.names[cid].upper()[:20]]), c.bank_accounts[0]
-        name = self.names[cid]
         if style == "upper":
             return name.upper().replace(".", "").replace(",", ""), ""
         if style == "truncated":
@@ -174,7 +203,7 @@ class _Gen:
         return name, ""
 
     def ref(self, inv: OpenInvoice, mangle: str | None = None) -> str:
-        n = inv.id
+        n, rnd = inv.id, self.rnd
         if mangle == "missing_prefix":
             return str(n)
         if mangle == "zeros":
@@ -182,6 +211,21 @@ class _Gen:
         if mangle == "ocr":
             s = f"INV-{n:07d}"
             return s[:4] + s[4:].replace("0", "O", 1).replace("1", "I", 1).replace("5", "S", 1)
+        if mangle == "grouped":  # digits in groups with spaces: 'INV 845 58', 'INV 000 845 58'
+            s = str(n) if rnd.random() < 0.6 else f"{n:07d}"
+            cut = sorted(rnd.sample(range(1, len(s)), min(len(s) - 1, rnd.choice([1, 2]))))
+            groups = [s[i:j] for i, j in zip([0, *cut], [*cut, len(s)], strict=True)]
+            return rnd.choice(["INV ", "INV-", "", "INV"]) + " ".join(groups)
+        if mangle == "space_after_prefix":  # 'INV- 0084558', 'INV- 00845 58'
+            s = f"{n:07d}"
+            return "INV- " + (s if rnd.random() < 0.5 else f"{s[:-2]} {s[-2:]}")
+        if mangle == "o_in_prefix":  # 'INVO084558': a zero read as the letter O, glued to the prefix
+            s = f"{n:07d}"
+            return "INV" + s.replace("0", "O", 1) if s[0] == "0" else "INVO" + s
+        if mangle == "slipped":  # one digit added or dropped
+            s = f"{n:07d}"
+            i = rnd.randrange(3, len(s))
+            return "INV-" + (s[:i] + s[i + 1:] if rnd.random() < 0.5 else s[:i] + str(rnd.randrange(10)) + s[i:])
         if mangle == "transposed":
             s = f"{n:07d}"
             for i in range(len(s) - 2, 0, -1):
@@ -192,6 +236,8 @@ class _Gen:
     def add(self, case, matchable, cid, amount, payer, account="", text="", lines=(), pay_date=None,
             applied=None, deduction=None) -> None:
         pid = len(self.payments) + 1
+        if self.payer_text:
+            text, self.payer_text = f"{self.payer_text}{text}", ""
         self.payments.append(PaymentRecord(pid, amount.quantize(CENT), "USD", pay_date or TODAY, payer, account,
                                            text, tuple(lines)))
         self.truth[pid] = Truth(case, matchable, cid, applied or {}, deduction or {})
@@ -213,7 +259,8 @@ class _Gen:
             if inv is None:
                 return False
             name, acct = self.payer(inv.customer_id, rnd.choice(["exact", "upper"]))
-            mangle = rnd.choice(["missing_prefix", "zeros", "ocr", "transposed"])
+            mangle = rnd.choice(["missing_prefix", "zeros", "ocr", "transposed", "grouped", "space_after_prefix",
+                                 "o_in_prefix", "slipped"])
             self.add(case, True, inv.customer_id, inv.amount, name, acct, f"{text_prefix}{self.ref(inv, mangle)}",
                      applied={inv.id: inv.amount})
         elif case == "po_only":
@@ -268,11 +315,12 @@ class _Gen:
             if not invs:
                 return False
             inv = invs[0]
-            discount = (inv.amount * inv.discount_percent / 100).quantize(CENT)
+            discount = _customer_discount(inv, _rounding(rnd))
             name, acct = self.payer(cid, rnd.choice(["exact", "upper"]))
             earned = case == "earned_discount"
-            day = inv.discount_due_date - timedelta(days=rnd.randrange(0, 8)) if earned else \
-                inv.discount_due_date + timedelta(days=rnd.randrange(3, 20))
+            # Inside the window, its last day often (the edge); late ones from the day after it.
+            day = inv.discount_due_date - timedelta(days=rnd.choice([0, 0, 1, 3, 7])) if earned else \
+                inv.discount_due_date + timedelta(days=rnd.choice([1, 3, 8, 19]))
             self.add(case, True, cid, inv.amount - discount, name, acct, f"{inv.number} less 2% discount",
                      pay_date=day, applied={inv.id: inv.amount - discount},
                      deduction={} if earned else {inv.id: discount})
@@ -305,6 +353,55 @@ class _Gen:
                 name, acct = "", c.bank_accounts[0]
             self.add(case, True, c.id, invs[0].amount, name, acct, self.ref(invs[0], "missing_prefix"),
                      applied={invs[0].id: invs[0].amount})
+        elif case in ("noisy_bundle", "bundle_unresolvable"):
+            cid = rnd.randrange(1, self.n_customers + 1)
+            invs = self.pick(rnd.randint(2, 4), cid=cid)
+            if not invs:
+                return False
+            name, acct = self.payer(cid, rnd.choice(["exact", "upper", "account"]))
+            noisy = rnd.randrange(len(invs))
+            if case == "noisy_bundle":
+                mangle = rnd.choice(["grouped", "space_after_prefix", "o_in_prefix", "slipped"])
+                written = [self.ref(i, mangle if k == noisy else None) for k, i in enumerate(invs)]
+            else:  # two digits changed far apart: no reading gets back to the number
+                s = f"{invs[noisy].id:07d}"
+                s = s[:2] + str((int(s[2]) + 3) % 10) + s[3:5] + str((int(s[5]) + 5) % 10) + s[6:]
+                written = [f"INV-{s}" if k == noisy else i.number for k, i in enumerate(invs)]
+            total = sum((i.amount for i in invs), Decimal(0))
+            truth = {i.id: i.amount for i in invs} if case == "noisy_bundle" else {}
+            if rnd.random() < 0.5:
+                lines = [RemittanceRef(w, amount_paid=i.amount) for w, i in zip(written, invs, strict=True)]
+                self.add(case, case == "noisy_bundle", cid, total, name, acct, "", lines, applied=truth)
+            else:
+                self.add(case, case == "noisy_bundle", cid, total, name, acct, "Invoices " + ", ".join(written),
+                         applied=truth)
+        elif case == "discount_bundle":
+            cid = rnd.choice(self.discount_customers)
+            invs = self.pick(rnd.randint(2, 3), cid=cid)
+            if not invs:
+                return False
+            ends = sorted({i.discount_due_date for i in invs})
+            day = rnd.choice(ends)  # on the last day of one invoice's window: inside it, after earlier ones
+            name, acct = self.payer(cid, rnd.choice(["exact", "upper"]))
+            applied, rounding = {}, _rounding(rnd)
+            for i in invs:
+                earned = day <= i.discount_due_date
+                applied[i.id] = i.amount - (_customer_discount(i, rounding) if earned else 0)
+            self.add(case, True, cid, sum(applied.values(), Decimal(0)), name, acct,
+                     "Invoices " + " ".join(i.number for i in invs) + " less 2% discount where due",
+                     pay_date=day, applied=applied)
+        elif case == "payer_name_variant":
+            cid = rnd.randrange(1, self.n_customers + 1)
+            pool = [i for i in self.by_customer.get(cid, ()) if i.id not in self.used]
+            with_ref = rnd.random() < 0.5
+            if not with_ref and not 1 <= len(pool) <= 30:
+                return False
+            [inv] = self.pick(cid=cid) or [None]
+            if inv is None or (not with_ref and any(i.amount == inv.amount for i in pool if i is not inv)):
+                return False
+            name, acct = self.payer(cid, rnd.choice(["dba", "merged", "cut35", "doubled", "text_only"]))
+            self.add(case, True, cid, inv.amount, name, acct, inv.number if with_ref else "",
+                     applied={inv.id: inv.amount})
         elif case == "ambiguous":
             [inv] = self.pick() or [None]
             if inv is None:

@@ -4,15 +4,17 @@ For each payment, in order:
 1. Payer: the remitter's account on file, the payer's name or an alias (legal suffixes dropped), a name
    cut short by the bank, a name spelt slightly differently. A parent may pay its subsidiaries' invoices.
 2. References: every document number in the structured remittance and the free text, read the way a
-   person would (no prefix, no leading zeros, O for 0, S for 5), looked up in a dictionary of the open
-   invoices' numbers and PO numbers; when nothing is found, one typing error away (adjacent digits
-   transposed, one digit wrong). With dense invoice numbering every number is "some invoice", so a
-   reference only counts when the payer or the amount agrees with it.
+   person would (no prefix, no leading zeros, O for 0, S for 5, digits in groups), looked up in a dictionary
+   of the open invoices' numbers and PO numbers; when nothing is found, one typing error away (adjacent
+   digits transposed, one digit wrong, one too many or missing). With dense invoice numbering every number
+   is "some invoice", so a reference only counts when the payer or the amount agrees with it. Every
+   document the remittance names must be accounted for: a payment is never posted in part.
 3. Amount: the found invoices are settled in full, with an early-pay discount when it was earned, a
    deduction for a short pay (its reason read from the text), an overpayment left on account. With no
    reference, an amount that exactly one open invoice of the payer (or one combination of them) explains.
-4. Confidence: the product of how the payer, the references and the amount agreed. A unique answer at or
-   above the tenant's threshold is posted; two answers alike are suggested, never posted.
+4. Confidence: computed from the evidence each proposal records (payer, each reference, amount, what
+   speaks against), with the weights of `evidence.py`, then calibrated (`calibration.py`). A unique answer
+   at or above the tenant's threshold is posted; two answers alike are suggested, never posted.
 
 Every lookup is a dictionary access: the cost per payment does not grow with the ledger.
 """
@@ -24,13 +26,21 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from itertools import chain, islice
 from operator import attrgetter
 
-from o2c.money import quantize
+from o2c.money import minor_unit, quantize
 
-from .normalize import one_edit_variants, reference_key, reference_tokens_as_written
+from . import evidence as ev
+from .normalize import (
+    close_numbers,
+    one_edit_kind,
+    one_edit_variants,
+    reference_key,
+    reference_mentions,
+)
 from .payer import PayerIndex, identify_payer
 from .types import (
     AUTO,
@@ -55,7 +65,11 @@ from .types import (
 )
 
 ZERO = Decimal(0)
-REF_SCORE = {"exact": 1.0, "po": 0.97, "transposed": 0.93, "wrong digit": 0.85}
+# How each kind of reference read is said (weights: evidence.REFERENCE). "close": see _rescue.
+REF_HOW = {"exact": "", "po": " by its PO number", "transposed": " with two digits transposed",
+           "wrong digit": " with one digit wrong", "digit added": " with one digit too many",
+           "digit dropped": " with one digit missing",
+           "close": " as the remainder of the payment, its number close to what was written"}
 _REASON_WORDS = (
     (REASON_DAMAGED, ("DAMAGE", "BROKEN", "DEFECT")),
     (REASON_SHORTAGE, ("SHORTAGE", "SHORT SHIP", "MISSING", "NOT RECEIVED", "SHORT DELIVER")),
@@ -211,9 +225,11 @@ class MatchIndex:
             for i in self.with_discount.get(customer_id, ()):
                 inv = self.invoices[i]
                 if inv.currency == currency and self.open[i] == inv.amount:
-                    after_discount[inv.amount - _discount(inv, inv.amount)].append(i)
+                    for d in _discount_options(inv, inv.amount):
+                        after_discount[inv.amount - d].append(i)
         discounted = [i for i in after_discount.get(amount, ())
-                      if self.open[i] - _discount(self.invoices[i], self.open[i]) == amount != self.open[i]]
+                      if self.open[i] != amount and self.open[i] - amount in _discount_options(self.invoices[i],
+                                                                                              self.open[i])]
         return exact, discounted
 
     def settling_exactly(self, amount: Decimal, currency: str, limit: int) -> list[int] | None:
@@ -226,7 +242,8 @@ class MatchIndex:
             for ids in self.with_discount.values():
                 for i in ids:
                     inv = self.invoices[i]
-                    self._discounted_all[inv.amount - _discount(inv, inv.amount)].append(i)
+                    for d in _discount_options(inv, inv.amount):
+                        self._discounted_all[inv.amount - d].append(i)
         open_, invoices = self.open, self.invoices
         candidates = [*_ids(self.by_amount.get(amount)), *self._part_paid.get(amount, ()),
                       *self._discounted_all.get(amount, ())]
@@ -266,10 +283,17 @@ def _identify_payer(p: PaymentRecord, idx: MatchIndex) -> dict[int, tuple[float,
 # --- 2. references -----------------------------------------------------------------------------------
 
 class _Ref:
-    __slots__ = ("key", "line", "raw")
+    """One document the remittance names: its possible keys (most likely first), its structured line if any,
+    and how it was written. `grouped`: digits written in groups, a reading that needs the ledger's word."""
 
-    def __init__(self, key, line, raw):
-        self.key, self.line, self.raw = key, line, raw
+    __slots__ = ("keys", "line", "raw", "grouped")
+
+    def __init__(self, keys, line, raw, grouped=False):
+        self.keys, self.line, self.raw, self.grouped = keys, line, raw, grouped
+
+    @property
+    def key(self) -> str:
+        return self.keys[0]
 
 
 def _references(p: PaymentRecord) -> list[_Ref]:
@@ -280,12 +304,32 @@ def _references(p: PaymentRecord) -> list[_Ref]:
         key = reference_key(line.reference)
         if key and key not in seen:
             seen.add(key)
-            refs.append(_Ref(key, line, line.reference))
-    for key, written in reference_tokens_as_written(p.text):
-        if key not in seen:
-            seen.add(key)
-            refs.append(_Ref(key, None, written))
+            refs.append(_Ref((key,), line, line.reference))
+    for m in reference_mentions(p.text):
+        if m.keys[0] not in seen:
+            seen.update(m.keys[:1])
+            refs.append(_Ref(m.keys, None, m.written, m.grouped))
     return refs
+
+
+def _tracked(ref: _Ref, numbers: list[str]) -> bool:
+    """Whether the remittance names a document here that the payment must account for: every structured line,
+    and in the text a number written like the invoices it pays (their prefix, or digits in groups, or as many
+    digits as their numbers). 'RMA 5513' or 'ref 88123' next to them is another kind of number."""
+    if ref.line is not None or ref.grouped:
+        return True
+    written = ref.raw.upper()
+    prefix = written[:len(written) - len(written.lstrip(_LETTERS_UPPER))]
+    for number in numbers:
+        theirs = number.upper()[:len(number) - len(number.upper().lstrip(_LETTERS_UPPER))]
+        if prefix and theirs and (prefix.startswith(theirs) or theirs.startswith(prefix)):
+            return True
+        if not prefix and len(ref.key) >= 5 and abs(len(ref.key) - len(reference_key(number))) <= 1:
+            return True
+    return False
+
+
+_LETTERS_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, families: set[int]
@@ -315,13 +359,22 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         # (its own number before a PO number, spelt right before a typo), and only then whether the invoice
         # is at least the amount: for a bundle every invoice is smaller than the payment, so that last fit
         # must not put another invoice's PO number ahead of the number itself.
-        candidates.append(((customer_fit, amount_fit == 2, REF_SCORE[kind], amount_fit), iid, kind))
+        candidates.append(((customer_fit, amount_fit == 2, ev.REFERENCE[kind], amount_fit), iid, kind))
 
-    for kind, source in (("exact", idx.by_ref), ("po", idx.by_po)):
-        for iid in _ids(source.get(ref.key)):
-            consider(iid, kind, True)
-    if candidates and any(c[0][0] == 2 or c[0][1] for c in candidates):
-        pass  # a corroborated direct hit: no need to look at typos
+    for key in ref.keys:  # each reading of digits written in groups, the likeliest first
+        for kind, source in (("exact", idx.by_ref), ("po", idx.by_po)):
+            for iid in _ids(source.get(key)):
+                consider(iid, kind, True)
+    if candidates and any(c[0][1] for c in candidates):
+        pass  # a direct hit the amount settles: no need to look at typos
+    elif candidates and any(c[0][0] == 2 for c in candidates):
+        # The payer's own number, but the amount does not settle it: with dense numbering a digit slipped in or
+        # out may spell another of its invoices, the one the amount settles. Both are kept (see ambiguity).
+        for iid in idx.settling_exactly(target, currency, limit=64) or ():
+            if invoices[iid].customer_id in families:
+                kind = _one_edit(ref.key, reference_key(invoices[iid].number))
+                if kind:
+                    consider(iid, kind, False)
     elif not families and (settling := idx.settling_exactly(target, currency, limit=64)) is not None:
         # Nobody identified the payer, so a mistyped number counts only where the amount settles its invoice:
         # look at the few invoices the amount settles instead of at every spelling of the number.
@@ -336,66 +389,110 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
             if hit is not None:
                 for iid in (hit,) if type(hit) is int else hit:
                     consider(iid, kind, False)
+        if not any(c[0][0] == 2 for c in candidates):
+            # A digit left out has ten times the spellings: look at the few invoices the amount settles instead
+            # (one dictionary lookup), the payer's among them; for an amount many invoices have, per customer.
+            settling = idx.settling_exactly(target, currency, limit=64)
+            if settling is None:
+                settling = [i for cid in sorted(families)[:50] for i in chain(*idx.settled_by(cid, currency, target))]
+            for iid in settling:
+                if invoices[iid].customer_id in families:
+                    kind = _one_edit(ref.key, reference_key(invoices[iid].number))
+                    if kind:
+                        consider(iid, kind, False)
     candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)
     return candidates, ref.raw
 
 
 def _one_edit(key: str, other: str) -> str | None:
-    """How `other` is one typing error away from `key` ('transposed', 'wrong digit'), as one_edit_variants
-    spells them, or None."""
-    if len(key) != len(other) or key == other:
-        return None
-    diffs = [i for i in range(len(key)) if key[i] != other[i]]
-    if len(diffs) == 1:
-        return "wrong digit"
-    if (len(diffs) == 2 and diffs[1] == diffs[0] + 1 and key[diffs[0]] == other[diffs[1]]
-            and key[diffs[1]] == other[diffs[0]]):
-        return "transposed"
-    return None
+    """How `other` is one typing error away from `key`, as one_edit_variants spells them, or None."""
+    return one_edit_kind(key, other)
 
 
-def _discount(inv: OpenInvoice, open_balance: Decimal) -> Decimal:
+def _discount_options(inv: OpenInvoice, open_balance: Decimal) -> tuple[Decimal, ...]:
+    """The discounts a customer may have deducted for the terms: the percentage of the amount rounded to the
+    minor unit as we round (half even), as most customers' systems round (half up), or cut off. Reading only
+    ours turned a discount taken in time into a short pay of the same size ('discount' in the text: unearned)."""
     if not inv.discount_percent or open_balance != inv.amount:
-        return ZERO
-    # In the currency's minor unit (yen have none, dinars three): what the customer can actually deduct.
-    return quantize(inv.amount * inv.discount_percent / 100, inv.currency)
+        return ()
+    return _options(inv.amount, inv.discount_percent, inv.currency)
+
+
+@lru_cache(maxsize=65536)
+def _options(amount: Decimal, percent: Decimal, currency: str) -> tuple[Decimal, ...]:
+    # Cached: the hot loop of _resolve asks for each candidate invoice, and amounts repeat. One quantize and a
+    # comparison instead of three quantizes: this also runs once per discounted invoice of the ledger.
+    exact = amount * percent / 100
+    unit = minor_unit(currency)
+    down = exact.quantize(unit, rounding=ROUND_DOWN)
+    rest = (exact - down) * 2
+    if rest < unit:  # below half a unit (or none): every rounding gives `down`
+        return (down,)
+    if rest > unit:  # above half: half even and half up round up, a cut-off does not
+        return (down + unit, down)
+    even = exact.quantize(unit, rounding=ROUND_HALF_EVEN)  # exactly half: half up rounds up, half even to even
+    return (even, down + unit) if even == down else (even, down)
+
+
+_ROUNDINGS = (ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_DOWN)
+
+
+def _discount_by_rounding(inv: OpenInvoice, open_balance: Decimal) -> tuple[Decimal, ...]:
+    """The discount under each of _ROUNDINGS, in that order; () when the invoice offers none (or is part-paid)."""
+    if not inv.discount_percent or open_balance != inv.amount:
+        return ()
+    exact = inv.amount * inv.discount_percent / 100
+    unit = minor_unit(inv.currency)
+    return tuple(exact.quantize(unit, rounding=r) for r in _ROUNDINGS)
+
+
+def _earned(inv: OpenInvoice, p: PaymentRecord, settings: MatchSettings) -> bool:
+    """The payment's date (value date, else booking date) on or before the discount's last day plus grace."""
+    return bool(inv.discount_due_date) and p.date <= inv.discount_due_date + timedelta(
+        days=settings.discount_grace_days)
 
 
 def _amount_fit(open_balance: Decimal, inv: OpenInvoice, target: Decimal, p: PaymentRecord) -> int:
-    discount = _discount(inv, open_balance)
-    if target == open_balance or (discount and target == open_balance - discount):
+    if target == open_balance or (inv.discount_percent
+                                  and open_balance - target in _discount_options(inv, open_balance)):
         return 2
     return 1 if target <= open_balance else 0
+
+
+def _money(amount: Decimal, currency: str) -> Decimal:
+    """An amount as explanations print it: in the currency's minor unit ('10.00', not the storage's '10.0000')."""
+    return quantize(amount, currency)
 
 
 # --- 3. allocation -----------------------------------------------------------------------------------
 
 def _settle(inv: OpenInvoice, open_balance: Decimal, paid: Decimal, p: PaymentRecord, settings: MatchSettings,
-            reason_text: str) -> tuple[Allocation, str, float]:
+            reason_text: str) -> tuple[Allocation, str, ev.Evidence]:
     """Settle one invoice with `paid` (<= open): discount, write-off or deduction for the rest."""
     rest = open_balance - paid
     if rest == 0:
-        return Allocation(inv.id, inv.number, paid), "amount equal", 1.0
-    discount = _discount(inv, open_balance)
-    if discount and rest == discount:
-        grace = timedelta(days=settings.discount_grace_days)
-        earned = inv.discount_due_date and p.date <= inv.discount_due_date + grace
-        if earned:
+        return Allocation(inv.id, inv.number, paid), "amount equal", ev.amount("equal")
+    if rest in _discount_options(inv, open_balance):
+        discount = rest
+        if _earned(inv, p, settings):
             return (Allocation(inv.id, inv.number, paid, discount=discount),
-                    f"{inv.discount_percent.normalize()}% early-payment discount taken in time", 0.99)
+                    f"{inv.discount_percent.normalize()}% early-payment discount taken in time",
+                    ev.amount("discount earned"))
         return (Allocation(inv.id, inv.number, paid, deduction=discount, deduction_reason=REASON_UNEARNED_DISCOUNT),
-                f"discount taken after {inv.discount_due_date}: unearned, a deduction", 0.95)
+                f"discount taken after {inv.discount_due_date}: unearned, a deduction", ev.amount("unearned discount"))
     if rest <= settings.write_off_tolerance:
         return (Allocation(inv.id, inv.number, paid, write_off=rest),
-                f"{rest} short, within tolerance: written off", 0.97)
+                f"{_money(rest, inv.currency)} short, within tolerance: written off", ev.amount("written off"))
     reason, given = infer_reason(reason_text)
     label = reason.replace("_", " ")
     return (Allocation(inv.id, inv.number, paid, deduction=rest, deduction_reason=reason),
-            f"short by {rest}: deduction ({label}{'' if given else ', no reason given'})", 0.95 if given else 0.93)
+            f"short by {_money(rest, inv.currency)}: deduction ({label}{'' if given else ', no reason given'})",
+            ev.amount("short, reason given" if given else "short, no reason"))
 
 
-def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings) -> tuple[list, Decimal, list[str], float]:
-    allocations, notes, score, remaining = [], [], 1.0, p.amount
+def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings
+                         ) -> tuple[list, Decimal, list[str], list[ev.Evidence]]:
+    allocations, notes, found, remaining = [], [], [], p.amount
     for iid, line in chosen:
         inv, open_balance = idx.invoices[iid], idx.open[iid]
         paid = min(line.amount_paid, open_balance, remaining)
@@ -403,56 +500,78 @@ def _allocate_structured(chosen: list[tuple[int, object]], p, idx, settings) -> 
             continue
         text = " ".join(x for x in (line.adjustment_reason, p.text) if x)
         if line.amount_paid > open_balance:
-            alloc, note, s = Allocation(iid, inv.number, paid), "remittance pays more than is open", 0.9
+            alloc, note, s = (Allocation(iid, inv.number, paid), "remittance pays more than is open",
+                              _overpaid(line.amount_paid - open_balance, open_balance))
         else:
             alloc, note, s = _settle(inv, open_balance, paid, p, settings, text)
         allocations.append(alloc)
         notes.append(note)
-        score = min(score, s)
+        found.append(s)
         remaining -= paid
     if allocations and remaining > 0:
         # The lines explain less than was paid: say so, as for invoices named without amounts.
-        notes.append(f"overpaid by {remaining}: left on account")
-        score = min(score, 0.95)
-    return allocations, remaining, notes, score
+        notes.append(f"overpaid by {_money(remaining, p.currency)}: left on account")
+        found.append(_overpaid(remaining, p.amount - remaining))
+    return allocations, remaining, notes, found
 
 
-def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, list[str], float]:
+def _overpaid(over: Decimal, settled: Decimal) -> ev.Evidence:
+    return ev.amount("overpaid" if over <= settled else "overpaid, more than the invoices")
+
+
+def _discount_plan(ids: list[int], short: Decimal, p, idx, settings) -> dict[int, Decimal] | None:
+    """The discount per invoice that explains a bundle paid `short` of its open total: taken on the invoices
+    whose window the payment's date is in (the others paid in full), else on every invoice offering one (the
+    late ones then unearned). A customer's system rounds every invoice's discount one way (see
+    _discount_options): the first rounding that explains the total decides."""
+    options = {i: _discount_by_rounding(idx.invoices[i], idx.open[i]) for i in ids}
+    offering = [i for i in ids if options[i]]
+    earned = [i for i in offering if _earned(idx.invoices[i], p, settings)]
+    for taken in (earned, offering):
+        if not taken:
+            continue
+        for k in range(len(_ROUNDINGS)):
+            if sum((options[i][k] for i in taken), ZERO) == short:
+                return {i: options[i][k] for i in taken}
+    return None
+
+
+def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, list[str], list[ev.Evidence]]:
     """Invoices named without amounts: settle them in due-date order; the shortfall lands on the last."""
     ids = sorted(ids, key=lambda i: (idx.invoices[i].due_date, i))
     total = sum((idx.open[i] for i in ids), ZERO)
-    discounts = sum((_discount(idx.invoices[i], idx.open[i]) for i in ids), ZERO)
-    allocations, notes, score, remaining = [], [], 1.0, p.amount
+    allocations, notes, found, remaining = [], [], [], p.amount
     if p.amount >= total:
         allocations = [Allocation(i, idx.invoices[i].number, idx.open[i]) for i in ids]
         over = p.amount - total
-        notes.append("amount equal" if not over else f"overpaid by {over}: left on account")
-        return allocations, over, notes, 1.0 if not over else 0.95
-    if discounts and p.amount == total - discounts:
+        notes.append("amount equal" if not over else f"overpaid by {_money(over, p.currency)}: left on account")
+        return allocations, over, notes, [_overpaid(over, total) if over else ev.amount("equal")]
+    plan = _discount_plan(ids, total - p.amount, p, idx, settings)
+    if plan is not None:
         for i in ids:
             inv = idx.invoices[i]
-            alloc, note, s = _settle(inv, idx.open[i], idx.open[i] - _discount(inv, idx.open[i]), p, settings, p.text)
+            alloc, note, s = _settle(inv, idx.open[i], idx.open[i] - plan.get(i, ZERO), p, settings, p.text)
             allocations.append(alloc)
             notes.append(note)
-            score = min(score, s)
-        return allocations, ZERO, sorted(set(notes)), score
+            found.append(s)
+        return allocations, ZERO, sorted(set(notes)), found
     for n, i in enumerate(ids):
         open_balance = idx.open[i]
         last = n == len(ids) - 1
         paid = min(open_balance, remaining) if not last else remaining
         if paid <= 0:
-            return [], p.amount, ["named invoices exceed the amount by more than one invoice"], 0.0
+            return [], p.amount, ["named invoices exceed the amount by more than one invoice"], []
         if last:
             alloc, note, s = _settle(idx.invoices[i], open_balance, paid, p, settings, p.text)
             notes.append(note)
-            score = min(score, s)
+            found.append(s)
         else:
             alloc = Allocation(i, idx.invoices[i].number, paid)
         allocations.append(alloc)
         remaining -= paid
     if len(ids) > 1:
-        score = min(score, 0.9)  # which invoice the customer shorted is a guess
-    return allocations, ZERO, notes, score
+        found.append(ev.amount("short, shortfall put on the last due"))  # which one was shorted is a guess
+    return allocations, ZERO, notes, found
 
 
 def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
@@ -471,14 +590,89 @@ def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
         aside = ", ".join(sorted({raw for r, c, raw in resolved if c[0][2] not in ("exact", "po")}))
         proposals = _propose_by_reference(p, idx, settings, payers, direct,
                                           f"{aside} in the text left aside (not one of the invoices paid)")
+    if proposals:
+        proposals = _account_for_every_reference(p, idx, settings, payers, refs, resolved, proposals)
     return proposals
+
+
+def _account_for_every_reference(p, idx, settings, payers, refs, resolved, proposals) -> list[Proposal]:
+    """No partial postings: when the remittance names a document the proposal does not settle, the payment is
+    either wholly explained (the remainder is exactly one of the payer's invoices, its number close to what was
+    written: see _rescue), or it goes to a clerk with the invoices found and the reason."""
+    best = proposals[0]
+    chosen = {a.invoice_id for a in best.allocations}
+    if len(refs) == len(resolved) and all(c[0][1] in chosen for _, c, _ in resolved):
+        return proposals  # the common case: every reference named is one of the invoices settled
+    numbers = [a.invoice_number for a in best.allocations]
+    found = {id(r): c for r, c, _ in resolved}
+    unresolved = [r for r in refs if not any(iid in chosen for _, iid, _ in found.get(id(r), ()))
+                  and _tracked(r, numbers)]
+    if not unresolved:
+        return proposals
+    rescued = _rescue(p, idx, payers, unresolved, resolved, best)
+    if rescued is not None:
+        again = _propose_by_reference(p, idx, settings, payers, rescued)
+        if again and not again[0].on_account and {a.invoice_id for a in again[0].allocations} > chosen:
+            return again
+    names = ", ".join(r.raw for r in unresolved)
+    return [_proposal(best.customer_id, best.allocations, best.on_account,
+                      (*best.evidence, ev.against("a reference in the remittance is unexplained")),
+                      f"{best.explanation}; {names} in the remittance matches no open invoice: not posted in part")]
+
+
+def _proposal(customer_id, allocations, on_account, evidence, explanation) -> Proposal:
+    """A proposal whose confidence is computed from its evidence, in one place (evidence.confidence)."""
+    evidence = tuple(evidence)
+    return Proposal(customer_id, tuple(allocations), on_account, ev.confidence(evidence), explanation, evidence)
+
+
+def _rescue(p, idx, payers, unresolved, resolved, best) -> list | None:
+    """The resolved references plus, for each unresolved one, the single live invoice of the payer's family
+    whose open balance (or balance less its discount) is what the unresolved reference leaves to explain and
+    whose number is close to it. None when any one has no such invoice or more than one."""
+    chosen = {a.invoice_id for a in best.allocations}
+    customers = {idx.invoices[i].customer_id for i in chosen}
+    family = {c for cid in (payers or customers) for c in idx.family(cid)}
+    if not family or len(family) > 50:
+        return None
+    kept = [r for r in resolved if r[1][0][1] in chosen]
+    if any(r.line is None for r in unresolved):
+        if len(unresolved) > 1:
+            return None  # two unread numbers in a text: the remainder does not say which is which
+        # What the invoices found take when settled in full (less a discount they carry), not what this
+        # proposal happened to apply: the remainder is the rest of the payment.
+        settled = sum((idx.open[a.invoice_id] - a.discount for a in best.allocations), ZERO)
+        targets = [p.amount - settled]
+    else:
+        targets = [r.line.amount_paid if r.line.amount_paid else None for r in unresolved]
+        if None in targets:
+            if len(unresolved) > 1:
+                return None
+            targets = [p.amount - sum((a.applied for a in best.allocations), ZERO)]
+    taken = set(chosen)
+    for ref, target in zip(unresolved, targets, strict=True):
+        if target is None or target <= 0:
+            return None
+        hits = set()
+        for cid in family:
+            exact, discounted = idx.settled_by(cid, p.currency, target)
+            for iid in chain(exact, discounted):
+                key = reference_key(idx.invoices[iid].number)
+                if iid not in taken and any(close_numbers(k, key) for k in ref.keys):
+                    hits.add(iid)
+        if len(hits) != 1:
+            return None
+        [iid] = hits
+        taken.add(iid)
+        kept.append((ref, [((2, True, ev.REFERENCE["close"], 2), iid, "close")], ref.raw))
+    return kept
 
 
 def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -> list[Proposal]:
     # Numbers that point at someone else's invoice (an RMA or order number in the text) give way to the ones
     # that point at the payer's.
     best_fit = max((c[0][0][0] for _, c, _ in resolved), default=0)
-    chosen, notes, ref_score, customer_fit_min, ambiguous = [], [], 1.0, 2, False
+    chosen, notes, found, customer_fit_min, ambiguous = [], [], [], 2, False
     seen = set()
     for ref, candidates, raw in resolved:
         (fit, iid, kind) = candidates[0]
@@ -488,50 +682,60 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
             continue
         if len(candidates) > 1 and candidates[1][0] == fit and candidates[1][1] not in seen:
             ambiguous = True
+        elif kind not in ("exact", "po") and any(c[2] in ("exact", "po") and c[0][0] == fit[0] for c in candidates):
+            ambiguous = True  # a typo read that the amount settles, against the number as written
         seen.add(iid)
         chosen.append((iid, ref.line))
-        ref_score = min(ref_score, REF_SCORE[kind])
+        found.append(ev.reference(kind))
         customer_fit_min = min(customer_fit_min, fit[0])
         inv = idx.invoices[iid]
         where = "remittance" if ref.line is not None else "the payment text"
-        how = {"exact": "", "po": " by its PO number", "transposed": " with two digits transposed",
-               "wrong digit": " with one digit wrong"}[kind]
-        if kind == "exact" and raw.upper().replace(" ", "") != inv.number.upper().replace(" ", ""):
-            how = " (prefix, zeros or letters for digits differ)"
+        how = REF_HOW[kind]
+        if kind == "exact" and (ref.grouped or raw.upper().replace(" ", "") != inv.number.upper().replace(" ", "")):
+            how = (" (digits written in groups)" if ref.grouped else
+                   " (prefix, zeros or letters for digits differ)")
         notes.append(f"invoice {inv.number} found in {where}{how}")
     if not chosen:
         return []
     structured = all(line is not None and line.amount_paid for _, line in chosen)
     if structured:
-        allocations, on_account, amount_notes, amount_score = _allocate_structured(chosen, p, idx, settings)
+        allocations, on_account, amount_notes, amounts = _allocate_structured(chosen, p, idx, settings)
     else:
-        allocations, on_account, amount_notes, amount_score = _allocate_total([i for i, _ in chosen], p, idx, settings)
+        allocations, on_account, amount_notes, amounts = _allocate_total([i for i, _ in chosen], p, idx, settings)
     if not allocations:
         return []
+    found += amounts
     customers = {idx.invoices[a.invoice_id].customer_id for a in allocations}
-    payer_score, payer_note = _payer_agreement(customers, payers, idx)
-    confidence = ref_score * amount_score * payer_score
-    if not payers and amount_score < 1.0:
-        confidence *= 0.85  # a number in the text, from someone we do not know, for another amount: ask
+    exact_amount = all(e.label == "equal" for e in amounts)
+    payer_evidence, payer_note = _payer_agreement(customers, payers, idx, exact_amount)
+    found.append(payer_evidence)
     if ambiguous:
-        confidence = min(confidence, 0.6)
+        found.append(ev.against("another invoice fits the reference as well"))
         notes.append("another invoice fits that reference equally well")
     explanation = "; ".join(notes + ([aside] if aside else []) + amount_notes + [payer_note])
     customer_id = next(iter(customers)) if len(customers) == 1 else None
-    return [Proposal(customer_id, tuple(allocations), on_account, confidence, explanation)]
+    return [_proposal(customer_id, allocations, on_account, found, explanation)]
 
 
-def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex) -> tuple[float, str]:
+def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex, exact_amount: bool
+                     ) -> tuple[ev.Evidence, str]:
     if not payers:
-        return 0.96, "payer not identified, the invoices' customer assumed"
+        # A number in the text from someone we do not know, for another amount: ask.
+        return (ev.payer("unknown" if exact_amount else "unknown, amount differs"),
+                "payer not identified, the invoices' customer assumed")
     for cid, (score, reason) in sorted(payers.items(), key=lambda kv: -kv[1][0]):
         if customers <= idx.family(cid):
             # The payer's name only had to be close: the invoices' own customer being that payer is the proof.
-            score = max(score, 0.93)
+            proved = ev.payer("name close, proved by its own invoice")
+            found = ev.payer(reason, score)
+            if found.weight < proved.weight:
+                found = ev.piece("payer", f"{reason}, proved by its own invoice", proved.weight)
             if customers == {cid}:
-                return min(1.0, 0.05 + score), reason
-            return min(1.0, 0.03 + score), f"{reason}; parent {idx.customers[cid].name} pays for its subsidiary"
-    return 0.75, "the invoices belong to another customer than the payer's"
+                return found, reason
+            parent = ev.payer("parent pays its subsidiary")
+            return (ev.piece("payer", f"{reason}; parent pays its subsidiary", min(found.weight, parent.weight)),
+                    f"{reason}; parent {idx.customers[cid].name} pays for its subsidiary")
+    return ev.payer("another customer's invoices"), "the invoices belong to another customer than the payer's"
 
 
 # --- no reference: amount only -----------------------------------------------------------------------
@@ -541,9 +745,10 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
     top = max((score for score, _ in payers.values()), default=0.0)
     payer_tie = sum(1 for score, _ in payers.values() if score == top) > 1
     for cid, (score, reason) in sorted(payers.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        who = [ev.payer(reason, score)]
         if payer_tie:
             # Two customers answer to this name: an amount alone cannot say whose invoice it is.
-            score = min(score, 0.6)
+            who.append(ev.against("two customers answer to the name"))
         family = sorted(idx.family(cid))
         exact, discounted = [], []
         for c in family:
@@ -555,10 +760,11 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
             for i in group:
                 alloc, note, s = _settle(idx.invoices[i], idx.open[i], p.amount, p, settings, p.text)
                 unique = len(exact) + len(discounted) == 1
-                proposals.append(Proposal(idx.invoices[i].customer_id, (alloc,), ZERO,
-                                          score * 0.96 * s if unique else min(score, 0.6),
-                                          f"no reference; invoice {idx.invoices[i].number}: {label}"
-                                          + ("" if unique else " (so do others: ambiguous)") + f"; {note}; {reason}"))
+                how = ev.amount(_AMOUNT_ONLY.get(s.label, "only: one invoice less an unearned discount"))
+                proposals.append(_proposal(idx.invoices[i].customer_id, (alloc,), ZERO,
+                                           [*who, how if unique else ev.against("another answer fits as well")],
+                                           f"no reference; invoice {idx.invoices[i].number}: {label}"
+                                           + ("" if unique else " (so do others: ambiguous)") + f"; {note}; {reason}"))
         if exact or discounted:
             continue
         # Only now the family's live invoices in due order: most amount-only payments settle one invoice
@@ -576,9 +782,11 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
             unique = complete and len(combos) == 1 and len(combo) <= 3 and small_list
             allocations = tuple(Allocation(i, idx.invoices[i].number, idx.open[i]) for i in combo)
             numbers = ", ".join(idx.invoices[i].number for i in combo)
-            proposals.append(Proposal(cid, allocations, ZERO, score * 0.94 if unique else min(score, 0.6),
-                                      f"no reference; {len(combo)} open invoices ({numbers}) add up to the amount"
-                                      + ("" if unique else " (other combinations may too)") + f"; {reason}"))
+            how = ev.amount("only: one combination of up to three") if unique else ev.against(
+                "another answer fits as well")
+            proposals.append(_proposal(cid, allocations, ZERO, [*who, how],
+                                       f"no reference; {len(combo)} open invoices ({numbers}) add up to the amount"
+                                       + ("" if unique else " (other combinations may too)") + f"; {reason}"))
         if not combos and any(lives):
             # Nothing explains the amount: offer the oldest invoices, paid in order, for a clerk to judge.
             allocations, remaining = [], p.amount
@@ -588,10 +796,15 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
                 paid = min(idx.open[i], remaining)
                 allocations.append(Allocation(i, idx.invoices[i].number, paid))
                 remaining -= paid
-            proposals.append(Proposal(cid, tuple(allocations), remaining, min(score, 0.4),
-                                      "no reference and no invoice matches the amount; oldest invoices first; "
-                                      + reason))
+            proposals.append(_proposal(cid, allocations, remaining, [*who, ev.against("nothing explains the amount")],
+                                       "no reference and no invoice matches the amount; oldest invoices first; "
+                                       + reason))
     return proposals
+
+
+# How the amount settled the one invoice it equals (see _settle) -> the amount-only evidence.
+_AMOUNT_ONLY = {"equal": "only: one open invoice has it",
+                "discount earned": "only: one invoice less its earned discount"}
 
 
 def _subset_sum(ids: list[int], amount: Decimal, idx: MatchIndex, max_size: int, max_nodes: int = MAX_BUNDLE_NODES
@@ -662,8 +875,10 @@ def _decide(p: PaymentRecord, idx: MatchIndex, settings: MatchSettings) -> Decis
         global_hits = idx.live(idx.by_amount.get(p.amount, ()), p.currency)
         if len(global_hits) == 1:
             inv = idx.invoices[global_hits[0]]
-            proposals = [Proposal(inv.customer_id, (Allocation(inv.id, inv.number, p.amount),), ZERO, 0.5,
-                                  f"payer unknown; {inv.number} is the only open invoice of this amount")]
+            proposals = [_proposal(inv.customer_id, (Allocation(inv.id, inv.number, p.amount),), ZERO,
+                                   (ev.payer("unknown"),
+                                    ev.amount("only: payer unknown, one invoice in the ledger has it")),
+                                   f"payer unknown; {inv.number} is the only open invoice of this amount")]
     payer_id = max(payers, key=lambda c: (payers[c][0], -c)) if payers else None
     if not proposals:
         why = "payer not identified and nothing in the remittance matches an open invoice" if not payers else (
@@ -674,11 +889,13 @@ def _decide(p: PaymentRecord, idx: MatchIndex, settings: MatchSettings) -> Decis
     best = proposals[0]
     runner_up = proposals[1].confidence if len(proposals) > 1 else 0.0
     customer_id = best.customer_id or payer_id
+    # The runner-up's margin is the last piece of evidence: within 0.05 of the best, a clerk decides.
+    extras = {"margin": round(best.confidence - runner_up, 6)}
     if best.confidence >= settings.auto_apply_threshold and best.confidence - runner_up >= 0.05 and best.allocations:
         idx.consume(best)
-        return Decision(p.id, AUTO, (best,), customer_id, best.explanation)
+        return Decision(p.id, AUTO, (best,), customer_id, best.explanation, extras)
     why = best.explanation if len(proposals) == 1 else f"{len(proposals)} possible answers; best: {best.explanation}"
-    return Decision(p.id, SUGGEST, tuple(proposals), customer_id, why)
+    return Decision(p.id, SUGGEST, tuple(proposals), customer_id, why, extras)
 
 
 def match_payments(payments: Iterable[PaymentRecord], index: MatchIndex,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 LEGAL_SUFFIXES = frozenset("""
     INC INCORPORATED LLC LLP LP LTD LIMITED CORP CORPORATION CO COMPANY PLC GMBH AG KG SA SAS SARL SPA SRL
@@ -102,20 +103,118 @@ def reference_tokens(text: str) -> list[str]:
 
 def reference_tokens_as_written(text: str) -> list[tuple[str, str]]:
     """reference_tokens() with each key's token as it was written ('INV-0004512'), for explanations."""
+    return [(m.keys[0], m.written) for m in reference_mentions(text)]
+
+
+class Mention:
+    """One place in a text that names a document: how it was written, and the keys it may mean, most likely
+    first. Digits written in groups ('INV 845 58') may be one number or a number and a quantity: both readings
+    are kept, and the ledger (payer, amount) decides."""
+
+    __slots__ = ("keys", "written", "grouped")
+
+    def __init__(self, keys: tuple[str, ...], written: str, grouped: bool = False):
+        self.keys, self.written, self.grouped = keys, written, grouped
+
+    def __repr__(self) -> str:
+        return f"Mention({self.keys!r}, {self.written!r})"
+
+
+# Between two digit groups of one number: one space, or a dash with a space ('26- 940 67').
+_GROUP_GAP = frozenset({" ", "- ", " -", " - "})
+_MAX_GROUP = 4  # a following group this long at most ('845 58', '004 716 3'); longer is another number
+_MAX_PREFIX = 5  # 'INV', 'SI', 'RE': a short word before a number written apart from it
+_GAP_THEN_DIGIT = re.compile(r"[0-9A-Z](?: | ?- )[0-9]")  # where digit groups may follow a prefix or a group
+
+
+def reference_mentions(text: str) -> list[Mention]:
+    """The documents a free text names, each a Mention. Amounts and dates are taken out first, so that joining
+    digit groups cannot glue a date or an amount to a reference."""
     upper = _NAMED_DATE.sub(" ", _AMOUNT.sub(" ", text.upper()))
-    found = []
-    for tok in _TOKEN.findall(upper):
-        if _NOT_A_REFERENCE.fullmatch(tok):
+    if not _GAP_THEN_DIGIT.search(upper):
+        # Most texts ('Remittance: INV-0004512'): no digits written apart from what precedes them, one reading per
+        # token, as cheap as the plain tokenizer.
+        found = []
+        for tok in _TOKEN.findall(upper):
+            if _NOT_A_REFERENCE.fullmatch(tok):
+                continue
+            key = _token_key(tok)
+            if key and (len(key) >= 3 or tok[:2].isalpha()):
+                found.append(Mention((key,), tok))
+        return found
+    tokens = [(t.start(), t.end(), t.group()) for t in _TOKEN.finditer(upper)
+              if not _NOT_A_REFERENCE.fullmatch(t.group())]
+    found, k, n = [], 0, len(tokens)
+    while k < n:
+        start, stop, head = tokens[k]
+        end = k + 1
+        if end < n and upper[stop:tokens[end][0]] in _GROUP_GAP and tokens[end][2].isdigit() and (
+                head[-1].isdigit() or (head.isalpha() and len(head) <= _MAX_PREFIX)):
+            group, end = _digit_groups(tokens, k, upper)
+        else:
+            group = None
+        if group is None:  # the common case: one token, one reading
+            key = _token_key(head)
+            if key and (len(key) >= 3 or head[:2].isalpha()):
+                found.append(Mention((key,), head))
+            k = end
             continue
-        key = reference_key(tok)
-        # Short numbers count only with a prefix ('INV-60'); a bare '60' is a quantity or a day.
-        if len(key) >= 3 or (key and tok[:2].isalpha()):
-            found.append((key, tok))
+        # A last group of one or two digits followed by a word is more likely a quantity ('4512 2 cases').
+        last_stop = tokens[end - 1][1]
+        quantity = len(group[-1]) <= 2 and upper[last_stop:last_stop + 2].strip()[:1].isalpha()
+        mention = _mention(group, upper[start:last_stop], quantity)
+        if mention:
+            found.append(mention)
+        k = end
     return found
 
 
+_token_key = lru_cache(maxsize=4096)(reference_key)  # words ('PAYMENT', 'INVOICES') repeat in every text
+
+
+def _digit_groups(tokens, k: int, upper: str) -> tuple[list[str] | None, int]:
+    """The token at k and the digit groups written after it ('INV 845 58', '26- 940 67'), and the index after
+    them; (None, k + 1) when they are not one number ('QTY 60')."""
+    head = tokens[k][2]
+    group, end, digits = [head], k + 1, sum(ch.isdigit() for ch in head)
+    while end < len(tokens):
+        start, _, piece = tokens[end]
+        if upper[tokens[end - 1][1]:start] not in _GROUP_GAP:
+            break
+        # After a prefix or a short first group ('INV0 028368') any length; then groups of a few digits.
+        if not (piece.isdigit() and (len(piece) <= _MAX_GROUP or digits <= 3) and digits + len(piece) <= 12):
+            break
+        group.append(piece)
+        digits += len(piece)
+        end += 1
+    if len(group) == 1 or (head.isalpha() and len(group) == 2 and len(group[1]) < 3):
+        return None, k + 1  # 'QTY 60': a word and a small number, not a reference
+    return group, end
+
+
+def _mention(group: list[str], written: str, quantity: bool = False) -> Mention | None:
+    """The readings of a token and the digit groups written after it: all of them joined first, then fewer
+    (with a trailing quantity, the reading without it first)."""
+    keys = []
+    for n in range(len(group), 0, -1):
+        tok = "".join(group[:n])
+        key = reference_key(tok)
+        # Short numbers count only with a prefix ('INV-60'); a bare '60' is a quantity or a day. A part of a
+        # grouped number counts from three digits.
+        if key and (len(key) >= 3 or (tok[:2].isalpha() and n == len(group))) and key not in keys:
+            keys.append(key)
+    if quantity and len(keys) > 1:
+        keys[0], keys[1] = keys[1], keys[0]
+    if not keys:
+        return None
+    grouped = len(group) > 2 or (len(group) == 2 and not group[0].isalpha())
+    return Mention(tuple(keys), written if grouped else group[0] if len(group) == 1 else written, grouped)
+
+
 def one_edit_variants(key: str) -> list[tuple[str, str]]:
-    """Keys one typing error away: adjacent digits transposed, or one digit wrong. (variant, kind)."""
+    """Keys one typing error away: adjacent digits transposed, one digit wrong, or one digit too many (the
+    variants that drop one). A dropped digit has ten times more variants: see one_edit_kind, which the
+    matcher uses where the amount has already narrowed the invoices. (variant, kind)."""
     out = []
     for i in range(len(key) - 1):
         if key[i] != key[i + 1]:
@@ -124,4 +223,46 @@ def one_edit_variants(key: str) -> list[tuple[str, str]]:
         for d in "0123456789":
             if d != ch:
                 out.append((key[:i] + d + key[i + 1:], "wrong digit"))
+    if len(key) > 4:
+        for i in range(len(key)):
+            if i == 0 or key[i] != key[i - 1]:  # dropping either of two equal digits gives one variant
+                out.append((key[:i] + key[i + 1:], "digit added"))
     return out
+
+
+def one_edit_kind(written: str, other: str) -> str | None:
+    """How the key `other` is one typing error away from the key `written`: 'transposed', 'wrong digit',
+    'digit added' (written has one more), 'digit dropped' (written has one fewer); None otherwise."""
+    if written == other:
+        return None
+    n, m = len(written), len(other)
+    if n == m:
+        diffs = [i for i in range(n) if written[i] != other[i]]
+        if len(diffs) == 1:
+            return "wrong digit"
+        if (len(diffs) == 2 and diffs[1] == diffs[0] + 1 and written[diffs[0]] == other[diffs[1]]
+                and written[diffs[1]] == other[diffs[0]]):
+            return "transposed"
+        return None
+    if abs(n - m) != 1 or min(n, m) < 4:
+        return None
+    longer, shorter = (written, other) if n > m else (other, written)
+    i = 0
+    while i < len(shorter) and longer[i] == shorter[i]:
+        i += 1
+    if longer[i + 1:] == shorter[i:]:
+        return "digit added" if n > m else "digit dropped"
+    return None
+
+
+def close_numbers(written: str, other: str) -> bool:
+    """Whether an unresolved reference may well be this invoice's number: one typing error away, or a long run
+    of the same digits (at least five, and all but two of the longer key) with the lengths within two."""
+    if one_edit_kind(written, other):
+        return True
+    if abs(len(written) - len(other)) > 2:
+        return False
+    need = max(5, max(len(written), len(other)) - 2)
+    if min(len(written), len(other)) < need:
+        return False
+    return any(other[i:i + need] in written for i in range(len(other) - need + 1))

@@ -118,8 +118,9 @@ class Proposal:
     customer_id: int | None
     allocations: tuple[Allocation, ...]
     on_account: Decimal  # overpayment or unexplained remainder, left unapplied
-    confidence: float
+    confidence: float  # from the evidence, through the calibration (cashapp.matching.evidence.confidence)
     explanation: str  # plain language, e.g. "invoice INV-004512 found in remittance with one digit transposed; ..."
+    evidence: tuple = ()  # the evidence.Evidence pieces the confidence was computed from
 
 
 @dataclass(frozen=True)
