@@ -36,6 +36,9 @@ def parse_args():
     p.add_argument("--payments", type=int, default=100_000)
     p.add_argument("--invoices", type=int, default=1_000_000)
     p.add_argument("--customers", type=int, default=5_000)
+    p.add_argument("--skew", nargs="?", type=float, const=0.8, default=None, metavar="ZIPF",
+                   help="a skewed ledger: customer sizes Zipf(ZIPF, default 0.8: the largest of 5,000 customers holds "
+                        "4.3 %% of the invoices, the top 50 28 %%) and payers drawn in proportion to their invoices")
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--chunk", type=int, default=None, help="payments per chunk (default: the service's)")
     p.add_argument("--db", default="o2c_bench_cashapp")
@@ -264,7 +267,7 @@ def main() -> None:
     tenant = Tenant.objects.using("owner").get_or_create(slug=TENANT_SLUG, defaults={"name": "Bench cash app"})[0]
     started = time.perf_counter()
     data = cashapp_data.generate(seed=args.seed, n_payments=args.payments, n_invoices=args.invoices,
-                                 n_customers=args.customers)
+                                 n_customers=args.customers, skew=args.skew)
     customers, invoices, payments, truth = data.customers, data.invoices, data.payments, data.truth
     print(f"generated {len(customers):,} customers, {len(invoices):,} invoices, {len(payments):,} payments "
           f"(seed {args.seed}) in {time.perf_counter() - started:.1f} s")
