@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import re
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
@@ -648,52 +649,67 @@ def _subset_sum(ids: list[int], amount: Decimal, idx: MatchIndex, max_size: int,
     # Whole units of the storage precision (1/10,000), so that three-decimal currencies add up exactly too.
     items = [(int(idx.open[i].scaleb(4)), i) for i in ids[:MAX_BUNDLE_CANDIDATES]]
     items.sort(reverse=True)
-    suffix = [0] * (len(items) + 1)
-    for k in range(len(items) - 1, -1, -1):
-        suffix[k] = suffix[k + 1] + items[k][0]
-    search = _Search(items, suffix, max_size, idx, max_nodes)
-    search.complete = len(ids) <= MAX_BUNDLE_CANDIDATES  # the caller passes one more when there are more
-    _walk(search, 0, int(amount.scaleb(4)), [])
-    return search.found, search.complete
+    found, exhausted = _walk([v for v, _ in items], [i for _, i in items], int(amount.scaleb(4)), max_size, max_nodes)
+    invoices = idx.invoices
+    combos = [sorted(combo, key=lambda i: (invoices[i].due_date, i)) for combo in found]
+    return combos, exhausted and len(ids) <= MAX_BUNDLE_CANDIDATES  # the caller passes one more when there are more
 
 
-class _Search:
-    """The state of one subset-sum search. A module-level walk over it, not a closure calling itself: a
-    recursive closure is a reference cycle, garbage that only the cyclic collector frees, and runs keep that
-    collector off."""
+def _walk(values: list[int], ids: list[int], target: int, max_size: int, max_nodes: int
+          ) -> tuple[list[list[int]], bool]:
+    """Depth-first search, largest value first, for subsets of 2..max_size values summing to `target`: up to
+    three of them, and whether the search ran to its end within `max_nodes` visits. Every item looked at in a
+    loop is a visit, and the walk stops at the first visit over the budget or at the third subset found.
 
-    __slots__ = ("items", "suffix", "max_size", "idx", "max_nodes", "found", "nodes", "complete")
-
-    def __init__(self, items, suffix, max_size, idx, max_nodes):
-        self.items, self.suffix, self.max_size, self.idx, self.max_nodes = items, suffix, max_size, idx, max_nodes
-        self.found: list[list[int]] = []
-        self.nodes = 0
-        self.complete = True
-
-
-def _walk(s: _Search, start: int, remaining: int, chosen: list[int]) -> None:
-    items, suffix = s.items, s.suffix
-    for k in range(start, len(items)):
-        s.nodes += 1
-        if s.nodes > s.max_nodes:
-            s.complete = False
-            return
-        value, iid = items[k]
-        if suffix[k] < remaining:
-            return
-        if value > remaining:
+    The hot loop of reference-free payments (a third of a skewed run's matching, written recursively): one
+    loop with an explicit stack and locals, and runs of items too large for what is left skipped by bisection,
+    each still counted as a visit, so that the budget, and with it every answer, is exactly the recursive
+    walk's."""
+    n = len(values)
+    suffix = [0] * (n + 1)  # suffix[k]: what items k.. add up to; less than what is left ends the loop
+    for k in range(n - 1, -1, -1):
+        suffix[k] = suffix[k + 1] + values[k]
+    descending = [-v for v in values]  # ascending, for bisect
+    found: list[list[int]] = []
+    chosen: list[int] = []  # indexes of the values taken so far
+    frames: list[tuple[int, int]] = []  # (k, remaining) of the loops below the current one
+    k, remaining, nodes = 0, target, 0
+    while True:
+        if k < n:
+            value = values[k]
+            if value > remaining:
+                # Every item up to the first that fits is a visit that goes on to the next.
+                fits = bisect_left(descending, -remaining, k)
+                nodes += fits - k
+                if nodes > max_nodes:
+                    return found, False
+                k = fits
+                continue
+            nodes += 1
+            if nodes > max_nodes:
+                return found, False
+            if suffix[k] < remaining:
+                k = n  # the rest cannot reach it: this loop ends
+                continue
+            if value == remaining:
+                if chosen:
+                    found.append([*(ids[c] for c in chosen), ids[k]])
+                    if len(found) > 2:
+                        return found, True
+                k += 1
+                continue
+            if len(chosen) + 1 < max_size:
+                frames.append((k, remaining))
+                chosen.append(k)
+                k, remaining = k + 1, remaining - value
+                continue
+            k += 1
             continue
-        if value == remaining:
-            if len(chosen) >= 1:
-                invoices = s.idx.invoices
-                s.found.append(sorted([*chosen, iid], key=lambda i: (invoices[i].due_date, i)))
-                if len(s.found) > 2:
-                    return
-            continue
-        if len(chosen) + 1 < s.max_size:
-            _walk(s, k + 1, remaining - value, [*chosen, iid])
-            if len(s.found) > 2 or s.nodes > s.max_nodes:
-                return
+        if not frames:
+            return found, True
+        k, remaining = frames.pop()
+        chosen.pop()
+        k += 1
 
 
 # --- 4. decide ---------------------------------------------------------------------------------------
