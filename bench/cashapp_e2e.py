@@ -70,8 +70,13 @@ def time_phases():
                 totals[label] += time.perf_counter() - started
         setattr(module, name, timed)
 
+    import cashapp.warm as warm
+
     for name, label in (("customer_records", "set-up: load customers"),
                         ("open_invoice_records", "set-up: load open invoices"),
+                        ("_refresh", "set-up: refresh the kept index (all of it)")):
+        wrap(warm, name, label)
+    for name, label in (("_run_setup", "set-up (all of it)"),
                         ("payment_records", "matcher thread: load payments and remittance"),
                         ("match_payments", "matcher thread: match"),
                         ("_commit_chunk", "writer thread: commit chunks (all below)"),

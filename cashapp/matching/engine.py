@@ -112,6 +112,7 @@ class MatchIndex:
         self._after_discount: dict[tuple[int, str], dict[Decimal, list[int]]] = {}
         self._part_paid: dict[Decimal, list[int]] = defaultdict(list)  # balances left by this run's postings
         self._discounted_all: dict[Decimal, list[int]] | None = None  # see settling_exactly()
+        self.consumed: set[int] = set()  # invoices consume() changed since the index was built or refreshed
 
     @classmethod
     def build(cls, customers: Iterable[CustomerRecord], invoices: Iterable[OpenInvoice]) -> MatchIndex:
@@ -128,22 +129,35 @@ class MatchIndex:
     @classmethod
     def _build(cls, customers: Iterable[CustomerRecord], invoices: Iterable[OpenInvoice]) -> MatchIndex:
         idx = cls()
+        idx._index_customers(customers)
+        idx._add_invoices(invoices)
+        return idx
+
+    def _index_customers(self, customers: Iterable[CustomerRecord]) -> None:
+        """The payer side of the index, from every customer of the tenant (a few thousand: cheap to redo)."""
+        self.customers, self.children = {}, defaultdict(list)
+        self.by_name, self.name_keys, self.by_account = defaultdict(set), defaultdict(list), {}
+        by_token = defaultdict(set)
         for c in customers:
-            idx.customers[c.id] = c
+            self.customers[c.id] = c
             if c.parent_id:
-                idx.children[c.parent_id].append(c.id)
+                self.children[c.parent_id].append(c.id)
             for key, alias in [(name_key(c.name), None)] + [(name_key(a.name), a) for a in c.aliases]:
                 if key:
-                    idx.by_name[key].add(c.id)
-                    idx.name_keys[c.id].append((key, alias))
+                    self.by_name[key].add(c.id)
+                    self.name_keys[c.id].append((key, alias))
                     for token in set(key.split()):
-                        idx.by_token[token].add(c.id)
+                        by_token[token].add(c.id)
             for account in c.bank_accounts:
-                idx.by_account[account_key(account)] = c.id
-        # The hot loop of a run's set-up (a million invoices): locals, no attribute lookups on idx, and the
+                self.by_account[account_key(account)] = c.id
+        # Tokens shared by many customers (GLOBAL, SERVICES) say nothing about who paid.
+        self.by_token = {t: ids for t, ids in by_token.items() if len(ids) <= 25}
+
+    def _add_invoices(self, invoices: Iterable[OpenInvoice]) -> None:
+        # The hot loop of a run's set-up (a million invoices): locals, no attribute lookups on self, and the
         # three "bare id, then a list" insertions written out rather than called (2.5 million calls, ~0.2 s).
-        invoices_, open_, by_ref, by_po = idx.invoices, idx.open, idx.by_ref, idx.by_po
-        by_customer, by_amount, with_discount = idx.by_customer, idx.by_amount, idx.with_discount
+        invoices_, open_, by_ref, by_po = self.invoices, self.open, self.by_ref, self.by_po
+        by_customer, by_amount, with_discount = self.by_customer, self.by_amount, self.with_discount
         ref_key = reference_key
         for inv in invoices:
             balance = inv.open_balance
@@ -184,9 +198,82 @@ class MatchIndex:
                 by_amount[balance] = [hit, iid]
             else:
                 hit.append(iid)
-        # Tokens shared by many customers (GLOBAL, SERVICES) say nothing about who paid.
-        idx.by_token = {t: ids for t, ids in idx.by_token.items() if len(ids) <= 25}
-        return idx
+
+    def refresh(self, customers: Iterable[CustomerRecord], invoices: Iterable[OpenInvoice], closed: Iterable[int]
+                ) -> None:
+        """Bring a kept index up to date with the ledger instead of building it again: every customer (the payer
+        side is rebuilt, it is small), the open invoices that changed (new, paid in part, edited), and those no
+        longer open (`closed`: paid, voided). The caller must pass every invoice this index consumed since the
+        last refresh among the two (`self.consumed`): what the run consumed is not trusted to be what was posted
+        (a posting refused, a chunk not committed), so the ledger's word replaces it."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._refresh(customers, list(invoices), set(closed))
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _refresh(self, customers, invoices: list[OpenInvoice], closed: set[int]) -> None:
+        self._index_customers(customers)
+        changed = closed | {inv.id for inv in invoices}
+        missing = self.consumed - changed
+        if missing:
+            raise ValueError(f"refresh without the {len(missing)} invoices this index consumed")
+        # Out with the old entries, each list filtered once however many of its ids go (an amount shared by
+        # thousands of invoices, a big customer's list).
+        touched_customers: set[int] = set()
+        by_key: dict[tuple[int, object], set[int]] = defaultdict(set)
+        discount_touched = False
+        for iid in changed:
+            old = self.invoices.pop(iid, None)
+            if old is None:
+                continue
+            del self.open[iid]
+            touched_customers.add(old.customer_id)
+            discount_touched = discount_touched or bool(old.discount_percent)
+            by_key[(0, reference_key(old.number))].add(iid)
+            if old.po_number:
+                by_key[(1, reference_key(old.po_number))].add(iid)
+            by_key[(2, old.open_balance)].add(iid)  # where _add_invoices put it: by its balance then
+        maps = (self.by_ref, self.by_po, self.by_amount)
+        for (which, key), ids in by_key.items():
+            hit = maps[which].get(key)
+            if hit is None:
+                continue
+            left = [i for i in _ids(hit) if i not in ids]
+            if not left:
+                del maps[which][key]
+            else:
+                maps[which][key] = left[0] if len(left) == 1 else left
+        # In with the new; then each touched customer's lists once, in order, without the ids gone or replaced.
+        self._add_invoices(invoices)
+        for inv in invoices:
+            touched_customers.add(inv.customer_id)
+            discount_touched = discount_touched or bool(inv.discount_percent)
+        invoices_ = self.invoices
+        for cid in touched_customers:
+            kept = [inv for inv in self.by_customer.get(cid, ()) if invoices_.get(inv.id) is inv]
+            if kept:
+                self.by_customer[cid] = kept
+            else:
+                self.by_customer.pop(cid, None)
+            offering = list(dict.fromkeys(i for i in self.with_discount.get(cid, ())
+                                          if i in invoices_ and invoices_[i].customer_id == cid
+                                          and invoices_[i].discount_percent))
+            if offering:
+                self.with_discount[cid] = offering
+            else:
+                self.with_discount.pop(cid, None)
+        # The per-customer views built on first use are built again on next use; the balances this index
+        # consumed are the ledger's again, so nothing is findable by what a run left over.
+        for views in (self._live, self._after_discount):
+            for key in [k for k in views if k[0] in touched_customers]:
+                del views[key]
+        if discount_touched:
+            self._discounted_all = None
+        self._part_paid = defaultdict(list)
+        self.consumed = set()
 
     def family(self, customer_id: int) -> set[int]:
         """A payer and the subsidiaries it pays for."""
@@ -249,6 +336,7 @@ class MatchIndex:
     def consume(self, proposal: Proposal) -> None:
         for a in proposal.allocations:
             iid = a.invoice_id
+            self.consumed.add(iid)
             self.open[iid] -= a.applied + a.discount + a.deduction + a.write_off
             inv = self.invoices[iid]
             key = (inv.customer_id, inv.currency)
