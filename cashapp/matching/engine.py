@@ -253,7 +253,9 @@ class MatchIndex:
             discount_touched = discount_touched or bool(inv.discount_percent)
         invoices_ = self.invoices
         for cid in touched_customers:
-            kept = [inv for inv in self.by_customer.get(cid, ()) if invoices_.get(inv.id) is inv]
+            # Keyed by id: the same record may come back (an invoice re-read unchanged) and must be listed once.
+            kept = list({inv.id: inv for inv in self.by_customer.get(cid, ())
+                         if invoices_.get(inv.id) is inv}.values())
             if kept:
                 self.by_customer[cid] = kept
             else:
