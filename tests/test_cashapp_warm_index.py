@@ -198,7 +198,7 @@ def _shape(index: MatchIndex) -> dict:
         "invoices": {i: (inv.customer_id, inv.number, inv.amount, inv.due_date, inv.po_number)
                      for i, inv in index.invoices.items()},
         "by_ref": keyed(index.by_ref), "by_po": keyed(index.by_po), "by_amount": live_amounts,
-        "by_customer": {c: sorted(inv.id for inv in v) for c, v in index.by_customer.items() if v},
+        "by_customer": {c: sorted(v) for c, v in index.by_customer.items() if v},
         "with_discount": {c: sorted(v) for c, v in index.with_discount.items() if v},
         "by_name": {k: sorted(v) for k, v in index.by_name.items()},
         "by_account": dict(index.by_account),

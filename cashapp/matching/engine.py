@@ -101,14 +101,16 @@ class MatchIndex:
         self.open: dict[int, Decimal] = {}
         self.by_ref: dict[str, int | list[int]] = {}
         self.by_po: dict[str, int | list[int]] = {}
-        self.by_customer: dict[int, list[OpenInvoice]] = defaultdict(list)
+        # Per customer, invoice id -> record (and id -> None for those offering a discount): dicts, so that a
+        # refresh takes an invoice out in one step, however many the customer has.
+        self.by_customer: dict[int, dict[int, OpenInvoice]] = defaultdict(dict)
         self.by_amount: dict[Decimal, int | list[int]] = {}
         # Per customer and currency, built on first use and kept up to date by consume(): the live invoices
         # in due order (a dict used as an ordered set, so that settling one is not a walk over the list), and
         # the amounts that settle an invoice less its early-pay discount. A big customer's amount-only
         # payments then cost dictionary lookups, not walks over its invoices.
         self._live: dict[tuple[int, str], dict[int, None]] = {}
-        self.with_discount: dict[int, list[int]] = defaultdict(list)  # customer -> invoices offering one
+        self.with_discount: dict[int, dict[int, None]] = defaultdict(dict)  # customer -> invoices offering one
         self._after_discount: dict[tuple[int, str], dict[Decimal, list[int]]] = {}
         self._part_paid: dict[Decimal, list[int]] = defaultdict(list)  # balances left by this run's postings
         self._discounted_all: dict[Decimal, list[int]] | None = None  # see settling_exactly()
@@ -187,9 +189,9 @@ class MatchIndex:
                         by_po[po] = [hit, iid]
                     else:
                         hit.append(iid)
-            by_customer[inv.customer_id].append(inv)
+            by_customer[inv.customer_id][iid] = inv
             if inv.discount_percent:
-                with_discount[inv.customer_id].append(iid)
+                with_discount[inv.customer_id][iid] = None
             # Amounts repeat (thousands of invoices of 100.00): append in place, never copy the list.
             hit = by_amount.get(balance)
             if hit is None:
@@ -220,8 +222,8 @@ class MatchIndex:
         missing = self.consumed - changed
         if missing:
             raise ValueError(f"refresh without the {len(missing)} invoices this index consumed")
-        # Out with the old entries, each list filtered once however many of its ids go (an amount shared by
-        # thousands of invoices, a big customer's list).
+        # Out with the old entries: one step each from the customer's dicts, and each list of ids by number or
+        # amount filtered once however many of its ids go (an amount shared by thousands of invoices).
         touched_customers: set[int] = set()
         by_key: dict[tuple[int, object], set[int]] = defaultdict(set)
         discount_touched = False
@@ -231,6 +233,8 @@ class MatchIndex:
                 continue
             del self.open[iid]
             touched_customers.add(old.customer_id)
+            self.by_customer[old.customer_id].pop(iid, None)
+            self.with_discount.get(old.customer_id, {}).pop(iid, None)
             discount_touched = discount_touched or bool(old.discount_percent)
             by_key[(0, reference_key(old.number))].add(iid)
             if old.po_number:
@@ -246,27 +250,10 @@ class MatchIndex:
                 del maps[which][key]
             else:
                 maps[which][key] = left[0] if len(left) == 1 else left
-        # In with the new; then each touched customer's lists once, in order, without the ids gone or replaced.
         self._add_invoices(invoices)
         for inv in invoices:
             touched_customers.add(inv.customer_id)
             discount_touched = discount_touched or bool(inv.discount_percent)
-        invoices_ = self.invoices
-        for cid in touched_customers:
-            # Keyed by id: the same record may come back (an invoice re-read unchanged) and must be listed once.
-            kept = list({inv.id: inv for inv in self.by_customer.get(cid, ())
-                         if invoices_.get(inv.id) is inv}.values())
-            if kept:
-                self.by_customer[cid] = kept
-            else:
-                self.by_customer.pop(cid, None)
-            offering = list(dict.fromkeys(i for i in self.with_discount.get(cid, ())
-                                          if i in invoices_ and invoices_[i].customer_id == cid
-                                          and invoices_[i].discount_percent))
-            if offering:
-                self.with_discount[cid] = offering
-            else:
-                self.with_discount.pop(cid, None)
         # The per-customer views built on first use are built again on next use; the balances this index
         # consumed are the ledger's again, so nothing is findable by what a run left over.
         for views in (self._live, self._after_discount):
@@ -292,7 +279,7 @@ class MatchIndex:
         key = (customer_id, currency)
         live = self._live.get(key)
         if live is None:
-            invoices = sorted(self.by_customer.get(customer_id, ()), key=_DUE_ORDER)
+            invoices = sorted(self.by_customer.get(customer_id, {}).values(), key=_DUE_ORDER)
             open_ = self.open
             live = self._live[key] = {inv.id: None for inv in invoices
                                       if inv.currency == currency and open_[inv.id] > 0}
