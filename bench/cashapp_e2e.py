@@ -43,8 +43,9 @@ def parse_args():
     p.add_argument("--chunk", type=int, default=None, help="payments per chunk (default: the service's)")
     p.add_argument("--db", default="o2c_bench_cashapp")
     p.add_argument("--again", type=int, default=0, metavar="N",
-                   help="then add N payments and run again twice: with the index the worker kept (refreshed from the "
-                        "rows changed since) and with it dropped (built from scratch), printing each run's set-up")
+                   help="then add N payments and run again, three times: with the index the worker kept "
+                        "(refreshed from the rows changed since: by the big run, then by a small one) and with it "
+                        "dropped (built from scratch), printing each run's set-up")
     p.add_argument("--phases", action="store_true",
                    help="also print where the time went (seconds summed per phase, across both threads)")
     return p.parse_args()
@@ -348,7 +349,8 @@ def runs_again(tenant, n: int) -> None:
     for name in ("_refresh", "build"):
         setattr(warm, name, timer(getattr(warm, name)))
     print()
-    for label in ("kept index, refreshed", "index dropped, built from scratch"):
+    for label in ("kept index, refreshed after the big run", "kept index, refreshed after a small run",
+                  "index dropped, built from scratch"):
         add_payments(tenant.pk, n)
         if label.startswith("index dropped"):
             warm.forget()
