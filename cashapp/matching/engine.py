@@ -110,6 +110,9 @@ class MatchIndex:
         # the amounts that settle an invoice less its early-pay discount. A big customer's amount-only
         # payments then cost dictionary lookups, not walks over its invoices.
         self._live: dict[tuple[int, str], dict[int, None]] = {}
+        # Alongside each: the live invoices in due order cut in blocks, with the lowest open balance of each, so
+        # that "the first ones below this amount" skips the blocks that have none (see live_below).
+        self._blocks: dict[tuple[int, str], tuple[list[list], dict[int, list]]] = {}
         self.with_discount: dict[int, dict[int, None]] = defaultdict(dict)  # customer -> invoices offering one
         self._after_discount: dict[tuple[int, str], dict[Decimal, list[int]]] = {}
         self._part_paid: dict[Decimal, list[int]] = defaultdict(list)  # balances left by this run's postings
@@ -256,7 +259,7 @@ class MatchIndex:
             discount_touched = discount_touched or bool(inv.discount_percent)
         # The per-customer views built on first use are built again on next use; the balances this index
         # consumed are the ledger's again, so nothing is findable by what a run left over.
-        for views in (self._live, self._after_discount):
+        for views in (self._live, self._after_discount, self._blocks):
             for key in [k for k in views if k[0] in touched_customers]:
                 del views[key]
         if discount_touched:
@@ -283,7 +286,31 @@ class MatchIndex:
             open_ = self.open
             live = self._live[key] = {inv.id: None for inv in invoices
                                       if inv.currency == currency and open_[inv.id] > 0}
+            self._blocks.pop(key, None)
         return live
+
+    def live_below(self, customer_ids: Iterable[int], currency: str, amount: Decimal, limit: int) -> list[int]:
+        """The first `limit` live invoices of these customers (each customer's in due order, one customer after
+        the other) whose open balance is below `amount`: what iterating customer_live() and filtering gives,
+        without walking all of a big customer's invoices when few are below (43k of them for a small amount:
+        ~6 ms a payment). Blocks whose lowest balance is not below the amount are skipped whole."""
+        found: list[int] = []
+        open_ = self.open
+        for cid in customer_ids:
+            key = (cid, currency)
+            live = self.customer_live(cid, currency)
+            blocks = self._blocks.get(key)
+            if blocks is None:
+                blocks = self._blocks[key] = _blocks_of(live, open_)
+            for block in blocks[0]:
+                if block[0] >= amount:
+                    continue
+                for i in block[1]:
+                    if i in live and open_[i] < amount:
+                        found.append(i)
+                        if len(found) >= limit:
+                            return found
+        return found
 
     def settled_by(self, customer_id: int, currency: str, amount: Decimal) -> tuple[list[int], list[int]]:
         """The customer's live invoices whose open balance is `amount`, and those it settles less an
@@ -335,6 +362,26 @@ class MatchIndex:
                     live.pop(iid, None)
             else:
                 self._part_paid[self.open[iid]].append(iid)  # findable by what is left
+                blocks = self._blocks.get(key)
+                if blocks is not None and iid in blocks[1]:
+                    block = blocks[1][iid]
+                    block[0] = min(block[0], self.open[iid])
+
+
+_BLOCK = 128
+
+
+def _blocks_of(live: dict[int, None], open_: dict[int, Decimal]) -> tuple[list[list], dict[int, list]]:
+    """([lowest open balance, ids] per block of _BLOCK live invoices in order, invoice id -> its block)."""
+    ids = list(live)
+    blocks, where = [], {}
+    for start in range(0, len(ids), _BLOCK):
+        chunk = ids[start:start + _BLOCK]
+        block = [min(open_[i] for i in chunk), chunk]
+        blocks.append(block)
+        for i in chunk:
+            where[i] = block
+    return blocks, where
 
 
 def _ids(hit: int | list[int] | None) -> Iterable[int]:
@@ -689,8 +736,8 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
         # exactly, found above by dictionary, and never need them.
         lives = [idx.customer_live(c, p.currency) for c in family]
         # Only the first candidates count (see _subset_sum): stop looking once there are more than that.
-        open_, amount = idx.open, p.amount
-        below = list(islice((i for i in chain.from_iterable(lives) if open_[i] < amount), MAX_BUNDLE_CANDIDATES + 1))
+        amount = p.amount
+        below = idx.live_below(family, p.currency, amount, MAX_BUNDLE_CANDIDATES + 1)
         # Among many open invoices some combination of four or more adds up to almost any amount by chance;
         # only a small combination from a short list is evidence.
         small_list = len(below) <= 25
