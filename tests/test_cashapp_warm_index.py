@@ -271,3 +271,29 @@ def test_a_refresh_without_what_the_index_consumed_is_refused():
     index.consume(Proposal(1, (_allocation(1, "INV-1", D("4.00")),), D(0), 1.0, ""))
     with pytest.raises(ValueError, match="consumed"):
         index.refresh(customers, [], [])
+
+
+def test_live_below_gives_what_walking_the_customers_live_invoices_gives():
+    """A big customer's first invoices below an amount, found by blocks: the same ids, in the same order, as the
+    walk over its live invoices, also after invoices were settled or paid in part (balances only go down)."""
+    rnd = random.Random(3)
+    day = date(2026, 1, 1)
+    customers = [CustomerRecord(1, "Big Buyer Inc"), CustomerRecord(2, "Small Buyer Inc")]
+    invoices = [OpenInvoice(i, 1 if i % 10 else 2, f"INV-{i:07d}", D(rnd.randrange(1000, 500000)) / 100,
+                            D(0), "USD", day + timedelta(days=rnd.randrange(90))) for i in range(1, 3001)]
+    for inv in invoices:
+        inv.open_balance = inv.amount
+    index = MatchIndex.build(customers, invoices)
+
+    def walked(amount, limit):
+        lives = [index.customer_live(c, "USD") for c in (1, 2)]
+        return [i for live in lives for i in live if index.open[i] < amount][:limit]
+
+    for round_ in range(4):
+        for amount in (D("10.50"), D("25.00"), D("80.00"), D("1000.00"), D("4999.00")):
+            for limit in (1, 41, 5000):
+                assert index.live_below((1, 2), "USD", amount, limit) == walked(amount, limit)
+        for iid in rnd.sample(sorted(index.open), 300):
+            if index.open[iid] > 0:
+                paid = index.open[iid] if round_ % 2 else (index.open[iid] * D("0.9")).quantize(D("0.01"))
+                index.consume(Proposal(None, (_allocation(iid, "", paid),), D(0), 1.0, ""))
