@@ -41,6 +41,9 @@ def parse_args():
     p.add_argument("--payments", type=int, default=100_000)
     p.add_argument("--invoices", type=int, default=1_000_000)
     p.add_argument("--customers", type=int, default=5_000)
+    p.add_argument("--skew", nargs="?", type=float, const=0.8, default=None, metavar="ZIPF",
+                   help="a skewed ledger: customer sizes Zipf(ZIPF, default 0.8: the largest of 5,000 customers holds "
+                        "4.3 %% of the invoices, the top 50 28 %%) and payers drawn in proportion to their invoices")
     p.add_argument("--chunk", type=int, default=5_000)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--show-errors", type=int, default=0, help="print this many wrong automatic applications")
@@ -137,7 +140,8 @@ def main() -> None:
     if args.quick:
         args.payments, args.invoices, args.customers = 10_000, 100_000, 1_000
     started = time.perf_counter()
-    data = generate(seed=args.seed, n_payments=args.payments, n_invoices=args.invoices, n_customers=args.customers)
+    data = generate(seed=args.seed, n_payments=args.payments, n_invoices=args.invoices, n_customers=args.customers,
+                    skew=args.skew)
     print(f"seed {args.seed} (the matcher was tuned on seed 1): {len(data.customers):,} customers, "
           f"{len(data.invoices):,} open invoices, {len(data.payments):,} payments; generated in "
           f"{time.perf_counter() - started:.1f} s")

@@ -36,9 +36,16 @@ def parse_args():
     p.add_argument("--payments", type=int, default=100_000)
     p.add_argument("--invoices", type=int, default=1_000_000)
     p.add_argument("--customers", type=int, default=5_000)
+    p.add_argument("--skew", nargs="?", type=float, const=0.8, default=None, metavar="ZIPF",
+                   help="a skewed ledger: customer sizes Zipf(ZIPF, default 0.8: the largest of 5,000 customers holds "
+                        "4.3 %% of the invoices, the top 50 28 %%) and payers drawn in proportion to their invoices")
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--chunk", type=int, default=None, help="payments per chunk (default: the service's)")
     p.add_argument("--db", default="o2c_bench_cashapp")
+    p.add_argument("--again", type=int, default=0, metavar="N",
+                   help="then add N payments and run again, three times: with the index the worker kept "
+                        "(refreshed from the rows changed since: by the big run, then by a small one) and with it "
+                        "dropped (built from scratch), printing each run's set-up")
     p.add_argument("--phases", action="store_true",
                    help="also print where the time went (seconds summed per phase, across both threads)")
     return p.parse_args()
@@ -67,8 +74,13 @@ def time_phases():
                 totals[label] += time.perf_counter() - started
         setattr(module, name, timed)
 
+    import cashapp.warm as warm
+
     for name, label in (("customer_records", "set-up: load customers"),
                         ("open_invoice_records", "set-up: load open invoices"),
+                        ("_refresh", "set-up: refresh the kept index (all of it)")):
+        wrap(warm, name, label)
+    for name, label in (("_run_setup", "set-up (all of it)"),
                         ("payment_records", "matcher thread: load payments and remittance"),
                         ("match_payments", "matcher thread: match"),
                         ("_commit_chunk", "writer thread: commit chunks (all below)"),
@@ -264,7 +276,7 @@ def main() -> None:
     tenant = Tenant.objects.using("owner").get_or_create(slug=TENANT_SLUG, defaults={"name": "Bench cash app"})[0]
     started = time.perf_counter()
     data = cashapp_data.generate(seed=args.seed, n_payments=args.payments, n_invoices=args.invoices,
-                                 n_customers=args.customers)
+                                 n_customers=args.customers, skew=args.skew)
     customers, invoices, payments, truth = data.customers, data.invoices, data.payments, data.truth
     print(f"generated {len(customers):,} customers, {len(invoices):,} invoices, {len(payments):,} payments "
           f"(seed {args.seed}) in {time.perf_counter() - started:.1f} s")
@@ -304,6 +316,79 @@ def main() -> None:
     auto, outcomes = outcome_from_db(tenant.pk)
     report_accuracy(auto, truth)
     print(f"  decisions recorded: {dict(sorted(outcomes.items()))}")
+    if args.again:
+        runs_again(tenant, args.again)
+
+
+def runs_again(tenant, n: int) -> None:
+    """A worker's next runs of the tenant: N new payments each, first with the kept index, then without."""
+    import cashapp.services.runs as services
+    from cashapp import warm
+    from cashapp.services import matching_run_create, matching_run_execute
+    from o2c.tenancy import tenant_context
+
+    setup = []
+    original = services._run_setup
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            setup.append(time.perf_counter() - started)
+    services._run_setup = timed
+    index_time = []
+    def timer(original):
+        def timed_index(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                index_time.append(time.perf_counter() - started)
+        return timed_index
+    for name in ("_refresh", "build"):
+        setattr(warm, name, timer(getattr(warm, name)))
+    print()
+    for label in ("kept index, refreshed after the big run", "kept index, refreshed after a small run",
+                  "index dropped, built from scratch"):
+        add_payments(tenant.pk, n)
+        if label.startswith("index dropped"):
+            warm.forget()
+        gc.collect()  # the kept index's first collection after run 1 (a worker's idle time), not timed
+        stats = warm.stats.copy()
+        index_time.clear()
+        started = time.perf_counter()
+        with tenant_context(tenant):
+            run = matching_run_create(trigger="command")
+        run = matching_run_execute(tenant_id=tenant.pk, run_id=run.pk)
+        elapsed = time.perf_counter() - started
+        how = ", ".join(f"{k} {v - stats[k]}" for k, v in sorted(warm.stats.items()) if v != stats[k])
+        print(f"next run, {label} ({how}): set-up {setup[-1]:.2f} s (the index {sum(index_time):.2f} s), "
+              f"whole run {elapsed:.2f} s "
+              f"({run.payments_done:,} unapplied payments looked at, {run.auto_applied} auto-applied); "
+              f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+
+
+def add_payments(tenant_id: int, n: int) -> None:
+    """N payments naming an open invoice each, as a small bank file would bring them (as the owner)."""
+    from django.db import connections
+
+    with connections["owner"].cursor() as cur:
+        cur.execute("INSERT INTO payments_bankfile (tenant_id, file_name, size, sha256, format, statements, "
+                    "payments_created, duplicates_skipped, debits_skipped, remittances, remittances_linked, "
+                    "warnings, created_at) VALUES (%s, 'again', 0, md5(random()::text), 'bench', 1, %s, 0, 0, 0, 0, "
+                    "'[]', now()) RETURNING id", [tenant_id, n])
+        bank_file_id = cur.fetchone()[0]
+        cur.execute("SELECT i.id, i.number, i.open_balance, c.name FROM o2c_invoice i JOIN o2c_customer c "
+                    "ON c.tenant_id = i.tenant_id AND c.id = i.customer_id WHERE i.tenant_id = %s "
+                    "AND i.status = 'open' ORDER BY i.id DESC LIMIT %s", [tenant_id, n])
+        for iid, number, amount, payer in cur.fetchall():
+            cur.execute("INSERT INTO payments_payment (tenant_id, bank_file_id, bank_reference, account, amount, "
+                        "currency, value_date, booking_date, channel, bank_code, payer_name, payer_account, "
+                        "end_to_end_id, remittance_text, raw, source_line, unapplied_amount, status, created_at) "
+                        "VALUES (%s, %s, %s, 'BENCH', %s, 'USD', '2026-11-01', '2026-11-01', 'ach', '', %s, '', '', "
+                        "%s, '', '', %s, 'unapplied', now())",
+                        [tenant_id, bank_file_id, f"AGAIN{bank_file_id}-{iid}", amount, payer, number, amount])
 
 
 def report_accuracy(auto: dict, truth: dict) -> None:

@@ -36,6 +36,7 @@ from o2c.services.audit import audit_event
 from o2c.tenancy import current_tenant_id, tenant_context
 from payments.models import Payment, PaymentStatus
 
+from .. import warm as warm_index
 from ..matching import AUTO, SUGGEST, UNMATCHED, Decision, MatchIndex, Proposal, match_payments
 from ..models import (
     ApplicationSource,
@@ -46,7 +47,7 @@ from ..models import (
     RunStatus,
     SuggestionStatus,
 )
-from ..records import customer_records, match_settings, open_invoice_records, payment_records
+from ..records import match_settings, payment_records
 from ..scopes import RunScope
 from ..standing import invoice_open_balances, suggestion_fits
 from ._shared import _record_matches, _send_receipts_after_commit
@@ -260,8 +261,10 @@ def _execute(tenant_id: int, run_id: int, chunk_size: int) -> MatchingRun:
         return run  # ended already, or queued behind the running run, which starts it when it ends
     try:
         with _heartbeat(tenant_id, run_id):
-            settings, index, ids = _run_setup(tenant_id, run)
-            _match_and_commit(tenant_id, run_id, ids, index, settings, chunk_size)
+            settings, warm, ids = _run_setup(tenant_id, run)
+            _match_and_commit(tenant_id, run_id, ids, warm.index, settings, chunk_size)
+        # Only an index whose run ended well is kept (see cashapp.warm): on a failure it is dropped with the run.
+        warm_index.checkin(tenant_id, warm)
     except Exception as exc:
         # The run ends here, saying why; what it committed stays, and the next run takes up the rest. (A worker
         # killed outright never gets here: its heartbeat stops and the reaper fails the run, unless the
@@ -287,15 +290,17 @@ def _run_begin(tenant_id: int, run_id: int) -> MatchingRun:
 
 
 def _run_setup(tenant_id: int, run: MatchingRun):
-    """(settings, index, payment ids): the matcher's snapshot and what is left for this run to look at."""
+    """(settings, warm index, payment ids): the matcher's snapshot and what is left for this run to look at.
+    The index is the one this worker kept from the tenant's last run, refreshed from the rows changed since,
+    or, the first time, built from the whole open ledger (see cashapp.warm)."""
     with tenant_context(tenant_id):
         settings = match_settings()
-        index = MatchIndex.build(customer_records(), open_invoice_records())
+        warm = warm_index.checkout()
         ids = list(_run_payments(run).filter(pk__gt=run.last_payment_id).order_by("pk")
                    .values_list("pk", flat=True))
         # Counted now: a run that waited in the queue looks at what is unapplied when it starts.
         MatchingRun.objects.filter(pk=run.pk).update(payments_total=run.payments_done + len(ids))
-    return settings, index, ids
+    return settings, warm, ids
 
 
 def _run_finish(tenant_id: int, run_id: int) -> MatchingRun:

@@ -1,0 +1,158 @@
+"""A tenant's match index kept warm in the worker between runs, and refreshed from the rows changed since.
+
+Building the index reads the whole open ledger (a million invoices: ~5 s, most of a small run). A worker keeps
+the index of the last tenants it ran (`O2C_MATCH_INDEX_CACHE_TENANTS`, an LRU, one by default: an index of a
+million invoices is ~0.5 GB) and, at the start of the next run of that tenant, reads only what changed:
+
+- every customer, alias and bank account (a few thousand rows: the payer side is rebuilt, which also sees
+  aliases a clerk deleted);
+- the invoices whose row changed since the watermark (imported, paid by a clerk or by another run, voided,
+  edited), open or not, found by the row's `xmin`;
+- every invoice the index consumed during its last run, whatever the ledger says of it: the run's own
+  postings may have been refused, or not committed (a run stopped), so the index trusts the ledger, not
+  itself, for them.
+
+The watermark rule (why no committed row is missed): a refresh reads the changed rows and the snapshot's xmin
+in one statement, so under one snapshot. Every transaction with an id below that xmin had ended when the
+snapshot was taken: its rows are visible to it (committed) or never will be (aborted). Any transaction that
+was still running (its rows invisible then) has an id at or above that xmin, so the next refresh, which
+reads the rows whose `xmin` is at or above it, reads them. Rows read twice are harmless (a refresh replaces
+an invoice by its row). `xmin` is a 32-bit id compared against the 64-bit snapshot ids modulo 2^32, which is
+exact for any row written in the last two billion transactions; an older, frozen row may look recent and is
+then read again for nothing.
+
+Deleted rows leave no `xmin`: the same statement counts the tenant's open invoices, and an index that does not
+hold exactly that many (a row deleted, the database restored or truncated under the worker) is built again.
+
+Any doubt drops the index: a run that failed (its task may be retried elsewhere), an index this process is
+using for another run of the tenant (the cache hands an index to one run at a time: it is taken out, and put
+back when the run ends well), Citus (rows' `xmin` are the workers', not the coordinator's snapshot's).
+Tenancy: the cache is keyed by tenant, and every read is made inside that tenant's scope (row-level security).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+
+from django.conf import settings as django_settings
+from django.db import connection
+
+from o2c.bulk import pg_array
+from o2c.ledger.status import INVOICE_OUTSTANDING
+from o2c.tenancy import current_tenant_id
+
+from .matching import MatchIndex, OpenInvoice
+from .records import ZERO, customer_records, open_invoice_records
+
+_lock = threading.Lock()
+_kept: OrderedDict[int, WarmIndex] = OrderedDict()  # tenant id -> its index, least recently used first
+stats: Counter = Counter()  # "built" (from scratch), "refreshed", "rebuilt" (a refresh that found a doubt)
+
+
+@dataclass
+class WarmIndex:
+    index: MatchIndex
+    watermark: int  # the snapshot xmin its rows were read under: rows written at or after it are re-read
+
+
+def checkout() -> WarmIndex:
+    """The current tenant's index for a run: the kept one brought up to date, or a new one. Call inside the
+    tenant's scope. The index is the caller's until it hands it back with `checkin` (or drops it)."""
+    tenant_id = current_tenant_id()
+    with _lock:
+        kept = _kept.pop(tenant_id, None)
+    if kept is not None and not connection.is_citus:
+        if _refresh(kept):
+            stats["refreshed"] += 1
+            return kept
+        stats["rebuilt"] += 1
+    return build()
+
+
+def checkin(tenant_id: int, warm: WarmIndex) -> None:
+    """Keep a run's index for the tenant's next run: only after the run ended well."""
+    size = _capacity()
+    if size <= 0 or connection.is_citus:
+        return
+    with _lock:
+        _kept[tenant_id] = warm
+        _kept.move_to_end(tenant_id)
+        while len(_kept) > size:
+            _kept.popitem(last=False)
+
+
+def forget(tenant_id: int | None = None) -> None:
+    """Drop a tenant's kept index (every tenant's with no argument)."""
+    with _lock:
+        if tenant_id is None:
+            _kept.clear()
+        else:
+            _kept.pop(tenant_id, None)
+
+
+def kept_tenants() -> list[int]:
+    with _lock:
+        return list(_kept)
+
+
+def _capacity() -> int:
+    return int(getattr(django_settings, "O2C_MATCH_INDEX_CACHE_TENANTS", 1))
+
+
+def build() -> WarmIndex:
+    """A new index of the current tenant, with the watermark read before its rows (an earlier snapshot's xmin
+    is at most the reads' own, so nothing they could not see is above the watermark's reach)."""
+    watermark = _snapshot_xmin()
+    index = MatchIndex.build(customer_records(), open_invoice_records())
+    stats["built"] += 1
+    return WarmIndex(index, watermark)
+
+
+def _snapshot_xmin() -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT txid_snapshot_xmin(txid_current_snapshot())")
+        return cur.fetchone()[0]
+
+
+# Rows written at or after the watermark, and the invoices the index consumed, with the open count and the new
+# watermark of the same snapshot (one statement, one snapshot). The row's 32-bit xmin is placed below the
+# snapshot's next id (xmax): its distance back from it, modulo 2^32, is at most xmax - watermark.
+_CHANGED = (
+    "WITH s AS (SELECT txid_snapshot_xmin(txid_current_snapshot()) AS w, "
+    "txid_snapshot_xmax(txid_current_snapshot()) AS x), "
+    "h AS (SELECT s.w, s.x, (SELECT count(*) FROM o2c_invoice WHERE tenant_id = %(t)s AND status = ANY(%(open)s) "
+    "AND open_balance > 0) AS n FROM s) "
+    "SELECT h.w, h.n, i.id, i.customer_id, i.number, i.amount, nullif(i.open_balance, i.amount), i.currency, "
+    "i.due_date, i.po_number, nullif(i.discount_percent, 0), i.discount_due_date, "
+    "i.status = ANY(%(open)s) AND i.open_balance > 0 "
+    "FROM h LEFT JOIN o2c_invoice i ON i.tenant_id = %(t)s AND ("
+    "(h.x %% 4294967296 - i.xmin::text::bigint + 4294967296) %% 4294967296 <= h.x - %(since)s "
+    "OR i.id IN (SELECT unnest(%(consumed)s::bigint[])))"  # a hashed subplan: = ANY would scan the array per row
+)
+
+
+def _refresh(kept: WarmIndex) -> bool:
+    """Bring the kept index up to date; False when it cannot be trusted (then the caller builds anew)."""
+    tenant_id = current_tenant_id()
+    index = kept.index
+    with connection.cursor() as cur:
+        cur.execute(_CHANGED, {"t": tenant_id, "open": list(INVOICE_OUTSTANDING), "since": kept.watermark,
+                               "consumed": pg_array(sorted(index.consumed))})
+        rows = cur.fetchall()
+    watermark, open_count = rows[0][0], rows[0][1]
+    open_rows, closed = [], list(index.consumed - {row[2] for row in rows})  # consumed, and deleted since
+    for _, _, iid, customer, number, amount, balance, currency, due, po, discount, discount_due, is_open in rows:
+        if iid is None:
+            continue
+        if is_open:
+            open_rows.append(OpenInvoice(iid, customer, number, amount, amount if balance is None else balance,
+                                         currency, due, po, discount or ZERO, discount_due))
+        else:
+            closed.append(iid)
+    index.refresh(customer_records(), open_rows, closed)
+    if len(index.open) != open_count:
+        return False  # rows deleted under the index (or a bug): do not guess
+    kept.watermark = watermark
+    return True
