@@ -200,7 +200,7 @@ def _shape(index: MatchIndex) -> dict:
         "by_ref": keyed(index.by_ref), "by_po": keyed(index.by_po), "by_amount": live_amounts,
         "by_customer": {c: sorted(v) for c, v in index.by_customer.items() if v},
         "with_discount": {c: sorted(v) for c, v in index.with_discount.items() if v},
-        "by_name": {k: sorted(v) for k, v in index.by_name.items()},
+        "by_name": {k: sorted(v) for k, v in index.payers.by_name.items()},
         "by_account": dict(index.by_account),
         "customers": sorted(index.customers),
     }
