@@ -249,11 +249,21 @@ def test_parent_pays_subsidiary_by_amount_only():
     assert d.best.customer_id == INITECH
 
 
-def test_subsidiary_does_not_pay_for_its_parent():
-    # Initech naming Globex's invoice: another customer's invoice, for a clerk to confirm.
+def test_another_customer_naming_an_invoice_exactly_for_its_amount_pays_on_its_behalf():
+    # Initech naming Globex's invoice by its number, for exactly its balance: as sure as from a payer we do not know
+    # (a sister company or a factor paying on the customer's behalf), so posted, saying so.
     d = one(LEDGER, pay("990.00", name="Initech Holdings", text="INV-0004521"))
-    assert d.outcome == SUGGEST
+    assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(4521, "990.00")]
+    assert "another customer than the payer's (a payment on its behalf)" in d.best.explanation
+    assert d.best.confidence == pytest.approx(one(LEDGER, pay("990.00", text="INV-0004521")).best.confidence)
+
+
+def test_another_customers_invoice_for_another_amount_goes_to_a_clerk():
+    # The same number for less than its balance: which invoice, and why short, is for a clerk to confirm.
+    d = one(LEDGER, pay("900.00", name="Initech Holdings", text="INV-0004521"))
+    assert d.outcome == SUGGEST
+    assert allocs(d.best)[0][0] == 4521
     assert "the invoices belong to another customer than the payer's" in d.best.explanation
 
 

@@ -832,7 +832,8 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
     found += amounts
     customers = {idx.invoices[a.invoice_id].customer_id for a in allocations}
     exact_amount = all(e.label == "equal" for e in amounts)
-    payer_evidence, payer_note = _payer_agreement(customers, payers, idx, exact_amount)
+    exact_refs = all(e.label == "exact" for e in found if e.kind == "reference")
+    payer_evidence, payer_note = _payer_agreement(customers, payers, idx, exact_amount, exact_refs)
     found.append(payer_evidence)
     if ambiguous:
         found.append(ev.against("another invoice fits the reference as well"))
@@ -842,8 +843,8 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
     return [_proposal(customer_id, allocations, on_account, found, explanation)]
 
 
-def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex, exact_amount: bool
-                     ) -> tuple[ev.Evidence, str]:
+def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex, exact_amount: bool,
+                     exact_refs: bool = False) -> tuple[ev.Evidence, str]:
     if not payers:
         # A number in the text from someone we do not know, for another amount: ask.
         return (ev.payer("unknown" if exact_amount else "unknown, amount differs"),
@@ -860,6 +861,9 @@ def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex, exact_a
             parent = ev.payer("parent pays its subsidiary")
             return (ev.piece("payer", f"{reason}; parent pays its subsidiary", min(found.weight, parent.weight)),
                     f"{reason}; parent {idx.customers[cid].name} pays for its subsidiary")
+    if exact_amount and exact_refs:
+        return (ev.payer("another customer's invoices, named and settled exactly"),
+                "the invoices belong to another customer than the payer's (a payment on its behalf)")
     return ev.payer("another customer's invoices"), "the invoices belong to another customer than the payer's"
 
 
