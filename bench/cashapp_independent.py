@@ -1,0 +1,175 @@
+"""Independent cash-application benchmark through the real commands (see bench/README.md).
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/o2c .venv/bin/python bench/cashapp_independent.py \
+        --payments 3000 --invoices 20000 --customers 1000 --seed 1 --formats camt053,bai2,mt940 [--keep DIR]
+
+Generates the book and the bank files (bench/independent), then for each format: a fresh database
+(<name>_indep_<format>: dropped, created, migrated, tenant created), `import_invoices`, `import_bank_file`,
+`apply_cash`, `export_cash_application` as subprocesses, each timed with its peak memory; the export is
+scored against the truth next to an exact-reference baseline computed from the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.independent import score as S  # noqa: E402
+from bench.independent import writers as W  # noqa: E402
+from bench.independent.generate import make_book  # noqa: E402
+from bench.invoice_list import machine_speed  # noqa: E402
+
+TENANT = "indep"
+
+
+def _url(db: str) -> str:
+    parts = urlsplit(os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/o2c"))
+    return urlunsplit((parts.scheme, parts.netloc, "/" + db, parts.query, ""))
+
+
+def _base_db() -> str:
+    url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/o2c")
+    return urlsplit(url).path.lstrip("/") or "o2c"
+
+
+def fresh_database(db: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_url("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db}"')
+
+
+def run(db: str, *args: str) -> tuple[float, int, str]:
+    """A manage.py command against db: (seconds, peak RSS in MiB of that process, its output)."""
+    env = {"O2C_SECRET_KEY": "bench-only-not-secret-" + "b" * 40, "O2C_SECURE_COOKIES": "0", "O2C_SSL_REDIRECT": "0",
+           **os.environ, "DATABASE_URL": _url(db), "O2C_DEBUG": "0", "O2C_LOG_LEVEL": "WARNING"}
+    env.pop("O2C_DB_NAME", None)
+    env.pop("REDIS_URL", None)  # Celery eager: nothing is left for a worker
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not the maximum over all children
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        raise SystemExit(f"manage.py {' '.join(args)} failed ({proc.returncode}):\n{out}")
+    return seconds, usage.ru_maxrss // 1024, out.strip()
+
+
+def generate(args, out: Path):
+    t = time.perf_counter()
+    book = make_book(seed=args.seed, n_invoices=args.invoices, n_customers=args.customers, n_payments=args.payments,
+                     scheme=args.scheme)
+    gen = time.perf_counter() - t
+    (out / "invoices.csv").write_bytes(W.invoices_csv(book))
+    S.write_truth(book, out)
+    files = {}
+    for fmt in args.formats:
+        data, refs = W.WRITERS[fmt](book, book.payments)
+        path = out / f"payments.{fmt}.{W.EXTENSIONS[fmt]}"
+        path.write_bytes(data)
+        files[fmt] = (path, refs)
+        if fmt == "lockbox":
+            (out / "lockbox_refs.json").write_text(json.dumps(dict(zip(refs, (p.bank_reference for p in book.payments),
+                                                                       strict=True))))
+    total = time.perf_counter() - t
+    print(f"generated {len(book.numbers):,} invoices ({book.scheme} numbering), {len(book.customers):,} customers, "
+          f"{len(book.payments):,} payments in {gen:.1f} s; all files written in {total:.1f} s")
+    return book, files
+
+
+def one_format(args, book, fmt: str, path: Path, refs: list[str], out: Path) -> dict:
+    db = f"{_base_db()}_indep_{fmt}"
+    timings = {}
+    t = time.perf_counter()
+    fresh_database(db)
+    timings["migrate"] = run(db, "migrate", "--verbosity", "0")
+    timings["create_tenant"] = run(db, "create_tenant", TENANT, "--name", "Independent Bench")
+    setup = time.perf_counter() - t
+    timings["import_invoices"] = run(db, "import_invoices", "--tenant", TENANT, str(out / "invoices.csv"))
+    timings["import_bank_file"] = run(db, "import_bank_file", "--tenant", TENANT, str(path))
+    timings["apply_cash"] = run(db, "apply_cash", "--tenant", TENANT)
+    export = out / f"export.{fmt}.csv"
+    timings["export"] = run(db, "export_cash_application", "--tenant", TENANT, "--out", str(export))
+    per, rows = S.score(book, refs, S.read_export(export))
+    S.write_rows(rows, out / f"decisions.{fmt}.csv")
+    base, _ = S.score(book, refs, S.baseline(book, path.read_bytes(), path.name))
+    print(f"\n=== {fmt} ({path.stat().st_size / 1e6:.1f} MB; fresh database {db} in {setup:.1f} s)")
+    for name in ("import_invoices", "import_bank_file", "apply_cash", "export"):
+        sec, rss, text = timings[name]
+        print(f"  {name:<17}{sec:7.1f} s  peak {rss:5d} MiB  | {text.splitlines()[-1][:110] if text else ''}")
+    print(S.report(f"o2c      {fmt}", per), end="")
+    print(S.report(f"baseline {fmt}", base), end="")
+    if args.intraday:
+        intraday(args, book, db, out)
+    return {"format": fmt, "o2c": S.summary(per), "baseline": S.summary(base),
+            "seconds": {k: round(v[0], 2) for k, v in timings.items()},
+            "peak_mib": {k: v[1] for k, v in timings.items()}}
+
+
+def intraday(args, book, db: str, out: Path) -> None:
+    """After the big load and run: a 10-payment camt.053 arrives; import + match wall time."""
+    from bench.independent.generate import make_book as mk
+
+    small = mk(seed=args.seed + 1000, n_invoices=args.invoices, n_customers=args.customers, n_payments=10,
+               scheme=book.scheme)
+    # Same book, so the 10 payments are for invoices the tenant has (the ones still open are what matters).
+    for p in small.payments:
+        p.bank_reference = "ID" + p.bank_reference
+    data, _ = W.camt(small, small.payments, "053")
+    path = out / "intraday.camt053.xml"
+    path.write_bytes(data.replace(b"STM2026-03-02", b"ITD2026-03-02"))
+    t1 = run(db, "import_bank_file", "--tenant", TENANT, str(path))
+    t2 = run(db, "apply_cash", "--tenant", TENANT)
+    print(f"  intraday: 10-payment camt.053 import {t1[0]:.1f} s + apply_cash {t2[0]:.1f} s = {t1[0] + t2[0]:.1f} s "
+          f"wall (each a new process: Django start-up included) | {t2[2].splitlines()[-1][:90]}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--payments", type=int, default=3000)
+    ap.add_argument("--invoices", type=int, default=20000)
+    ap.add_argument("--customers", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--scheme", choices=["SI", "INV", "DIGITS"], help="invoice numbering (default: by seed)")
+    ap.add_argument("--formats", default="camt053,bai2,mt940",
+                    help="comma-separated: " + ",".join(W.WRITERS))
+    ap.add_argument("--keep", type=Path, help="write the files and results here (kept) instead of a temp dir")
+    ap.add_argument("--generate-only", action="store_true", help="write the files and truth, touch no database")
+    ap.add_argument("--intraday", action="store_true", help="after each format's run, a 10-payment camt.053")
+    args = ap.parse_args()
+    args.formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    unknown = [f for f in args.formats if f not in W.WRITERS]
+    if unknown:
+        ap.error(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(W.WRITERS)}")
+    print(machine_speed())
+    print("reproduce: " + " ".join(["bench/cashapp_independent.py", *sys.argv[1:]]))
+    out = args.keep or Path(tempfile.mkdtemp(prefix="o2c_indep_"))
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "o2c.settings")
+    book, files = generate(args, out)
+    if args.generate_only:
+        print(f"files in {out}")
+        return
+    results = [one_format(args, book, fmt, *files[fmt], out) for fmt in args.formats]
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    print(f"\nper-decision rows: {out}/decisions.<format>.csv; results.json")
+    if not args.keep:
+        shutil.rmtree(out)
+
+
+if __name__ == "__main__":
+    main()
