@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -100,7 +101,7 @@ def zipf_weights(n: int, s: float = ZIPF_S) -> list[float]:
 
 
 def _amount(rng: random.Random) -> int:
-    cents = int(rng.lognormvariate(7.0, 1.1) * 100)  # median about 1,100.00
+    cents = int(math.exp(rng.gauss(7.0, 1.1)) * 100)  # lognormal, median about 1,100.00
     if rng.random() < 0.12:
         cents = cents // 10_000 * 10_000 or 10_000  # round hundreds, which repeat
     return max(cents, 500)
@@ -147,17 +148,14 @@ def make_book(*, seed: int, n_invoices: int, n_customers: int, n_payments: int, 
     # Terms are the customer's: 2/10 net 30 or 1/15 net 45 for about one customer in six.
     terms = [(200, 10, 30) if r < 0.1 else (100, 15, 45) if r < 0.17 else (0, 0, rng.choice((30, 30, 45, 60)))
              for r in (rng.random() for _ in range(n_customers))]
-    numbers, issue, due_days, cents, po, disc_pct, disc_days = [], [], [], [], [], [], []
     start = rng.randint(1000, 20000)
-    for i in range(n_invoices):
-        t = terms[cust[i]]
-        numbers.append(fmt(start + i))
-        issue.append(1 + int(rand() * 120))
-        due_days.append(t[2])
-        cents.append(_amount(rng))
-        po.append(f"PO{rng.randint(10**6, 10**7 - 1)}" if rand() < 0.4 else "")
-        disc_pct.append(t[0])
-        disc_days.append(t[1])
+    numbers = [fmt(start + i) for i in range(n_invoices)]
+    issue = [1 + int(rand() * 120) for _ in range(n_invoices)]
+    cents = [_amount(rng) for _ in range(n_invoices)]
+    po = [f"PO{1_000_000 + int(rand() * 9_000_000)}" if rand() < 0.4 else "" for _ in range(n_invoices)]
+    disc_pct = [terms[c][0] for c in cust]
+    disc_days = [terms[c][1] for c in cust]
+    due_days = [terms[c][2] for c in cust]
     book = Book(scheme, customers, numbers, cust, issue, due_days, cents, po, disc_pct, disc_days, [])
     book.payments = _Payments(rng, book).make(n_payments)
     return book
@@ -178,6 +176,7 @@ class _Payments:
             if c.parent >= 0:
                 self.children.setdefault(c.parent, []).append(k)
         self.names = {c.name for c in book.customers}
+        self.subsidiaries = [k for k, c in enumerate(book.customers) if c.parent >= 0 and k in self.by_cust]
         self.day = book.statement_day.strftime("%m/%d/%y")
 
     # --- picking invoices -------------------------------------------------------------------------
@@ -344,7 +343,7 @@ class _Payments:
                          kinds + ["overpaid"])
 
     def _parent_pays_sub(self) -> Payment:
-        subs = [k for k, c in enumerate(self.book.customers) if c.parent >= 0 and k in self.by_cust]
+        subs = self.subsidiaries
         for _ in range(50):
             sub = self.rng.choice(subs)
             picked = self._free_of(sub, 1)

@@ -13,11 +13,13 @@ from decimal import Decimal
 from .generate import CASES, Book, Payment
 
 
-def write_truth(book: Book, directory) -> None:
+def write_truth(book: Book, directory, main: int | None = None) -> None:
+    """truth.csv / truth.json; payments from `main` on are held out of the day's file (the intraday file)."""
     rows = []
     for p in book.payments:
         rows.append({
-            "seq": p.seq, "bank_reference": p.bank_reference, "case": p.case, "matchable": p.matchable,
+            "seq": p.seq, "file": "main" if main is None or p.seq < main else "intraday",
+            "bank_reference": p.bank_reference, "case": p.case, "matchable": p.matchable,
             "amount": f"{p.amount / 100:.2f}", "customer_id": p.customer, "payer_name": p.payer_name,
             "expected": [{"invoice_number": n, "applied": f"{c / 100:.2f}"} for n, c in p.expected],
             "noise": p.noise,
@@ -25,9 +27,10 @@ def write_truth(book: Book, directory) -> None:
     (directory / "truth.json").write_text(json.dumps({"scheme": book.scheme, "payments": rows}, indent=0))
     with (directory / "truth.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["seq", "bank_reference", "case", "matchable", "amount", "customer_id", "expected", "noise"])
+        w.writerow(["seq", "file", "bank_reference", "case", "matchable", "amount", "customer_id", "expected", "noise"])
         for r in rows:
-            w.writerow([r["seq"], r["bank_reference"], r["case"], int(r["matchable"]), r["amount"], r["customer_id"],
+            w.writerow([r["seq"], r["file"], r["bank_reference"], r["case"], int(r["matchable"]), r["amount"],
+                        r["customer_id"],
                         ";".join(f"{e['invoice_number']}:{e['applied']}" for e in r["expected"]),
                         ";".join(r["noise"])])
 
@@ -78,11 +81,11 @@ def judge(p: Payment, o: Outcome | None) -> tuple[str, bool]:
     return "unmatched", not p.matchable
 
 
-def score(book: Book, refs: list[str], outcomes: dict[str, Outcome]) -> tuple[dict, list[dict]]:
+def score(payments: list[Payment], refs: list[str], outcomes: dict[str, Outcome]) -> tuple[dict, list[dict]]:
     """Per case counts and the per-decision rows (for calibration later)."""
     per: dict[str, Counter] = defaultdict(Counter)
     rows = []
-    for p, ref in zip(book.payments, refs, strict=True):
+    for p, ref in zip(payments, refs, strict=True):
         decision, correct = judge(p, outcomes.get(ref))
         c = per[p.case]
         c["n"] += 1
@@ -143,8 +146,10 @@ def summary(per: dict[str, Counter]) -> dict:
     return {
         "payments": t["n"], "matchable": t["matchable"],
         "auto_correct_pct": 100 * t["applied_ok"] / t["matchable"] if t["matchable"] else 0.0,
-        "wrong": t["applied_wrong"] + t["partial"],
-        "precision_pct": 100 * t["applied_ok"] / posted if posted else 100.0,
+        # wrong: some cash went to an invoice it does not settle, or too much of it; partial: only right
+        # allocations, but not all of them (the rest left unapplied), which precision counts as not wrong.
+        "wrong": t["applied_wrong"], "partial": t["partial"],
+        "precision_pct": 100 * (t["applied_ok"] + t["partial"]) / posted if posted else 100.0,
         "unmatchable_posted": posted_bad, "unmatchable": t["n"] - t["matchable"],
         "suggested": t["suggested"], "suggested_ok": t["suggested_ok"], "unmatched": t["unmatched"],
         "missing": t["missing"],
@@ -155,7 +160,8 @@ def report(title: str, per: dict[str, Counter]) -> str:
     s = summary(per)
     buf = io.StringIO()
     buf.write(f"{title}: {s['payments']} payments, {s['matchable']} matchable; auto-applied correctly "
-              f"{s['auto_correct_pct']:.2f} %; wrong postings {s['wrong']}; precision {s['precision_pct']:.3f} %; "
+              f"{s['auto_correct_pct']:.2f} %; wrong postings {s['wrong']} (+{s['partial']} partial); "
+              f"precision {s['precision_pct']:.3f} %; "
               f"ambiguous/unknown posted {s['unmatchable_posted']} of {s['unmatchable']}; suggested {s['suggested']} "
               f"({s['suggested_ok']} right); unmatched {s['unmatched']}"
               + (f"; MISSING from export {s['missing']}" if s["missing"] else "") + "\n")
