@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.independent import score as S  # noqa: E402
 from bench.independent import writers as W  # noqa: E402
-from bench.independent.generate import make_book  # noqa: E402
+from bench.independent.generate import DAY2_CASES, make_book, make_day2  # noqa: E402
 from bench.invoice_list import machine_speed  # noqa: E402
 
 TENANT = "indep"
@@ -59,7 +59,8 @@ def run(db: str, *args: str) -> tuple[float, int, str]:
     env.pop("O2C_DB_NAME", None)
     env.pop("REDIS_URL", None)  # Celery eager: nothing is left for a worker
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT,
+    command = [sys.executable, *args] if args[0] == "-m" else [sys.executable, str(ROOT / "manage.py"), *args]
+    proc = subprocess.Popen(command, env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not the maximum over all children
@@ -79,6 +80,8 @@ def generate(args, out: Path):
                      n_payments=args.payments + held, scheme=args.scheme)
     gen = time.perf_counter() - t
     main = book.payments[:args.payments]
+    # Day 2 takes more open invoices of the same customers (and may re-draw an amount): before the CSV.
+    book.day2 = make_day2(book, main) if args.learning else []
     (out / "invoices.csv").write_bytes(W.invoices_csv(book))
     S.write_truth(book, out, args.payments)
     files = {}
@@ -138,6 +141,37 @@ def intraday(args, book, db: str, out: Path) -> None:
           f"waiting) | {t2[2].splitlines()[-1][:90]}")
 
 
+def learning(args, book, main, out: Path) -> None:
+    """Day 1 (camt.053) matched; the right suggestions confirmed by a clerk, or not; then day 2: the same payers
+    writing the same way, for other invoices. Day 2's auto rate with and without day 1's confirmations."""
+    day1, _ = W.camt(book, main, "053")
+    day2, refs2 = W.camt(book, book.day2, "053")
+    (out / "learn_day1.camt053.xml").write_bytes(day1)
+    (out / "learn_day2.camt053.xml").write_bytes(day2.replace(b"STM2026-03-02", b"STM2026-03-03"))
+    print(f"\n=== learning: day 1 {len(main)} payments, day 2 {len(book.day2)} payments "
+          f"(cases {', '.join(DAY2_CASES)}), camt.053")
+    for confirm in (True, False):
+        db = f"{_base_db()}_indep_learn_{'yes' if confirm else 'no'}"
+        fresh_database(db)
+        run(db, "migrate", "--verbosity", "0")
+        run(db, "create_tenant", TENANT, "--name", "Independent Bench")
+        run(db, "import_invoices", "--tenant", TENANT, str(out / "invoices.csv"))
+        run(db, "import_bank_file", "--tenant", TENANT, str(out / "learn_day1.camt053.xml"))
+        run(db, "apply_cash", "--tenant", TENANT)
+        said = ""
+        if confirm:
+            sec, _, said = run(db, "-m", "bench.independent.confirm", "--tenant", TENANT, "--truth",
+                               str(out / "truth.json"))
+            said = f" (clerk: {said.splitlines()[-1]}, {sec:.1f} s)"
+        run(db, "import_bank_file", "--tenant", TENANT, str(out / "learn_day2.camt053.xml"))
+        run(db, "apply_cash", "--tenant", TENANT)
+        export = out / f"export.learn_{'yes' if confirm else 'no'}.csv"
+        run(db, "export_cash_application", "--tenant", TENANT, "--out", str(export))
+        per, _ = S.score(book.day2, refs2, S.read_export(export))
+        title = "day 2 after day-1 confirmations" if confirm else "day 2 without confirmations   "
+        print(S.report(title, per).rstrip("\n").replace("\n", "\n", 1) + said)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--payments", type=int, default=3000)
@@ -150,6 +184,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="write the files and results here (kept) instead of a temp dir")
     ap.add_argument("--generate-only", action="store_true", help="write the files and truth, touch no database")
     ap.add_argument("--intraday", action="store_true", help="after each format's run, a 10-payment camt.053")
+    ap.add_argument("--learning", action="store_true", help="day 2 with and without day 1's confirmations")
     args = ap.parse_args()
     args.formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     unknown = [f for f in args.formats if f not in W.WRITERS]
@@ -166,6 +201,8 @@ def main() -> None:
         return
     results = [one_format(args, book, main, fmt, *files[fmt], out) for fmt in args.formats]
     (out / "results.json").write_text(json.dumps(results, indent=1))
+    if args.learning:
+        learning(args, book, main, out)
     print(f"\nper-decision rows: {out}/decisions.<format>.csv; results.json")
     if not args.keep:
         shutil.rmtree(out)

@@ -157,8 +157,18 @@ def make_book(*, seed: int, n_invoices: int, n_customers: int, n_payments: int, 
     disc_days = [terms[c][1] for c in cust]
     due_days = [terms[c][2] for c in cust]
     book = Book(scheme, customers, numbers, cust, issue, due_days, cents, po, disc_pct, disc_days, [])
-    book.payments = _Payments(rng, book).make(n_payments)
+    book.generator = _Payments(rng, book)
+    book.payments = book.generator.make(n_payments)
     return book
+
+
+DAY2_CASES = ("exact", "ref_noise", "no_ref", "name_variant", "parent_pays_sub")
+
+
+def make_day2(book: Book, day1: list[Payment]) -> list[Payment]:
+    """The next day's payments from the same payers, written the same way (same name variant, same account),
+    each for another open invoice of the same customer: one per day-1 payment of DAY2_CASES."""
+    return book.generator.day2(day1)
 
 
 class _Payments:
@@ -238,6 +248,36 @@ class _Payments:
             p.matchable = case not in UNMATCHABLE
             p.structured = self.rng.random() < 0.35
             out.append(p)
+        return out
+
+    def day2(self, day1: list[Payment]) -> list[Payment]:
+        index = {n: i for i, n in enumerate(self.book.numbers)}
+        out = []
+        seq = len(self.book.payments)
+        for p in day1:
+            if not p.matchable or p.case not in DAY2_CASES:
+                continue
+            owner = self.book.cust[index[p.expected[0][0]]]
+            picked = self._free_of(owner, 1)
+            if not picked:
+                continue
+            i = picked[0]
+            self.used.add(i)
+            num = self.book.numbers[i]
+            if p.case in ("no_ref", "name_variant"):
+                self._unique_in_family(i)
+                text, docs = p.text, []
+            else:
+                ref = num
+                if p.case == "ref_noise":
+                    ref, _ = noise.noisy_reference(self.rng, num, next((k for k in p.noise
+                                                                         if k in noise.REF_NOISE_KINDS), None))
+                text, docs = noise.lead_in(self.rng, [ref]), [Doc(ref, self.book.cents[i], self.book.cents[i])]
+            amt = self.book.cents[i]
+            q = Payment(seq, f"BR26062{seq:09d}", p.case, amt, p.payer_name, p.payer_account, text, docs,
+                        [(num, amt)], True, p.customer, [*p.noise, "day2"], p.structured)
+            seq += 1
+            out.append(q)
         return out
 
     def _pay(self, c: int, amount: int, text: str, docs: list[Doc], expected, noise_kinds, heavy=False) -> Payment:
