@@ -172,6 +172,37 @@ def learning(args, book, main, out: Path) -> None:
         print(S.report(title, per).rstrip("\n").replace("\n", "\n", 1) + said)
 
 
+GROWTH = [(10_000, 10_000), (100_000, 10_000), (1_000_000, 10_000), (10_000, 100_000), (1_000_000, 100_000)]
+
+
+def growth(args, out: Path) -> None:
+    """Time of each command as the book and the file grow (camt.053, one fresh database per level)."""
+    print(f"\n=== growth (camt.053; levels up to {args.growth_max:,} invoices; customers = invoices / 200)")
+    print(f"  {'invoices':>10}{'payments':>10}{'import_inv':>12}{'import_bank':>12}{'apply_cash':>11}{'export':>8}"
+          f"{'auto ok %':>10}{'wrong':>7}")
+    for n_inv, n_pay in GROWTH:
+        if n_inv > args.growth_max:
+            continue
+        book = make_book(seed=args.seed, n_invoices=n_inv, n_customers=max(100, n_inv // 200), n_payments=n_pay,
+                         scheme=args.scheme)
+        level = out / f"growth_{n_inv}_{n_pay}"
+        level.mkdir(exist_ok=True)
+        (level / "invoices.csv").write_bytes(W.invoices_csv(book))
+        data, refs = W.camt(book, book.payments, "053")
+        (level / "payments.xml").write_bytes(data)
+        db = f"{_base_db()}_indep_growth"
+        fresh_database(db)
+        run(db, "migrate", "--verbosity", "0")
+        run(db, "create_tenant", TENANT, "--name", "Independent Bench")
+        t = [run(db, "import_invoices", "--tenant", TENANT, str(level / "invoices.csv"))[0],
+             run(db, "import_bank_file", "--tenant", TENANT, str(level / "payments.xml"))[0],
+             run(db, "apply_cash", "--tenant", TENANT)[0],
+             run(db, "export_cash_application", "--tenant", TENANT, "--out", str(level / "export.csv"))[0]]
+        s = S.summary(S.score(book.payments, refs, S.read_export(level / "export.csv"))[0])
+        print(f"  {n_inv:>10,}{n_pay:>10,}{t[0]:>11.1f}s{t[1]:>11.1f}s{t[2]:>10.1f}s{t[3]:>7.1f}s"
+              f"{s['auto_correct_pct']:>10.2f}{s['wrong']:>7}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--payments", type=int, default=3000)
@@ -185,6 +216,8 @@ def main() -> None:
     ap.add_argument("--generate-only", action="store_true", help="write the files and truth, touch no database")
     ap.add_argument("--intraday", action="store_true", help="after each format's run, a 10-payment camt.053")
     ap.add_argument("--learning", action="store_true", help="day 2 with and without day 1's confirmations")
+    ap.add_argument("--growth", action="store_true", help="time the commands at growing sizes (see GROWTH)")
+    ap.add_argument("--growth-max", type=int, default=100_000, help="largest book of --growth (default 100,000)")
     args = ap.parse_args()
     args.formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     unknown = [f for f in args.formats if f not in W.WRITERS]
@@ -199,6 +232,8 @@ def main() -> None:
     if args.generate_only:
         print(f"files in {out}")
         return
+    if args.growth:
+        growth(args, out)
     results = [one_format(args, book, main, fmt, *files[fmt], out) for fmt in args.formats]
     (out / "results.json").write_text(json.dumps(results, indent=1))
     if args.learning:
