@@ -172,15 +172,17 @@ def learning(args, book, main, out: Path) -> None:
         print(S.report(title, per).rstrip("\n").replace("\n", "\n", 1) + said)
 
 
-GROWTH = [(10_000, 10_000), (100_000, 10_000), (1_000_000, 10_000), (10_000, 100_000), (1_000_000, 100_000)]
+# (invoices, payments); a payment uses 1.4 invoices on average, so 10k invoices carry at most ~7k payments.
+GROWTH = "10000x2000,100000x10000,1000000x10000,1000000x100000"
 
 
 def growth(args, out: Path) -> None:
     """Time of each command as the book and the file grow (camt.053, one fresh database per level)."""
+    levels = [tuple(int(n) for n in level.split("x")) for level in args.growth.split(",")]
     print(f"\n=== growth (camt.053; levels up to {args.growth_max:,} invoices; customers = invoices / 200)")
     print(f"  {'invoices':>10}{'payments':>10}{'import_inv':>12}{'import_bank':>12}{'apply_cash':>11}{'export':>8}"
           f"{'auto ok %':>10}{'wrong':>7}")
-    for n_inv, n_pay in GROWTH:
+    for n_inv, n_pay in levels:
         if n_inv > args.growth_max:
             continue
         book = make_book(seed=args.seed, n_invoices=n_inv, n_customers=max(100, n_inv // 200), n_payments=n_pay,
@@ -216,7 +218,8 @@ def main() -> None:
     ap.add_argument("--generate-only", action="store_true", help="write the files and truth, touch no database")
     ap.add_argument("--intraday", action="store_true", help="after each format's run, a 10-payment camt.053")
     ap.add_argument("--learning", action="store_true", help="day 2 with and without day 1's confirmations")
-    ap.add_argument("--growth", action="store_true", help="time the commands at growing sizes (see GROWTH)")
+    ap.add_argument("--growth", nargs="?", const=GROWTH, metavar="INVxPAY,...",
+                    help=f"time the commands at growing sizes (default levels {GROWTH})")
     ap.add_argument("--growth-max", type=int, default=100_000, help="largest book of --growth (default 100,000)")
     args = ap.parse_args()
     args.formats = [f.strip() for f in args.formats.split(",") if f.strip()]
@@ -238,8 +241,9 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(results, indent=1))
     if args.learning:
         learning(args, book, main, out)
-    print(f"\nper-decision rows: {out}/decisions.<format>.csv; results.json")
-    if not args.keep:
+    if args.keep:
+        print(f"\nper-decision rows: {out}/decisions.<format>.csv; results.json")
+    else:
         shutil.rmtree(out)
 
 
