@@ -44,6 +44,11 @@ def _bai2_entry(*texts: str):
     (("WIRE IN B/O: ACME SUPPLY CO",), "ACME SUPPLY CO", ""),
     (("WIRE TRANSFER /ORIG/ACME SUPPLY CO/REF/INV 12",), "ACME SUPPLY CO", ""),
     (("BY ORDER OF ACME SUPPLY CO OBI: INV 1",), "ACME SUPPLY CO", ""),
+    # no other subfield names the payer: 'OB:' (the ordering party, as banks copying Citi's tags write it; a sort
+    # code before it is left out)
+    (("OB:TWIN RIVERS PLUMBING SUPPLY S.A.", "DACT: US88BANK62228730993239", "OBI:INV 4119946"),
+     "TWIN RIVERS PLUMBING SUPPLY S.A.", "US88BANK62228730993239"),
+    (("OB:111111 BUCKINGHAM PALACE OB3:BARCLAYS BANK PLC",), "BUCKINGHAM PALACE", ""),
     # no marked name: left to the matcher, which looks for known names in the text
     (("PROCEEDS OF LETTER OF CREDIT FROM THE ARAMCO OIL CO",), "", ""),
 ])

@@ -60,6 +60,10 @@ _PAYER_INLINE = re.compile(
     r"(?P<name>[^\s/,;:=][^/,;:=]{0,139}?)(?=\s{2,}|\s+(?:" + _KEYS + r")\s*[:=]|\s+[^\s:=]+[:=]|\s*[/,;]|\s*$)")
 _PAYER_ACCOUNT = re.compile(r"^(?:DACT|ORG ID|ORIGINATOR ID|OBK ID|BO):=?\s*(.+)$")
 _SORT_CODE = re.compile(r"^OB:\s*(\d{6})\b")  # Citi: the ordering bank's UK sort code, the account's other half
+# With no subfield naming the payer, 'OB:' is the next best: banks that copy Citi's tags write the ordering party
+# there ('OB:ACME CORP'); where it is the ordering bank's sort code and branch, the name identifies no customer
+# and the matcher still looks for one in the text.
+_ORDERED_BY = re.compile(r"^OB:\s*(?:\d{6}\s+)?(?P<name>\D.*)$")
 # Citi writes several two-letter tags on one line ('BO:11111111 BO1:DOE JO'): each is a subfield of its own.
 _CITI_TAG = re.compile(r"\s(?=(?:BO|OB|BI|BN|BE|PY|FR)\d?:)")  # one character: '\s+' would rescan a run of spaces
 _EREF = re.compile(r"^(?:EREF|E2E|END TO END ID):=?\s*(.+)$")
@@ -362,7 +366,8 @@ def _payer(texts: list[str]) -> tuple[str, str]:
     """(payer name, payer account) from the entry's text lines: a subfield of its own first, else a name keyed
     inside a line."""
     name = account = sort_code = ""
-    for t in (piece.strip() for line in texts for piece in _CITI_TAG.split(line)):
+    pieces = [piece.strip() for line in texts for piece in _CITI_TAG.split(line)]
+    for t in pieces:
         for pattern in _PAYER_PATTERNS:
             m = pattern.match(t)
             if m and not name:
@@ -379,6 +384,8 @@ def _payer(texts: list[str]) -> tuple[str, str]:
             if m:
                 name = m["name"].strip()
                 break
+    if not name:
+        name = next((m["name"].strip() for t in pieces if (m := _ORDERED_BY.match(t))), "")
     if sort_code and account.isdigit() and len(account) == 8:
         account = f"{sort_code}/{account}"
     return name, account
