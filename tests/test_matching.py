@@ -1201,7 +1201,23 @@ def test_numbers_of_another_kind_in_the_text_need_not_be_invoices():
 
 def test_joining_digit_groups_does_not_glue_a_date_an_amount_or_a_quantity():
     mentions = reference_mentions("INV 845 58 1,200.00 2026-11-01 INV-0004512 2 cases")
-    assert [m.keys for m in mentions] == [("84558", "845"), ("4512", "45122")]
+    assert [m.keys for m in mentions] == [("84558", "845"), ("4512",)]
+
+
+def test_groups_after_a_number_written_whole_are_the_next_number():
+    # '4111476 4 127 943': three invoices, the last written in groups; not 4111476 continued by '4 127'.
+    mentions = reference_mentions("4117699 4111476 4 127 943")
+    assert [m.keys[0] for m in mentions] == ["4117699", "4111476", "4127943"]
+
+
+def test_an_excess_that_another_open_invoice_of_the_payer_has_open_is_not_an_overpayment():
+    # Two invoices named, and exactly what a third of the payer's has open left over: an invoice the text names in
+    # a way not read, more likely than an overpayment. A clerk sees it; nothing is posted in part.
+    ledger = [*NOISY, inv(91001, ACME, "300.00")]
+    d = one(ledger, pay("1120.00", name=ACME_NAME, text="INV-0084600 INV-0084558 and the other one"))
+    assert d.outcome == SUGGEST
+    assert "left over is what invoice" in d.best.explanation
+    assert ev.against("the excess settles another open invoice of the payer") in d.best.evidence
 
 
 @pytest.mark.parametrize(("written", "other", "kind"), [

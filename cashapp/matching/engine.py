@@ -838,9 +838,26 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
     if ambiguous:
         found.append(ev.against("another invoice fits the reference as well"))
         notes.append("another invoice fits that reference equally well")
+    if on_account > 0 and (other := _settled_by_excess(on_account, allocations, customers, payers, p, idx)):
+        found.append(ev.against("the excess settles another open invoice of the payer"))
+        notes.append(f"the {_money(on_account, p.currency)} left over is what invoice {other} has open: "
+                     "not posted as an overpayment")
     explanation = "; ".join(notes + ([aside] if aside else []) + amount_notes + [payer_note])
     customer_id = next(iter(customers)) if len(customers) == 1 else None
     return [_proposal(customer_id, allocations, on_account, found, explanation)]
+
+
+def _settled_by_excess(excess: Decimal, allocations, customers: set[int], payers: dict, p: PaymentRecord,
+                       idx: MatchIndex) -> str | None:
+    """The number of an open invoice of the payer (or the invoices' customer) that the excess settles exactly,
+    other than those allocated, or None."""
+    taken = {a.invoice_id for a in allocations}
+    for cid in {c for owner in (payers or customers) for c in idx.family(owner)}:
+        exact, discounted = idx.settled_by(cid, p.currency, excess)
+        for iid in chain(exact, discounted):
+            if iid not in taken:
+                return idx.invoices[iid].number
+    return None
 
 
 def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex, exact_amount: bool,

@@ -81,6 +81,9 @@ AGAINST = {
     "another answer fits as well": (-4.0, 0.6),
     "two customers answer to the name": (-4.0, 0.6),
     "a reference in the remittance is unexplained": (-4.0, 0.6),
+    # Left "on account", the excess is exactly what another of the payer's invoices has open: more likely an
+    # invoice the remittance names in a way not read than an overpayment. A clerk sees both.
+    "the excess settles another open invoice of the payer": (-4.0, 0.6),
     "nothing explains the amount": (-1.6, 0.4),  # oldest invoices first: about 0.4 for a payer known by name
 }
 

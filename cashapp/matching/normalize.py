@@ -177,6 +177,10 @@ def _digit_groups(tokens, k: int, upper: str) -> tuple[list[str] | None, int]:
     them; (None, k + 1) when they are not one number ('QTY 60')."""
     head = tokens[k][2]
     group, end, digits = [head], k + 1, sum(ch.isdigit() for ch in head)
+    if digits > _MAX_GROUP:
+        # A number already written whole ('4111476 4 127 943'): the groups after it are the next number, not
+        # its continuation, which would swallow the start of that number.
+        return None, k + 1
     while end < len(tokens):
         start, _, piece = tokens[end]
         if upper[tokens[end - 1][1]:start] not in _GROUP_GAP:
