@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/calibrate.py ROWS.jsonl                 # reliability of the table in use, and of a fit
     .venv/bin/python bench/calibrate.py ROWS.jsonl --write         # write the fit to cashapp/matching/calibration.json
+    .venv/bin/python bench/calibrate.py ROWS.jsonl [...] --report --svg bench/calibration.svg
+                                     # how the table in use does on these rows: the settings page's benchmark
+                                     # calibration (cashapp/matching/calibration_report.json) and a chart
+
+Several ROWS files are pooled (one per bank format, say).
 
 ROWS.jsonl: one JSON object per decision with a proposal, holding at least "raw" (the evidence score before
 calibration, evidence.raw_score of the best proposal) and "correct" (whether posting that proposal would have been
@@ -14,17 +19,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cashapp.matching import calibration  # noqa: E402
+from o2c.charts import write_reliability_svg  # noqa: E402
+
+REPORT_PATH = calibration.TABLE_PATH.with_name("calibration_report.json")
 
 BINS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0001)
 
 
-def read_rows(path: Path) -> list[tuple[float, bool]]:
+def read_rows(paths: list[Path]) -> list[tuple[float, bool]]:
+    rows = []
+    for path in paths:
+        rows += _read_rows(path)
+    return rows
+
+
+def _read_rows(path: Path) -> list[tuple[float, bool]]:
     rows = []
     for n, text in enumerate(path.read_text().splitlines(), start=1):
         if not text.strip():
@@ -52,18 +68,45 @@ def reliability(rows: list[tuple[float, bool]], points) -> list[str]:
     return out
 
 
+def report(rows: list[tuple[float, bool]], points, source: str) -> dict:
+    """The settings page's benchmark calibration (cashapp.calibration's report shape): per band of reported
+    confidence, the decisions, their mean confidence and the share right."""
+    bands = []
+    for lo, hi in zip(BINS, BINS[1:], strict=False):
+        band = [(c, ok) for c, ok in ((calibration.calibrated(raw, points), ok) for raw, ok in rows) if lo <= c < hi]
+        if band:
+            bands.append({"low": lo, "high": min(hi, 1.0), "count": len(band),
+                          "mean_confidence": round(sum(c for c, _ in band) / len(band), 4),
+                          "observed_right": round(sum(ok for _, ok in band) / len(band), 4)})
+    return {"version": 1, "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "source": source,
+            "decisions": len(rows), "bands": bands}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("rows", type=Path)
+    p.add_argument("rows", type=Path, nargs="+")
+    p.add_argument("--report", action="store_true",
+                   help=f"write how the table in use does on these rows to {REPORT_PATH.relative_to(ROOT)}")
+    p.add_argument("--source", default="", help="what the rows are, for the report (data set, seed, formats)")
+    p.add_argument("--svg", type=Path, help="also draw that reliability chart to this .svg file")
     p.add_argument("--min-block", type=int, default=50, help="decisions per pooled block at least")
     p.add_argument("--write", action="store_true", help=f"write the fitted table to {calibration.TABLE_PATH.name}")
     args = p.parse_args()
     rows = read_rows(args.rows)
     in_use = calibration.load()
-    print(f"{len(rows):,} decisions from {args.rows}")
+    print(f"{len(rows):,} decisions from {', '.join(map(str, args.rows))}")
     print("table in use:", *reliability(rows, in_use), sep="\n")
     fitted = calibration.fit(rows, min_block=args.min_block)
     print(f"fitted ({len(fitted)} points):", *reliability(rows, fitted), sep="\n")
+    if args.report or args.svg:
+        data = report(rows, in_use, args.source or ", ".join(path.name for path in args.rows))
+        if args.report:
+            REPORT_PATH.write_text(json.dumps(data, indent=1) + "\n")
+            print(f"report written to {REPORT_PATH}")
+        if args.svg:
+            write_reliability_svg(args.svg, data["bands"], title="Matcher confidence against share right "
+                                  f"({data['decisions']:,} decisions: {data['source']})")
+            print(f"chart written to {args.svg}")
     if args.write:
         calibration.write(fitted, fitted_on=f"{args.rows.name}: {len(rows)} decisions, blocks of {args.min_block}")
         print(f"written to {calibration.TABLE_PATH}")

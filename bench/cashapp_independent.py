@@ -57,6 +57,27 @@ def fresh_database(db: str) -> None:
         conn.execute(f'CREATE DATABASE "{db}"')
 
 
+def decision_confidences(db: str) -> dict[str, float]:
+    """The matcher's confidence in its latest decision per payment, by bank reference, read from the database the
+    commands wrote (the export does not carry it): what the calibration is fitted and checked on."""
+    import psycopg
+
+    with psycopg.connect(_url(db)) as conn:
+        rows = conn.execute("SELECT p.bank_reference, m.confidence FROM cashapp_paymentmatch m "
+                            "JOIN payments_payment p ON p.tenant_id = m.tenant_id AND p.id = m.payment_id "
+                            "WHERE m.confidence IS NOT NULL").fetchall()
+    return {ref: float(conf) for ref, conf in rows}
+
+
+def write_calibration_rows(rows: list[dict], path: Path) -> int:
+    """One JSON line per decision that proposed something: its confidence and whether posting its best proposal
+    would have been right (bench/calibrate.py reads these)."""
+    lines = [json.dumps({"raw": r["confidence"], "correct": bool(r["correct"]), "case": r["case"]})
+             for r in rows if r["confidence"] != "" and r["decision"] in ("applied", "partial", "suggested")]
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
 def run(db: str, *args: str) -> tuple[float, int, str]:
     """A manage.py command against db: (seconds, peak RSS in MiB of that process, its output)."""
     env = {"O2C_SECRET_KEY": "bench-only-not-secret-" + "b" * 40, "O2C_SECURE_COOKIES": "0", "O2C_SSL_REDIRECT": "0",
@@ -119,7 +140,11 @@ def one_format(args, book, main, fmt: str, path: Path, refs: list[str], out: Pat
     export = out / f"export.{fmt}.csv"
     timings["export"] = run(db, "export_cash_application", "--tenant", TENANT, "--out", str(export))
     per, rows = S.score(main, refs, S.read_export(export))
+    confidences = decision_confidences(db)
+    for row in rows:
+        row["confidence"] = confidences.get(row["bank_reference"], "")
     S.write_rows(rows, out / f"decisions.{fmt}.csv")
+    write_calibration_rows(rows, out / f"calibration.{fmt}.jsonl")
     base, _ = S.score(main, refs, S.baseline(book, path.read_bytes(), path.name))
     print(f"\n=== {fmt} ({path.stat().st_size / 1e6:.1f} MB; fresh database {db} in {setup:.1f} s)")
     for name in ("import_invoices", "import_bank_file", "apply_cash", "export"):
@@ -247,7 +272,8 @@ def main() -> None:
     if args.learning:
         learning(args, book, main, out)
     if args.keep:
-        print(f"\nper-decision rows: {out}/decisions.<format>.csv; results.json")
+        print(f"\nper-decision rows: {out}/decisions.<format>.csv, calibration.<format>.jsonl (bench/calibrate.py); "
+              "results.json")
     else:
         shutil.rmtree(out)
 
