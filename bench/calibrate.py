@@ -30,6 +30,8 @@ from o2c.charts import write_reliability_svg  # noqa: E402
 
 REPORT_PATH = calibration.TABLE_PATH.with_name("calibration_report.json")
 
+# No block of decisions, however many were right, makes a posting certain: the most a table says.
+CERTAIN = 0.999
 BINS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0001)
 
 
@@ -68,6 +70,19 @@ def reliability(rows: list[tuple[float, bool]], points) -> list[str]:
     return out
 
 
+def trusted_from(points, floor: float):
+    """The fitted table from `floor` up, the identity below it. Below the auto-apply threshold a fit would only
+    raise scores (the generator's weak answers were mostly right), and a raised score posts: evidence too thin for
+    any one data set's luck to decide. Above it, the table says how often a posting is right. Monotone: the fit at
+    the floor is at least the floor, or the floor is kept."""
+    if floor <= 0:
+        return points
+    at_floor = min(CERTAIN, max(floor, calibration.calibrated(floor, points)))
+    upper = [(x, min(CERTAIN, max(y, at_floor))) for x, y in points if x > floor]
+    below = floor - 0.001
+    return ((0.0, 0.0), (below, below), (floor, at_floor), *upper) if upper else ((0.0, 0.0), (1.0, 1.0))
+
+
 def report(rows: list[tuple[float, bool]], points, source: str) -> dict:
     """The settings page's benchmark calibration (cashapp.calibration's report shape): per band of reported
     confidence, the decisions, their mean confidence and the share right."""
@@ -90,13 +105,15 @@ def main() -> None:
     p.add_argument("--source", default="", help="what the rows are, for the report (data set, seed, formats)")
     p.add_argument("--svg", type=Path, help="also draw that reliability chart to this .svg file")
     p.add_argument("--min-block", type=int, default=50, help="decisions per pooled block at least")
+    p.add_argument("--trust-from", type=float, default=0.9,
+                   help="fit only scores from here up (the default auto-apply threshold); identity below")
     p.add_argument("--write", action="store_true", help=f"write the fitted table to {calibration.TABLE_PATH.name}")
     args = p.parse_args()
     rows = read_rows(args.rows)
     in_use = calibration.load()
     print(f"{len(rows):,} decisions from {', '.join(map(str, args.rows))}")
     print("table in use:", *reliability(rows, in_use), sep="\n")
-    fitted = calibration.fit(rows, min_block=args.min_block)
+    fitted = trusted_from(calibration.fit(rows, min_block=args.min_block), args.trust_from)
     print(f"fitted ({len(fitted)} points):", *reliability(rows, fitted), sep="\n")
     if args.report or args.svg:
         data = report(rows, in_use, args.source or ", ".join(path.name for path in args.rows))
@@ -108,7 +125,9 @@ def main() -> None:
                                   f"({data['decisions']:,} decisions: {data['source']})")
             print(f"chart written to {args.svg}")
     if args.write:
-        calibration.write(fitted, fitted_on=f"{args.rows.name}: {len(rows)} decisions, blocks of {args.min_block}")
+        source = args.source or ", ".join(path.name for path in args.rows)
+        calibration.write(fitted, fitted_on=f"{source}: {len(rows)} decisions, blocks of {args.min_block}, "
+                                            f"the identity below {args.trust_from}")
         print(f"written to {calibration.TABLE_PATH}")
 
 
