@@ -29,7 +29,8 @@ from decimal import Decimal
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
 
-from ._common import decimal_amount, parse_date
+from ._common import _DECIMAL as _NUMBER
+from ._common import MAX_DIGITS, decimal_amount, parse_date
 from .types import CREDIT, DEBIT, BankFileError, Entry, RemittanceItem, Statement
 
 _ROOTS = {"BkToCstmrStmt": "Stmt", "BkToCstmrAcctRpt": "Rpt", "BkToCstmrDbtCdtNtfctn": "Ntfctn"}
@@ -268,6 +269,18 @@ def _parse_whole(data: bytes):
 _MARKER = "O2cNtryRun"
 
 
+class _Where:
+    """where/RmtInf/Strd[n], spelled out only for a refusal's message."""
+
+    __slots__ = ("where", "n")
+
+    def __init__(self, where: str, n: int):
+        self.where, self.n = where, n
+
+    def __str__(self) -> str:
+        return f"{self.where}/RmtInf/Strd[{self.n}]"
+
+
 class _Pieces:
     """A statement file cut into its skeleton and its entries, when the cut is certain to be exact.
 
@@ -460,11 +473,20 @@ def _amount_of(amt, path: str, where: str) -> tuple[Decimal, str]:
     ccy = amt.get("Ccy", "")
     if not ccy:
         raise BankFileError("missing Ccy", element=f"{where}/{path}")
-    value = decimal_amount(amt.text or "", what="amount", element=f"{where}/{path}")
+    value = _number(amt.text or "", path, where)
     if value < 0:
         raise BankFileError(f"amount {amt.text!r} is negative (the sign belongs in CdtDbtInd)",
                             element=f"{where}/{path}")
     return value, ccy
+
+
+def _number(text: str, path: str, where: str) -> Decimal:
+    """decimal_amount's value; the element's path is spelled out only for a refusal (two or three amounts an
+    entry: building the string each time cost more than the check)."""
+    raw = text.strip()
+    if len(raw) <= 2 * MAX_DIGITS and _NUMBER.fullmatch(raw):
+        return Decimal(raw)
+    return decimal_amount(text, what="amount", element=f"{where}/{path}")  # raises, naming the element
 
 
 def _direction(indicator: str, where: str) -> str:
@@ -518,7 +540,7 @@ def _entry_walker(ns: str):
         text = found.text
         if text is None or not text.strip():
             return None
-        return decimal_amount(text, what="amount", element=f"{where}/{path}")
+        return _number(text, path, where)
 
     def party_name(party) -> str:
         if party is None:
@@ -551,7 +573,7 @@ def _entry_walker(ns: str):
             if text and (text := text.strip()):
                 texts.append(text)
         for s_idx, strd in enumerate(rmt.findall(STRD), start=1):
-            spath = f"{where}/RmtInf/Strd[{s_idx}]"
+            spath = _Where(where, s_idx)
             extra = " ".join([a.text.strip() for a in strd.findall(ADDTL_RMT_INF) if a.text and a.text.strip()])
             docs = strd.findall(RFRD_DOC_INF)
             creditor_ref = strd.find(CDTR_REF_INF)
@@ -655,8 +677,6 @@ def _entry_walker(ns: str):
             for t_idx, tx in enumerate(ntry_details.findall(TX_DTLS), start=1):
                 txs.append((f"{where}/NtryDtls[{d_idx}]/TxDtls[{t_idx}]", tx))
 
-        base = dict(currency=currency, value_date=value, booking_date=booking, channel=channel,
-                    bank_code=bank_code, raw=raw, reversal=reversal)
         split = len(txs) > 1 and all(tx_amount(tx, p) is not None for p, tx in txs)
         if split:
             out = []
@@ -674,7 +694,8 @@ def _entry_walker(ns: str):
                     amount=tx_value, direction=tx_direction, payer_name=name, payer_account=account,
                     end_to_end_id=e2e, remittance=tuple(items), unstructured=" ".join(texts),
                     source_line=f"{tpath} (line {line})" if line else tpath,
-                    **{**base, "currency": tx_ccy},
+                    currency=tx_ccy, value_date=value, booking_date=booking, channel=channel,
+                    bank_code=bank_code, raw=raw, reversal=reversal,
                 ))
             if total != amount:
                 warnings.append(f"element {where}: batch booking of {amount} {currency} but its TxDtls add up to "
@@ -685,9 +706,8 @@ def _entry_walker(ns: str):
             name, account, e2e, items, texts = details(tx, tpath, direction)
             if not texts and addtl and not items:
                 texts.append(addtl)
-            return [Entry(bank_reference=reference, amount=amount, direction=direction, payer_name=name,
-                          payer_account=account, end_to_end_id=e2e, remittance=tuple(items),
-                          unstructured=" ".join(texts), source_line=source, **base)]
+            return [Entry(reference, amount, direction, currency, value, booking, channel, name, account, e2e,
+                          tuple(items), " ".join(texts), bank_code, raw, source, reversal)]
         names, accounts, items, texts = [], [], [], []
         for tpath, tx in txs:
             name, account, _e2e, tx_items, tx_texts = details(tx, tpath, direction)
@@ -707,7 +727,8 @@ def _entry_walker(ns: str):
             remittance=tuple(items),
             unstructured=" ".join(texts),
             source_line=source,
-            **base,
+            currency=currency, value_date=value, booking_date=booking, channel=channel,
+            bank_code=bank_code, raw=raw, reversal=reversal,
         )]
 
     return entry
