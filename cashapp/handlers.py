@@ -15,8 +15,9 @@ from .services import matching_after_import, matching_retry_after_commit, matchi
 
 
 @receiver(bank_file_imported, dispatch_uid="cashapp-match-after-import")
-def _match_after_import(sender, bank_file, **kwargs) -> None:
-    matching_after_import(bank_file)
+def _match_after_import(sender, bank_file, match=True, **kwargs) -> None:
+    if match:
+        matching_after_import(bank_file)
 
 
 @receiver(invoices_imported, dispatch_uid="cashapp-retry-after-invoice-import")

@@ -55,9 +55,10 @@ def _noop(stage: str) -> None:
 
 
 def bank_file_import(*, data: bytes, file_name: str, actor=None, csv_mapping=None,
-                     progress: Progress | None = None) -> BankFile:
+                     progress: Progress | None = None, match: bool = True) -> BankFile:
     """Import one file in the current tenant scope. The returned BankFile has `duplicate` set: True when
-    these exact bytes were imported before (then nothing new was created)."""
+    these exact bytes were imported before (then nothing new was created). `match=False` stores the file without
+    the matching run that listeners start after an import (a back-fill matched later in one run)."""
     progress = progress or _noop
     file_name = stored_file_name(file_name)  # it also heads a refusal's message
     sha256 = hashlib.sha256(data).hexdigest()
@@ -76,13 +77,13 @@ def bank_file_import(*, data: bytes, file_name: str, actor=None, csv_mapping=Non
     # allocates millions of objects that all survive, and the writer gives up the GIL at every send of COPY data.
     try:
         with interpreter_tuned_for_bulk_work():
-            return _import(stream, checks, sha256, data, file_name, actor, progress)
+            return _import(stream, checks, sha256, data, file_name, actor, progress, match)
     except BankFileError as exc:  # raised while reading the rest of a camt file: the transaction is rolled back
         raise BankFileRefused(f"{file_name}: {exc}") from None
 
 
 def _import(stream, checks: FileChecks, sha256: str, data: bytes, file_name: str, actor,
-            progress: Progress) -> BankFile:
+            progress: Progress, match: bool = True) -> BankFile:
     with transaction.atomic():
         tenant_id = current_tenant_id()
         # One import per tenant at a time: two uploads of the same or overlapping files must not race
@@ -118,7 +119,7 @@ def _import(stream, checks: FileChecks, sha256: str, data: bytes, file_name: str
             "remittances": [None, bank_file.remittances],
         }, actor=actor)
         # Cash application builds on payments, not the reverse: it listens (a matching run after the commit).
-        bank_file_imported.send(sender=BankFile, bank_file=bank_file)
+        bank_file_imported.send(sender=BankFile, bank_file=bank_file, match=match)
     log.info("bank file %s imported for tenant %s: %s payments, %s duplicates", bank_file.pk, tenant_id,
              bank_file.payments_created, bank_file.duplicates_skipped)
     bank_file.duplicate = False

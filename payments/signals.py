@@ -6,4 +6,4 @@ are stored (never for a duplicate file); receivers enqueue their work with `tran
 
 from django.dispatch import Signal
 
-bank_file_imported = Signal()  # sender=BankFile, bank_file=the stored BankFile
+bank_file_imported = Signal()  # sender=BankFile, bank_file=the stored BankFile, match=False: store only

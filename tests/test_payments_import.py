@@ -168,3 +168,21 @@ def test_import_command(tenant, tmp_path, capsys):
     bad.write_bytes(b"<Document><nope")
     with pytest.raises(CommandError, match="bad.xml"):
         call_command("import_bank_file", str(bad), tenant=tenant.slug)
+
+
+def test_import_command_no_match_stores_the_file_without_a_matching_run(tenant, tmp_path, capsys):
+    from django.core.management import call_command
+
+    from cashapp.models import MatchingRun
+
+    path = tmp_path / "statement.xml"
+    path.write_bytes(camt053([Credit("N1", "10.00")]))
+    call_command("import_bank_file", "--no-match", str(path), tenant=tenant.slug)
+    assert "1 payments created" in capsys.readouterr().out
+    again = tmp_path / "statement2.xml"
+    again.write_bytes(camt053([Credit("N2", "12.00")]))
+    with tenant_context(tenant):
+        assert not MatchingRun.objects.exists()
+    call_command("import_bank_file", str(again), tenant=tenant.slug)
+    with tenant_context(tenant):
+        assert MatchingRun.objects.count() == 1

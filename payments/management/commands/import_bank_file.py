@@ -21,9 +21,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="tenant slug")
         parser.add_argument("--mapping", help="name of a saved CSV mapping, or a JSON file holding one")
+        parser.add_argument("--no-match", action="store_true",
+                            help="store the file without starting its matching run (a back-fill matched later by "
+                                 "apply_cash)")
         parser.add_argument("file", type=Path)
 
-    def handle(self, *args, tenant, file, mapping=None, **options):
+    def handle(self, *args, tenant, file, mapping=None, no_match=False, **options):
         try:
             data = file.read_bytes()
         except OSError as exc:
@@ -33,7 +36,8 @@ class Command(BaseCommand):
             with (origin_context(RequestOrigin(channel="command")), tenant_context(tenant_obj),
                   failures_refused("The bank file import", tenant=tenant_obj.pk)):
                 csv_mapping = self._mapping(mapping) if mapping else None
-                bank_file = bank_file_import(data=data, file_name=file.name, csv_mapping=csv_mapping)
+                bank_file = bank_file_import(data=data, file_name=file.name, csv_mapping=csv_mapping,
+                                             match=not no_match)
         except ApplicationError as exc:
             raise CommandError(exc.message)
         if bank_file.duplicate:
