@@ -75,6 +75,38 @@ def test_ambiguous_payment_is_suggested_never_posted(tenant):
         assert all(s.explanation for s in ranked)
 
 
+def test_a_chunk_commits_asynchronously_and_notes_the_payer_of_what_it_only_suggests(tenant, monkeypatch):
+    """A chunk's commit does not wait for the disk (its cursor commits with it: a chunk lost to a server crash is
+    redone); the run's begin and finish, and every other transaction, still do."""
+    from django.db import connection
+
+    import cashapp.services.runs as runs
+
+    seen = []
+    record = runs._record_decisions
+
+    def spying(*args, **kwargs):
+        with connection.cursor() as cur:
+            cur.execute("SHOW synchronous_commit")
+            seen.append(cur.fetchone()[0])
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "_record_decisions", spying)
+    with tenant_context(tenant):
+        customer = CustomerFactory(name="Stark Industries")
+        InvoiceFactory(customer=customer, amount=D("500.00"))
+        InvoiceFactory(customer=customer, amount=D("500.00"))
+        import_credits([Credit("AMBIG", "500.00", payer="STARK INDUSTRIES")])
+        run = matching_run_create()
+    run = matching_run_execute(tenant_id=tenant.pk, run_id=run.pk)
+    assert (run.status, run.suggested, seen) == ("done", 1, ["off"])
+    with connection.cursor() as cur:
+        cur.execute("SHOW synchronous_commit")
+        assert cur.fetchone()[0] == "on"  # SET LOCAL: gone with the chunk's transaction
+    with tenant_context(tenant):
+        assert Payment.objects.get(bank_reference="AMBIG").customer_id == customer.pk
+
+
 def test_a_finished_run_does_nothing_again_and_a_new_run_skips_posted_payments(tenant):
     _, invoices = ledger(tenant, 2)
     with tenant_context(tenant):
