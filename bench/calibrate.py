@@ -121,8 +121,8 @@ def main() -> None:
             REPORT_PATH.write_text(json.dumps(data, indent=1) + "\n")
             print(f"report written to {REPORT_PATH}")
         if args.svg:
-            write_reliability_svg(args.svg, data["bands"], title="Matcher confidence against share right "
-                                  f"({data['decisions']:,} decisions: {data['source']})")
+            write_reliability_svg(args.svg, data["bands"],
+                                  title=f"Confidence against share right, {data['decisions']:,} decisions")
             print(f"chart written to {args.svg}")
     if args.write:
         source = args.source or ", ".join(path.name for path in args.rows)
