@@ -120,6 +120,7 @@ def time_phases() -> Counter:
         finally:
             totals["set-up: build index"] += time.perf_counter() - started
     MatchIndex.build = classmethod(timed_build)
+    wrap(MatchIndex, "refresh", "set-up: refresh: the index itself (Python)")
     return totals
 
 
@@ -204,15 +205,19 @@ def worker_process(phases_file: str, db: str) -> None:
     phases = time_phases()
     received: dict[str, float] = {}
 
+    from cashapp import warm
+
     @task_prerun.connect(weak=False)
     def started(task_id=None, **_):
         phases.clear()
         received[task_id] = time.time()
+        phases["refresh rows"] = -warm.stats["rows read by refreshes"]
 
     @task_postrun.connect(weak=False)
     def ended(task_id=None, task=None, args=None, **_):
         if task is None or task.name != "cashapp.matching_run_execute":
             return
+        phases["refresh rows"] += warm.stats["rows read by refreshes"]
         line = {"run_id": int(args[1]), "started": received.pop(task_id, None), "ended": time.time(), **phases}
         with open(phases_file, "a") as out:
             out.write(json.dumps(line) + "\n")
@@ -266,9 +271,11 @@ def report_worker(label: str, elapsed: float, imported: float, phases: dict, run
     match = phases.get("match: load payments", 0) + phases.get("match: match", 0)
     task = phases.get("ended", 0) - phases.get("started", 0)
     refresh = phases.get("set-up: refresh", 0)
+    python = phases.get("set-up: refresh: the index itself (Python)", 0)
     print(f"{label}: {elapsed * 1000:7.0f} ms | import {phases.get('_import', 0) * 1000:4.0f}, hop {hop * 1000:4.0f}, "
           f"run {phases.get('run', 0) * 1000:.0f}: begin {phases.get('begin', 0) * 1000:.0f}, index {index * 1000:.0f} "
-          f"(refresh {refresh * 1000:.0f}, of it customers {phases.get('set-up: load customers', 0) * 1000:.0f}), "
+          f"(refresh {refresh * 1000:.0f}: SQL and rows {(refresh - python) * 1000:.0f}, index {python * 1000:.0f}, "
+          f"customers {phases.get('set-up: load customers', 0) * 1000:.0f}; {phases.get('refresh rows', 0):.0f} rows), "
           f"list {(setup - index) * 1000:3.0f}, match {match * 1000:4.0f}, "
           f"write {phases.get('write: commit chunks (writer thread)', 0) * 1000:4.0f}, "
           f"finish {phases.get('finish', 0) * 1000:4.0f}, task {task * 1000:4.0f} ms"

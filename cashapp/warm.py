@@ -163,6 +163,7 @@ def _refresh(kept: WarmIndex) -> bool:
         cur.execute(_CHANGED, {"t": tenant_id, "open": list(INVOICE_OUTSTANDING), "since": kept.watermark,
                                "consumed": pg_array(sorted(index.consumed))})
         rows = cur.fetchall()
+    stats["rows read by refreshes"] += len(rows)
     watermark, open_count, payer_counts, payer_versions = rows[0][0], rows[0][1], rows[0][2:5], set(rows[0][5])
     open_rows, closed = [], list(index.consumed - {row[6] for row in rows})  # consumed, and deleted since
     for row in rows:
