@@ -10,6 +10,10 @@ broker), so the time printed is the import and its run, end to end. The run is s
 (the tenant's index: customers, open invoices, build; then listing the run's payments), matching, and writing
 (the writer thread's commits). Last, for comparison, a run of every waiting payment: what an import's run did
 before runs had a scope.
+
+`--worker` (with REDIS_URL): the runs go to a real Celery worker process instead, started by the bench; a first run
+of every waiting payment builds the worker's index and keeps it, then `--files` small files are imported one after
+the other, each timed from the import's start until its run's row says done, with the worker's phases.
 """
 
 from __future__ import annotations
