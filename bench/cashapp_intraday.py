@@ -10,6 +10,10 @@ broker), so the time printed is the import and its run, end to end. The run is s
 (the tenant's index: customers, open invoices, build; then listing the run's payments), matching, and writing
 (the writer thread's commits). Last, for comparison, a run of every waiting payment: what an import's run did
 before runs had a scope.
+
+`--worker` (with REDIS_URL): the runs go to a real Celery worker process instead, started by the bench; a first run
+of every waiting payment builds the worker's index and keeps it, then `--files` small files are imported one after
+the other, each timed from the import's start until its run's row says done, with the worker's phases.
 """
 
 from __future__ import annotations
@@ -44,15 +48,21 @@ def parse_args():
     p.add_argument("--db", default="o2c_bench_intraday")
     p.add_argument("--statements", action="store_true",
                    help="also print the run's SQL statements by time spent (execute, copy, commit; all threads)")
+    p.add_argument("--skew", action="store_true", help="customer sizes skewed (Zipf 0.8: the largest holds ~4 %%)")
+    p.add_argument("--worker", action="store_true",
+                   help="runs on a real Celery worker (REDIS_URL); after a first run warms its index, time "
+                        "--files imports of --file payments each, from the import's start to its run's end")
+    p.add_argument("--files", type=int, default=5, help="with --worker: how many small files, one after the other")
+    p.add_argument("--as-worker", metavar="PHASES_FILE", help=argparse.SUPPRESS)  # the worker process itself
     return p.parse_args()
 
 
-def camt053(payments) -> bytes:
+def camt053(payments, number: int = 1) -> bytes:
     """The generated payments as one camt.053 statement (payer, account, structured and free remittance)."""
     parts = ['<?xml version="1.0" encoding="UTF-8"?>',
              '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>',
-             "<GrpHdr><MsgId>INTRADAY-1</MsgId><CreDtTm>2026-01-02T10:00:00</CreDtTm></GrpHdr>",
-             "<Stmt><Id>INTRADAY-1</Id><CreDtTm>2026-01-02T10:00:00</CreDtTm>",
+             f"<GrpHdr><MsgId>INTRADAY-{number}</MsgId><CreDtTm>2026-01-02T10:00:00</CreDtTm></GrpHdr>",
+             f"<Stmt><Id>INTRADAY-{number}</Id><CreDtTm>2026-01-02T10:00:00</CreDtTm>",
              "<Acct><Id><IBAN>DE89370400440532013000</IBAN></Id><Ccy>USD</Ccy></Acct>"]
     for p in payments:
         remittance = f"<Ustrd>{escape(p.text[:140])}</Ustrd>" if p.text else ""
@@ -94,9 +104,13 @@ def time_phases() -> Counter:
                 totals[label] += time.perf_counter() - started
         setattr(module, name, timed)
 
-    for name, label in (("_execute", "run"), ("_run_setup", "set-up"),
+    import cashapp.warm as warm
+
+    for name, label in (("checkout", "set-up: index (refresh or build)"), ("_refresh", "set-up: refresh"),
                         ("customer_records", "set-up: load customers"),
-                        ("open_invoice_records", "set-up: load open invoices"),
+                        ("open_invoice_records", "set-up: load open invoices")):
+        wrap(warm, name, label)
+    for name, label in (("_execute", "run"), ("_run_setup", "set-up"),
                         ("payment_records", "match: load payments"), ("match_payments", "match: match"),
                         ("_commit_chunk", "write: commit chunks (writer thread)"),
                         ("_run_begin", "begin"), ("_run_finish", "finish")):
@@ -110,6 +124,7 @@ def time_phases() -> Counter:
         finally:
             totals["set-up: build index"] += time.perf_counter() - started
     MatchIndex.build = classmethod(timed_build)
+    wrap(MatchIndex, "refresh", "set-up: refresh: the index itself (Python)")
     return totals
 
 
@@ -157,13 +172,13 @@ def time_statements() -> Counter:
 
 def report(label: str, elapsed: float, run, phases: Counter, statements: Counter | None,
            imported: bool = False) -> None:
-    index = sum(phases[k] for k in ("set-up: load customers", "set-up: load open invoices", "set-up: build index"))
+    index = phases["set-up: index (refresh or build)"]
     print(f"\n{label}: {elapsed:.2f} s")
     print(f"  run {run.pk} ({run.run_scope.describe()}): {run.payments_done:,} payments, {run.auto_applied:,} applied, "
           f"{run.suggested:,} suggested, {run.unmatched:,} unmatched, {run.unchanged:,} as before")
     print(f"  run, from start to end            {phases['run']:7.3f} s")
     print(f"    set-up                          {phases['set-up']:7.3f} s")
-    for key in ("set-up: load customers", "set-up: load open invoices", "set-up: build index"):
+    for key in ("set-up: load customers", "set-up: load open invoices", "set-up: build index", "set-up: refresh"):
         print(f"      {key[8:]:<30}{phases[key]:7.3f} s")
     print(f"      list the run's payments       {phases['set-up'] - index:7.3f} s")
     print(f"    match: load payments            {phases['match: load payments']:7.3f} s")
@@ -181,8 +196,154 @@ def report(label: str, elapsed: float, run, phases: Counter, statements: Counter
             print(f"    {seconds:7.3f} s  {text}")
 
 
+def worker_process(phases_file: str, db: str) -> None:
+    """The Celery worker of `--worker`: the app's worker, solo pool, every queue, with the bench's phase timers
+    around the run's steps; each task's phases go to `phases_file` as one JSON line when it ends."""
+    import json
+
+    setup_django(db)
+    from celery.signals import task_postrun, task_prerun
+
+    from o2c.celery import all_queues, app
+
+    phases = time_phases()
+    received: dict[str, float] = {}
+
+    from cashapp import warm
+
+    @task_prerun.connect(weak=False)
+    def started(task_id=None, **_):
+        phases.clear()
+        received[task_id] = time.time()
+        phases["refresh rows"] = -warm.stats["rows read by refreshes"]
+
+    @task_postrun.connect(weak=False)
+    def ended(task_id=None, task=None, args=None, **_):
+        if task is None or task.name != "cashapp.matching_run_execute":
+            return
+        phases["refresh rows"] += warm.stats["rows read by refreshes"]
+        line = {"run_id": int(args[1]), "started": received.pop(task_id, None), "ended": time.time(), **phases}
+        with open(phases_file, "a") as out:
+            out.write(json.dumps(line) + "\n")
+
+    app.worker_main(["worker", "--pool", "solo", "--queues", all_queues(), "--loglevel", "WARNING", "-O", "fair",
+                     "--without-gossip", "--without-mingle", "--without-heartbeat", "--concurrency", "1"])
+
+
+def start_worker(args, phases_file: str):
+    import subprocess
+
+    env = {**os.environ, "O2C_DB_NAME": args.db}
+    return subprocess.Popen([sys.executable, __file__, "--as-worker", phases_file, "--db", args.db], cwd=ROOT,
+                            env=env)
+
+
+def run_done(tenant, run_id: int, deadline: float, worker) -> tuple[object, float]:
+    """Poll the run's row (every 2 ms) until it has ended; (the run, time.time() when seen ended)."""
+    from cashapp.models import MatchingRun
+    from o2c.tenancy import tenant_context
+
+    while True:
+        with tenant_context(tenant):
+            run = MatchingRun.objects.get(pk=run_id)
+        if run.status not in ("queued", "running"):
+            return run, time.time()
+        if time.monotonic() > deadline or worker.poll() is not None:
+            raise SystemExit(f"run {run_id} still {run.status}: the worker is stuck or gone")
+        time.sleep(0.002)
+
+
+def worker_phases(phases_file: str, run_id: int) -> dict:
+    """The worker's JSON line for the run (written just after the task returns: wait for it a little)."""
+    import json
+
+    for _ in range(2000):
+        if os.path.exists(phases_file):
+            with open(phases_file) as f:
+                for line in f:
+                    data = json.loads(line)
+                    if data["run_id"] == run_id:
+                        return data
+        time.sleep(0.005)
+    return {}
+
+
+def report_worker(label: str, elapsed: float, imported: float, phases: dict, run) -> None:
+    hop = phases.get("started", 0) - imported
+    setup = phases.get("set-up", 0)
+    index = phases.get("set-up: index (refresh or build)", 0)
+    match = phases.get("match: load payments", 0) + phases.get("match: match", 0)
+    task = phases.get("ended", 0) - phases.get("started", 0)
+    refresh = phases.get("set-up: refresh", 0)
+    python = phases.get("set-up: refresh: the index itself (Python)", 0)
+    print(f"{label}: {elapsed * 1000:7.0f} ms | import {phases.get('_import', 0) * 1000:4.0f}, hop {hop * 1000:4.0f}, "
+          f"run {phases.get('run', 0) * 1000:.0f}: begin {phases.get('begin', 0) * 1000:.0f}, index {index * 1000:.0f} "
+          f"(refresh {refresh * 1000:.0f}: SQL and rows {(refresh - python) * 1000:.0f}, index {python * 1000:.0f}, "
+          f"customers {phases.get('set-up: load customers', 0) * 1000:.0f}; {phases.get('refresh rows', 0):.0f} rows), "
+          f"list {(setup - index) * 1000:3.0f}, match {match * 1000:4.0f}, "
+          f"write {phases.get('write: commit chunks (writer thread)', 0) * 1000:4.0f}, "
+          f"finish {phases.get('finish', 0) * 1000:4.0f}, task {task * 1000:4.0f} ms"
+          f" | {run.payments_done} payments: {run.auto_applied} applied, {run.suggested} suggested, "
+          f"{run.unmatched} unmatched")
+
+
+def main_worker(args, tenant, new) -> None:
+    """`--worker`: a first run of every waiting payment warms the worker's index, then --files small imports."""
+    import statistics
+    import tempfile
+
+    from cashapp.models import MatchingRun
+    from cashapp.services import matching_run_create
+    from cashapp.tasks import matching_run_execute_task
+    from o2c.tenancy import tenant_context
+    from payments.services import bank_file_import
+
+    phases_file = os.path.join(tempfile.mkdtemp(prefix="intraday-"), "phases.jsonl")
+    worker = start_worker(args, phases_file)
+    try:
+        started = time.time()
+        with tenant_context(tenant):
+            run = matching_run_create(trigger="command")
+        matching_run_execute_task.delay(tenant.pk, run.pk)
+        run, done = run_done(tenant, run.pk, time.monotonic() + 3600, worker)
+        phases = worker_phases(phases_file, run.pk)
+        print(f"first run on the worker (builds and keeps the index; every waiting payment): {done - started:.2f} s, "
+              f"index {phases.get('set-up: index (refresh or build)', 0):.2f} s, "
+              f"{run.payments_done:,} payments, status {run.status}")
+        times = []
+        for n in range(args.files):
+            batch = new[n * args.file:(n + 1) * args.file]
+            data = camt053(batch, number=n + 2)
+            started = time.time()
+            with tenant_context(tenant):
+                bank_file = bank_file_import(data=data, file_name=f"intraday-{n + 2}.xml")
+            imported = time.time()
+            with tenant_context(tenant):
+                run_id = MatchingRun.objects.filter(bank_file=bank_file).values_list("pk", flat=True).get()
+            run, done = run_done(tenant, run_id, time.monotonic() + 600, worker)
+            phases = {**worker_phases(phases_file, run_id), "_import": imported - started}
+            times.append(done - started)
+            report_worker(f"file {n + 1}: import to run done", done - started, imported, phases, run)
+        print(f"\n{args.file}-payment camt.053, import to its run done on the worker, median of {len(times)}: "
+              f"{statistics.median(times) * 1000:.0f} ms (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(30)
+        except Exception:
+            worker.kill()
+
+
 def main() -> None:
     args = parse_args()
+    if args.as_worker:
+        worker_process(args.as_worker, args.db)
+        return
+    if args.worker:
+        if not os.environ.get("REDIS_URL"):
+            raise SystemExit("--worker needs REDIS_URL (the broker the worker and this process share)")
+        # A queue of this bench's own: a worker of another session on the same Redis does not take its tasks.
+        os.environ["O2C_CELERY_QUEUE"] = f"o2c-bench-intraday-{os.getpid()}"
     print(machine_speed())
     ensure_database(args.db, fresh=True)
     setup_django(args.db)
@@ -197,8 +358,10 @@ def main() -> None:
     from payments.services import bank_file_import
 
     tenant = Tenant.objects.using("owner").get_or_create(slug=TENANT_SLUG, defaults={"name": "Bench intraday"})[0]
-    data = cashapp_data.generate(seed=args.seed, n_payments=args.waiting + args.file, n_invoices=args.invoices,
-                                 n_customers=args.customers)
+    files = args.files if args.worker else 1
+    data = cashapp_data.generate(seed=args.seed, n_payments=args.waiting + args.file * files,
+                                 n_invoices=args.invoices, n_customers=args.customers,
+                                 skew=0.8 if args.skew else None)
     waiting, new = data.payments[:args.waiting], data.payments[args.waiting:]
     started = time.perf_counter()
     load(tenant.pk, data.customers, data.invoices, waiting)
@@ -209,6 +372,9 @@ def main() -> None:
     gc.freeze()
     with tenant_context(tenant):
         CashAppSettings.objects.update(match_after_import=True, send_receipts=False)
+    if args.worker:
+        main_worker(args, tenant, new)
+        return
 
     phases = time_phases()
     statements = time_statements() if args.statements else None

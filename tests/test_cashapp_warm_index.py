@@ -98,6 +98,38 @@ def test_the_next_run_refreshes_the_kept_index_and_sees_what_changed_between_run
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_payer_side_is_read_again_only_when_a_customer_alias_or_account_changed(tenant):
+    _manual_runs(tenant)
+    customer, invoices = _ledger(tenant)
+    with tenant_context(tenant):
+        alias = CustomerAlias.objects.create(customer=customer, alias="GCPD Accounts", normalized="GCPD ACCOUNTS")
+    _run(tenant, [Credit("R1", invoices[0].amount, payer="Wayne Enterprises",
+                         invoices=((invoices[0].number, invoices[0].amount),))])
+    _run(tenant)  # the first refresh reads the payer side (and whatever the first run's postings taught it)
+    payers = _kept_index(tenant).payers
+    assert any("GCPD" in str(key) for key in payers.by_name)
+
+    with tenant_context(tenant):  # an invoice changes, no customer does: the payer side is kept as it is
+        InvoiceFactory(customer=customer, number="INV-008888", amount=D("88.00"))
+    _run(tenant)
+    assert _kept_index(tenant).payers is payers
+    assert 88 in {int(v) for v in _kept_index(tenant).open.values()}
+
+    with tenant_context(tenant):  # deleted: no row left to show it but the count
+        alias.delete()
+    _run(tenant)
+    assert _kept_index(tenant).payers is not payers
+    assert not any("GCPD" in str(key) for key in _kept_index(tenant).payers.by_name)
+    payers = _kept_index(tenant).payers
+
+    with tenant_context(tenant):  # renamed: its row was written since the watermark
+        type(customer).objects.filter(pk=customer.pk).update(name="Wayne Holdings")
+    _run(tenant)
+    assert _kept_index(tenant).payers is not payers
+    assert _kept_index(tenant).customers[customer.pk].name == "Wayne Holdings"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_what_the_index_consumed_is_read_back_from_the_ledger_not_trusted(tenant):
     """A posting refused or never committed leaves the matcher's in-memory balance wrong: the next refresh
     takes the ledger's word for every invoice the index consumed."""
@@ -262,6 +294,11 @@ def test_a_refreshed_index_is_the_index_a_build_would_give():
     for amount in (D("100.00"), D("250.00"), D("98.00"), D("245.00")):
         assert sorted(index.settling_exactly(amount, "USD", 1000)) == \
             sorted(fresh.settling_exactly(amount, "USD", 1000))
+    # The ledger-wide table of discounted amounts was kept through the refresh, not built again, and holds what
+    # a fresh one does.
+    assert index._discounted_all is not None
+    assert {k: sorted(v) for k, v in index._discounted_all.items() if v} == \
+        {k: sorted(v) for k, v in fresh._discounted_all.items() if v}
 
 
 def test_a_refresh_without_what_the_index_consumed_is_refused():
