@@ -7,6 +7,8 @@ PaymentReceipt is taken before sending, so a task that runs twice sends once.
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
@@ -19,16 +21,24 @@ from .models import Application, PaymentReceipt
 
 
 def payment_receipts_send(payment_ids: list[int]) -> int:
+    """Receipts for these payments, looked up in three queries whatever their number (a run's chunk posts
+    thousands): the payments, their customers' e-mail contacts, and the applications of those with one."""
     sent = 0
-    payments = Payment.objects.filter(pk__in=payment_ids, customer__isnull=False).exclude(status="unapplied")
-    for payment in payments.select_related("customer").order_by("pk"):
-        contacts = CustomerContact.objects.filter(customer_id=payment.customer_id, receives_remittance_receipts=True,
-                                                  preferred_channel=Channel.EMAIL).exclude(email="")
-        recipients = sorted({c.email for c in contacts})
-        if not recipients:
-            continue
-        applications = list(Application.objects.filter(payment=payment).select_related("invoice").order_by("pk"))
-        applied = sum((a.applied_amount for a in applications), payment.amount * 0)
+    payments = list(Payment.objects.filter(pk__in=payment_ids, customer__isnull=False).exclude(status="unapplied")
+                    .select_related("customer").order_by("pk"))
+    emails = defaultdict(set)
+    for customer_id, email in (CustomerContact.objects.filter(
+            customer_id__in={p.customer_id for p in payments}, receives_remittance_receipts=True,
+            preferred_channel=Channel.EMAIL).exclude(email="").values_list("customer_id", "email")):
+        emails[customer_id].add(email)
+    payments = [p for p in payments if emails.get(p.customer_id)]
+    applications = defaultdict(list)
+    for a in (Application.objects.filter(payment_id__in=[p.pk for p in payments]).select_related("invoice")
+              .order_by("pk")):
+        applications[a.payment_id].append(a)
+    for payment in payments:
+        recipients = sorted(emails[payment.customer_id])
+        applied = sum((a.applied_amount for a in applications[payment.pk]), payment.amount * 0)
         try:
             with transaction.atomic():
                 PaymentReceipt.objects.create(payment=payment, customer_id=payment.customer_id,
@@ -36,7 +46,8 @@ def payment_receipts_send(payment_ids: list[int]) -> int:
         except IntegrityError:
             continue  # sent before
         send_mail(subject=f"Payment received: {money_display(payment.amount, payment.currency)}",
-                  message=_receipt_text(payment, applications), from_email=None, recipient_list=recipients)
+                  message=_receipt_text(payment, applications[payment.pk]), from_email=None,
+                  recipient_list=recipients)
         sent += 1
     return sent
 

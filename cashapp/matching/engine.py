@@ -127,6 +127,7 @@ class MatchIndex:
         self._blocks: dict[tuple[int, str], tuple[list[list], dict[int, list]]] = {}
         self.with_discount: dict[int, dict[int, None]] = defaultdict(dict)  # customer -> invoices offering one
         self._after_discount: dict[tuple[int, str], dict[Decimal, list[int]]] = {}
+        self._by_balance: dict[tuple[int, str], dict[Decimal, list[int]]] = {}  # see settled_by
         self._part_paid: dict[Decimal, list[int]] = defaultdict(list)  # balances left by this run's postings
         self._discounted_all: dict[Decimal, list[int]] | None = None  # see settling_exactly()
         self.consumed: set[int] = set()  # invoices consume() changed since the index was built or refreshed
@@ -273,7 +274,7 @@ class MatchIndex:
                     discounted[inv.amount - d].append(inv.id)
         # The per-customer views built on first use are built again on next use; the balances this index
         # consumed are the ledger's again, so nothing is findable by what a run left over.
-        for views in (self._live, self._after_discount, self._blocks):
+        for views in (self._live, self._after_discount, self._blocks, self._by_balance):
             for key in [k for k in views if k[0] in touched_customers]:
                 del views[key]
         self._part_paid = defaultdict(list)
@@ -327,10 +328,20 @@ class MatchIndex:
     def settled_by(self, customer_id: int, currency: str, amount: Decimal) -> tuple[list[int], list[int]]:
         """The customer's live invoices whose open balance is `amount`, and those it settles less an
         early-pay discount (whether the discount was earned is for the caller to judge)."""
-        candidates = chain(_ids(self.by_amount.get(amount)), self._part_paid.get(amount, ()))
+        key = (customer_id, currency)
+        by_balance = self._by_balance.get(key)
+        if by_balance is None:
+            # The customer's own invoices by open balance, built on first use: an amount thousands of invoices of
+            # the ledger share (100.00) costs this customer's few, not a walk over all of them per payment.
+            by_balance = self._by_balance[key] = defaultdict(list)
+            for i, inv in self.by_customer.get(customer_id, {}).items():
+                if inv.currency == currency and self.open[i] > 0:
+                    by_balance[self.open[i]].append(i)
+        # Balances this run left part-paid are findable by what is left (_part_paid); a view built after that
+        # holds them too, hence the dict.
+        candidates = dict.fromkeys(chain(by_balance.get(amount, ()), self._part_paid.get(amount, ())))
         exact = [i for i in candidates if self.open[i] == amount and self.invoices[i].customer_id == customer_id
                  and self.invoices[i].currency == currency]
-        key = (customer_id, currency)
         after_discount = self._after_discount.get(key)
         if after_discount is None:
             after_discount = self._after_discount[key] = defaultdict(list)
