@@ -1426,3 +1426,17 @@ def test_typos_from_unknown_payers_are_found_the_same_by_amount_as_by_spelling(m
     by_amount = decide()
     monkeypatch.setattr(MatchIndex, "settling_exactly", lambda self, amount, currency, limit: None)
     assert decide() == by_amount
+
+
+def test_two_invoice_numbers_glued_by_a_wrapped_text_are_both_paid():
+    # An MT940 :86: wrapped at its width and joined again: '0084600' and '0084558' as one run of digits.
+    d = one(NOISY, pay("820.00", name=ACME_NAME, text="INVOICES 00846000084558"))
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == sorted([paid_in_full(84600, "320.00"), paid_in_full(84558, "500.00")])
+
+
+def test_a_bundle_paid_beyond_its_invoices_goes_to_a_clerk():
+    # Two invoices named and 400.00 more paid: an invoice cut off the remittance is likelier than an overpayment.
+    d = one(NOISY, pay("1220.00", name=ACME_NAME, text="INV-0084600 INV-0084558"))
+    assert d.outcome == SUGGEST
+    assert ev.against("a bundle paid beyond the invoices it names") in d.best.evidence

@@ -718,7 +718,27 @@ def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, li
     return allocations, ZERO, notes, found
 
 
+def _unglued(refs: list[_Ref], idx: MatchIndex) -> list[_Ref]:
+    """Two numbers written without a space between them ('41279114135254': a text wrapped at the field's width
+    and joined again) are two invoices when the digits cut in exactly one place into two numbers of the ledger."""
+    out = []
+    for ref in refs:
+        key = ref.key
+        if ref.line is None and len(ref.keys) == 1 and len(key) >= 8 and key.isdigit() and key not in idx.by_ref \
+                and key not in idx.by_po:
+            by_ref = idx.by_ref
+            cuts = [(left, right) for c in range(3, len(key) - 2)
+                    if (left := reference_key(key[:c])) in by_ref and (right := reference_key(key[c:])) in by_ref]
+            if len(cuts) == 1:
+                (left, right), = cuts
+                out += [_Ref((left,), None, left), _Ref((right,), None, right)]
+                continue
+        out.append(ref)
+    return out
+
+
 def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
+    refs = _unglued(refs, idx)
     resolved = []
     families = {c for cid in payers for c in idx.family(cid)}
     for ref in refs:
@@ -861,6 +881,10 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
         found.append(ev.against("the excess settles another open invoice of the payer"))
         notes.append(f"the {_money(on_account, p.currency)} left over is what invoice {other} has open: "
                      "not posted as an overpayment")
+    elif on_account > 0 and len(allocations) > 1:
+        found.append(ev.against("a bundle paid beyond the invoices it names"))
+        notes.append(f"{_money(on_account, p.currency)} more than the {len(allocations)} invoices named: an invoice "
+                     "not read is likelier than an overpayment")
     explanation = "; ".join(notes + ([aside] if aside else []) + amount_notes + [payer_note])
     customer_id = next(iter(customers)) if len(customers) == 1 else None
     return [_proposal(customer_id, allocations, on_account, found, explanation)]
