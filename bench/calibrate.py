@@ -6,7 +6,9 @@
                                      # how the table in use does on these rows: the settings page's benchmark
                                      # calibration (cashapp/matching/calibration_report.json) and a chart
 
-Several ROWS files are pooled (one per bank format, say).
+Several ROWS files are pooled (one per bank format, say). The independent benchmark's rows carry the confidence the
+matcher reported: fit (--write) on rows of a run made with the identity table, and --report on rows of a run made
+with the table being checked.
 
 ROWS.jsonl: one JSON object per decision with a proposal, holding at least "raw" (the evidence score before
 calibration, evidence.raw_score of the best proposal) and "correct" (whether posting that proposal would have been
@@ -57,16 +59,25 @@ def _read_rows(path: Path) -> list[tuple[float, bool]]:
     return rows
 
 
-def reliability(rows: list[tuple[float, bool]], points) -> list[str]:
-    """Per band of reported confidence: how many decisions, their mean confidence, and the share right."""
-    out = [f"  {'confidence':<14}{'decisions':>10}{'mean conf':>11}{'right %':>9}"]
+def bands(rows: list[tuple[float, bool]], points) -> list[dict]:
+    """Per band of reported confidence (through `points`): the decisions, their mean confidence, the share right."""
+    reported = [(calibration.calibrated(raw, points), ok) for raw, ok in rows]
+    out = []
     for lo, hi in zip(BINS, BINS[1:], strict=False):
-        band = [(calibration.calibrated(raw, points), ok) for raw, ok in rows
-                if lo <= calibration.calibrated(raw, points) < hi]
+        band = [(c, ok) for c, ok in reported if lo <= c < hi]
         if band:
-            mean = sum(c for c, _ in band) / len(band)
-            right = 100 * sum(ok for _, ok in band) / len(band)
-            out.append(f"  {f'{lo:.2f}-{min(hi, 1):.2f}':<14}{len(band):>10,}{mean:>11.3f}{right:>9.2f}")
+            out.append({"low": lo, "high": min(hi, 1.0), "count": len(band),
+                        "mean_confidence": round(sum(c for c, _ in band) / len(band), 4),
+                        "observed_right": round(sum(ok for _, ok in band) / len(band), 4)})
+    return out
+
+
+def reliability(rows: list[tuple[float, bool]], points) -> list[str]:
+    """The bands as printed lines."""
+    out = [f"  {'confidence':<14}{'decisions':>10}{'mean conf':>11}{'right %':>9}"]
+    for b in bands(rows, points):
+        span = f"{b['low']:.2f}-{b['high']:.2f}"
+        out.append(f"  {span:<14}{b['count']:>10,}{b['mean_confidence']:>11.3f}{100 * b['observed_right']:>9.2f}")
     return out
 
 
@@ -86,15 +97,8 @@ def trusted_from(points, floor: float):
 def report(rows: list[tuple[float, bool]], points, source: str) -> dict:
     """The settings page's benchmark calibration (cashapp.calibration's report shape): per band of reported
     confidence, the decisions, their mean confidence and the share right."""
-    bands = []
-    for lo, hi in zip(BINS, BINS[1:], strict=False):
-        band = [(c, ok) for c, ok in ((calibration.calibrated(raw, points), ok) for raw, ok in rows) if lo <= c < hi]
-        if band:
-            bands.append({"low": lo, "high": min(hi, 1.0), "count": len(band),
-                          "mean_confidence": round(sum(c for c, _ in band) / len(band), 4),
-                          "observed_right": round(sum(ok for _, ok in band) / len(band), 4)})
     return {"version": 1, "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "source": source,
-            "decisions": len(rows), "bands": bands}
+            "decisions": len(rows), "bands": bands(rows, points)}
 
 
 def main() -> None:
@@ -116,7 +120,9 @@ def main() -> None:
     fitted = trusted_from(calibration.fit(rows, min_block=args.min_block), args.trust_from)
     print(f"fitted ({len(fitted)} points):", *reliability(rows, fitted), sep="\n")
     if args.report or args.svg:
-        data = report(rows, in_use, args.source or ", ".join(path.name for path in args.rows))
+        # The rows hold what the matcher reported (the benchmark reads it from the database), already through the
+        # table in use: binned as they are, not through the table a second time.
+        data = report(rows, calibration.IDENTITY, args.source or ", ".join(path.name for path in args.rows))
         if args.report:
             REPORT_PATH.write_text(json.dumps(data, indent=1) + "\n")
             print(f"report written to {REPORT_PATH}")
