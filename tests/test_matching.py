@@ -267,11 +267,50 @@ def test_another_customers_invoice_for_another_amount_goes_to_a_clerk():
     assert "the invoices belong to another customer than the payer's" in d.best.explanation
 
 
-def test_two_customers_with_one_name_cannot_be_told_apart_by_amount():
-    people = [CustomerRecord(1, "Summit Steel Works Inc"), CustomerRecord(2, "SUMMIT STEEL WORKS LLC")]
-    d = one([inv(10, 1, "500.00"), inv(20, 2, "730.00")], pay("500.00", name="Summit Steel Works"), people=people)
+SUMMITS = [CustomerRecord(1, "Summit Steel Works Inc"), CustomerRecord(2, "SUMMIT STEEL WORKS LLC")]
+
+
+def test_two_customers_with_one_name_cannot_be_told_apart_by_an_amount_both_have():
+    d = one([inv(10, 1, "500.00"), inv(20, 2, "500.00")], pay("500.00", name="Summit Steel Works"), people=SUMMITS)
     assert d.outcome == SUGGEST
+    assert d.best.confidence <= 0.6
+    assert {allocs(pr)[0][0] for pr in d.proposals} == {10, 20}
+
+
+def test_two_customers_with_one_name_told_apart_by_an_amount_only_one_has():
+    d = one([inv(10, 1, "500.00"), inv(20, 2, "730.00")], pay("500.00", name="Summit Steel Works"), people=SUMMITS)
+    assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(10, "500.00")]
+    tie_broken = "two customers answer to the name; the amount settles only one's invoices"
+    assert d.best.confidence == pytest.approx(conf(0.97, None, "only: one open invoice has it", tie_broken))
+    assert d.best.confidence < conf(0.97, None, "only: one open invoice has it")
+
+
+def test_two_customers_with_one_name_told_apart_by_the_legal_form_written():
+    d = one([inv(10, 1, "500.00"), inv(20, 2, "730.00")], pay("730.00", name="Summit Steel Works, L.L.C."),
+            people=SUMMITS)
+    assert d.outcome == AUTO
+    assert d.customer_id == 2
+    assert allocs(d.best) == [paid_in_full(20, "730.00")]
+
+
+def test_the_legal_form_written_tells_namesakes_apart_when_both_have_the_amount():
+    # Banks send the account holder's legal name: the namesake of another form stays a candidate, far behind.
+    d = one([inv(10, 1, "500.00"), inv(20, 2, "500.00")], pay("500.00", name="SUMMIT STEEL WORKS LLC"),
+            people=SUMMITS)
+    assert d.outcome == AUTO
+    assert d.customer_id == 2
+    assert allocs(d.best) == [paid_in_full(20, "500.00")]
+    stricter = one([inv(10, 1, "500.00"), inv(20, 2, "500.00")], pay("500.00", name="SUMMIT STEEL WORKS LLC"),
+                   people=SUMMITS, auto_apply_threshold=0.999)
+    assert [allocs(pr)[0][0] for pr in stricter.proposals] == [20, 10]
+    assert "not its legal form (LLC written)" in stricter.proposals[1].explanation
+
+
+def test_a_legal_form_neither_has_changes_nothing():
+    d = one([inv(10, 1, "500.00"), inv(20, 2, "500.00")], pay("500.00", name="Summit Steel Works GmbH"),
+            people=SUMMITS)
+    assert d.outcome == SUGGEST
     assert d.best.confidence <= 0.6
 
 
@@ -374,18 +413,25 @@ def test_two_adjacent_digits_transposed():
     assert "invoice INV-0004512 found in the payment text with two digits transposed" in d.explanation
 
 
-def test_one_digit_wrong_is_found_but_suggested_at_the_default_threshold():
+def test_one_digit_wrong_posts_when_the_payer_and_the_amount_agree():
+    # The payer's own invoice, one digit away from what was written, settled exactly by the amount.
     d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004518"))
-    assert d.outcome == SUGGEST
+    assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
     assert d.best.confidence == pytest.approx(conf(0.97, "wrong digit", "equal"))
     assert "invoice INV-0004512 found in the payment text with one digit wrong" in d.explanation
 
 
-def test_one_digit_wrong_posts_under_a_lower_threshold():
-    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004518"), auto_apply_threshold=0.85)
-    assert d.outcome == AUTO
+def test_one_digit_wrong_is_suggested_under_a_stricter_threshold():
+    stricter = conf(0.97, "wrong digit", "equal") + 0.0005
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004518"), auto_apply_threshold=stricter)
+    assert d.outcome == SUGGEST
     assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+
+
+def test_one_digit_wrong_for_another_amount_is_suggested():
+    d = one(LEDGER, pay("1100.00", name=ACME_NAME, text="INV-0004518"))
+    assert d.outcome == SUGGEST
 
 
 @pytest.mark.parametrize(("written", "kind"), [("INV-0004152", "with two digits transposed"),

@@ -248,3 +248,12 @@ def test_name_key_drops_the_new_legal_suffixes():
     assert name_key("Bharat Steel Pvt Ltd") == "BHARAT STEEL"
     assert name_key("Dupont et Cie") == "DUPONT ET"
     assert name_key("Advocates PLLC") == "ADVOCATES"
+
+
+def test_legal_form_reads_one_spelling_per_form():
+    from cashapp.matching.normalize import legal_form
+
+    assert legal_form("Acme Foods, Limited") == legal_form("ACME FOODS LTD.") == frozenset({"LTD"})
+    assert legal_form("Becker B.V.") == frozenset({"BV"})
+    assert legal_form("Westfield Paper Products") == frozenset()
+    assert legal_form("Acme Foods Inc") != legal_form("Acme Foods LLC")

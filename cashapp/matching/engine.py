@@ -931,19 +931,14 @@ def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex, exact_a
 
 def _by_amount(p, idx, settings, payers) -> list[Proposal]:
     proposals = []
-    top = max((score for score, _ in payers.values()), default=0.0)
-    payer_tie = sum(1 for score, _ in payers.values() if score == top) > 1
+    settled = {cid: _settled_by_family(idx, cid, p) for cid in payers}
+    tie = _payer_tie(payers, settled)
     for cid, (score, reason) in sorted(payers.items(), key=lambda kv: (-kv[1][0], kv[0])):
         who = [ev.payer(reason, score)]
-        if payer_tie:
-            # Two customers answer to this name: an amount alone cannot say whose invoice it is.
-            who.append(ev.against("two customers answer to the name"))
+        if tie:
+            who.append(ev.against(tie))
         family = sorted(idx.family(cid))
-        exact, discounted = [], []
-        for c in family:
-            e, d = idx.settled_by(c, p.currency, p.amount)
-            exact += e
-            discounted += d
+        exact, discounted = settled[cid]
         for group, label in ((exact, "amount equals its open balance"),
                              (discounted, "amount equals it less the early-payment discount")):
             for i in group:
@@ -989,6 +984,30 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
                                        "no reference and no invoice matches the amount; oldest invoices first; "
                                        + reason))
     return proposals
+
+
+def _settled_by_family(idx: MatchIndex, cid: int, p: PaymentRecord) -> tuple[list[int], list[int]]:
+    """The live invoices of the customer's family that the amount settles: exactly, and less a discount."""
+    exact, discounted = [], []
+    for c in sorted(idx.family(cid)):
+        e, d = idx.settled_by(c, p.currency, p.amount)
+        exact += e
+        discounted += d
+    return exact, discounted
+
+
+def _payer_tie(payers: dict, settled: dict) -> str | None:
+    """What speaks against every amount-only answer when several customers answer to the name alike, or None.
+    An amount alone cannot say whose invoice it is, unless only one of them has an invoice it settles: a
+    namesake paying an amount that settles none of its own invoices but exactly one of the other's is rare,
+    and that is what the milder piece says."""
+    top = max((score for score, _ in payers.values()), default=0.0)
+    tied = [cid for cid, (score, _) in payers.items() if score == top]
+    if len(tied) < 2:
+        return None
+    if sum(1 for cid in tied if any(settled[cid])) == 1:
+        return "two customers answer to the name; the amount settles only one's invoices"
+    return "two customers answer to the name"
 
 
 # How the amount settled the one invoice it equals (see _settle) -> the amount-only evidence.

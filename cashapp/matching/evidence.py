@@ -37,7 +37,9 @@ REFERENCE = {
     "digit added": 0.4,
     "digit dropped": 0.4,
     "close": 0.4,  # the remainder of a bundle is exactly one invoice whose number is close to what was written
-    "wrong digit": -0.5,  # with dense numbering one digit wrong is some other invoice more often than not
+    # With dense numbering one digit wrong is some other invoice more often than not: found only where the payer or
+    # the amount agrees, it adds nothing by itself (a payer known by name and the amount equal post, just).
+    "wrong digit": 0.0,
 }
 
 # How the amount agrees. "ref:" when the invoices were named; "only:" when the amount alone found them.
@@ -80,6 +82,9 @@ AGAINST = {
     "another invoice fits the reference as well": (-4.0, 0.6),
     "another answer fits as well": (-4.0, 0.6),
     "two customers answer to the name": (-4.0, 0.6),
+    # ... and the amount settles invoices of only one of them: the amount names the customer, with a little doubt
+    # left (the other paying an amount that settles none of its own invoices but exactly one of this one's).
+    "two customers answer to the name; the amount settles only one's invoices": (-0.2, 1.0),
     "a reference in the remittance is unexplained": (-4.0, 0.6),
     # Left "on account", the excess is exactly what another of the payer's invoices has open: more likely an
     # invoice the remittance names in a way not read than an overpayment. A clerk sees both.

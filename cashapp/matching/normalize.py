@@ -38,14 +38,32 @@ _DOTTED = re.compile(r"(?<![A-Z])([A-Z])\.(?=[A-Z](?:\.|\b))")
 def name_tokens(name: str) -> list[str]:
     """Upper-case words without punctuation or legal suffixes: 'Acme Industrial Supply, Inc.' -> ACME INDUSTRIAL
     SUPPLY."""
+    words = _name_words(name)
+    kept = [w for w in words if w not in LEGAL_SUFFIXES]
+    return kept or words
+
+
+def _name_words(name: str) -> list[str]:
     upper = name.upper()
     if not upper.isascii():
         # Banks often send names without accents: 'MÜLLER' and 'MULLER' are the same payer.
         upper = "".join(ch for ch in unicodedata.normalize("NFKD", upper) if not unicodedata.combining(ch))
     upper = _DOTTED.sub(r"\1", upper)
-    words = _NON_ALNUM.sub(" ", upper.replace("&", " AND ")).split()
-    kept = [w for w in words if w not in LEGAL_SUFFIXES]
-    return kept or words
+    return _NON_ALNUM.sub(" ", upper.replace("&", " AND ")).split()
+
+
+# One spelling per legal form: 'Limited' and 'Ltd.' are the same company, 'Ltd' and 'LLC' are not.
+_LEGAL_FORM = {"INCORPORATED": "INC", "LIMITED": "LTD", "CORPORATION": "CORP", "COMPANY": "CO"}
+
+
+def legal_form(name: str) -> frozenset[str]:
+    """The legal suffixes a name carries, one spelling each: 'Acme Foods, Limited' -> {LTD}; none -> empty.
+    name_key leaves them out (banks write them every which way), so two companies that differ only in them
+    share a key; the form as written can still tell them apart."""
+    words = _name_words(name)
+    if len(words) < 2:
+        return frozenset()
+    return frozenset(_LEGAL_FORM.get(w, w) for w in words[1:] if w in LEGAL_SUFFIXES and w not in ("THE", "AND"))
 
 
 def name_key(name: str) -> str:

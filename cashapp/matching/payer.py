@@ -23,7 +23,7 @@ import re
 from collections import defaultdict
 from difflib import SequenceMatcher
 
-from .normalize import LEGAL_SUFFIXES, account_key, name_key
+from .normalize import LEGAL_SUFFIXES, account_key, legal_form, name_key
 from .types import Alias, CustomerRecord, PaymentRecord
 
 STRENGTH = {
@@ -37,6 +37,9 @@ STRENGTH = {
     "followed": 0.945,  # the customer's name followed by other words (a department, a city)
     "free text": 0.94,  # the customer's name, two words or more, found in the payment's text
     "free text, one word": 0.92,  # a single distinctive word: enough with a reference, not with an amount only
+    # Two customers named alike but for the legal form (Clearwater Beverages PLC and Clearwater Beverages LLC),
+    # and the bank wrote the other's: still a candidate, no longer a tie with the one whose form it is.
+    "another legal form": 0.90,
 }
 # Widths at which banks cut a name: ACH company (16) and individual (22) names, SWIFT lines (35), BAI2 and
 # some portals (40), camt Nm (70, 140).
@@ -66,6 +69,7 @@ class PayerIndex:
 
     def __init__(self) -> None:
         self.names: dict[int, str] = {}
+        self.forms: dict[int, frozenset[str]] = {}  # cid -> legal form of its name (see normalize.legal_form)
         self.by_account: dict[str, int] = {}
         self.by_name: dict[str, set[int]] = defaultdict(set)
         self.name_keys: dict[int, list[tuple[str, Alias | None]]] = defaultdict(list)  # cid -> (key, alias)
@@ -76,6 +80,7 @@ class PayerIndex:
 
     def add(self, c: CustomerRecord) -> None:
         self.names[c.id] = c.name
+        self.forms[c.id] = legal_form(c.name)
         for raw, alias in [(c.name, None), *((a.name, a) for a in c.aliases)]:
             for key in dict.fromkeys(_name_variants(raw)):
                 self.by_name[key].add(c.id)
@@ -117,6 +122,32 @@ class _Found(dict):
 
 
 def identify_payer(p: PaymentRecord, idx: PayerIndex) -> dict[int, tuple[float, str]]:
+    found = _identify(p, idx)
+    if len(found) > 1 and p.payer_name:
+        _prefer_legal_form(found, legal_form(p.payer_name), idx)
+    return found
+
+
+def _prefer_legal_form(found: _Found, written: frozenset[str], idx: PayerIndex) -> None:
+    """Among customers the name found equally, those whose legal form is the one written keep their strength;
+    the others drop to 'another legal form'. Nothing changes when the bank wrote no form, or one none of them
+    has (a form the bank abbreviates its own way proves nothing)."""
+    if not written:
+        return
+    top = max(score for score, _ in found.values())
+    if top >= STRENGTH["account"]:
+        return  # an account on file said who paid
+    tied = [cid for cid, (score, _) in found.items() if score == top]
+    keep = [cid for cid in tied if idx.forms.get(cid) == written]
+    if not keep or len(keep) == len(tied):
+        return
+    for cid in tied:
+        if cid not in keep:
+            found[cid] = (STRENGTH["another legal form"],
+                          f"payer name matches but not its legal form ({', '.join(sorted(written))} written)")
+
+
+def _identify(p: PaymentRecord, idx: PayerIndex) -> _Found:
     found = _Found()
     account = account_key(p.payer_account) if p.payer_account else ""
     if account and account in idx.by_account:
