@@ -257,3 +257,41 @@ def test_legal_form_reads_one_spelling_per_form():
     assert legal_form("Becker B.V.") == frozenset({"BV"})
     assert legal_form("Westfield Paper Products") == frozenset()
     assert legal_form("Acme Foods Inc") != legal_form("Acme Foods LLC")
+
+
+# --- names in the text as BAI2 and MT940 carry them: cut, merged, after T/A, with a legal form ---------------
+
+@pytest.mark.parametrize("text", [
+    "ACH CREDIT CCD Harbor Light Wholesale Distributo INV NO 4133392",  # cut inside a word, then payment words
+    "ACH CREDIT CCD HARBORLIGHT WHOLESALE DISTRIBUTORS PAYMENT",  # the space between two words dropped
+    "A FERREIRA T/A HARBOR LIGHT WHOLESALE DISTRIBUTORS REMIT 03/02/26",  # a trade name after T/A
+    "ORG:HARBOR LIGHT WHOLESALE DISTRIBUTORS LLC THANK YOU",  # a BAI2 subfield label before it
+])
+def test_a_name_written_in_the_text_as_banks_write_names_identifies_the_payer(text):
+    found = pay("", text)
+    assert list(found) == [HARBOR]
+    assert found[HARBOR][0] <= STRENGTH["free text"]
+
+
+def test_a_name_cut_inside_a_word_that_name_keys_leave_out():
+    # 35 characters: 'Smith & Sons Plumbing' cut inside 'AND' ('... & SONS' is written 'AND' by some banks).
+    people = [*PEOPLE, CustomerRecord(20, "Keystone Marine Services and Dental Supply LLC")]
+    found = pay("KEYSTONE MARINE SERVICES AND DENTA", people=people)  # 34: no known width, a whole word cut
+    assert list(found) == [20]
+    found = pay("Keystone Marine Services and Dent ", people=people)
+    assert list(found) == [20]
+    found = pay("KEYSTONE MARINE SERVICES AN", people=people)  # cut inside AND, which the key leaves out
+    assert list(found) == [20]
+
+
+def test_the_legal_form_written_after_a_name_in_the_text_tells_namesakes_apart():
+    people = [*PEOPLE, CustomerRecord(21, "Redwood Beverages LLC"), CustomerRecord(22, "Redwood Beverages PLC")]
+    found = pay("", "REDWOOD BEVERAGES LLC REMIT 03/02/26", people=people)
+    assert found[21][0] == STRENGTH["free text"]
+    assert found[22][0] == STRENGTH["another legal form"]
+    tied = pay("", "REDWOOD BEVERAGES REMIT 03/02/26", people=people)
+    assert tied[21][0] == tied[22][0]
+
+
+def test_payment_words_and_numbers_in_the_text_are_not_read_as_a_name():
+    assert pay("", "ACH CREDIT CCD INV NO 4133392 LESS 2% DISC") == {}

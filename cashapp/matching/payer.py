@@ -61,6 +61,8 @@ COMMON_WORDS = frozenset("""
 _DBA = re.compile(r"(?<![A-Z0-9])(?:D\s?/\s?B\s?/\s?A|D\.\s?B\.\s?A\.?|DBA|T\s?/\s?A)(?![A-Z0-9])")
 # Beginnings of legal suffixes a name may end with when cut mid-word ('INCORPORATE', 'CORPORATIO', 'LIMI').
 # One letter ('L') counts only at a field's width.
+# Starts of the words name keys leave out inside a name ('... MARINE SERVICES AN' cut from '... AND DENTAL').
+_CONNECTOR_STARTS = frozenset(("A", "AN", "AND", "T", "TH", "THE"))
 _SUFFIX_STARTS = frozenset(s[:n] for s in LEGAL_SUFFIXES - {"THE", "AND"} for n in range(1, len(s)))
 
 
@@ -162,15 +164,95 @@ def _identify(p: PaymentRecord, idx: PayerIndex) -> _Found:
         return found
     for cid, (score, reason) in (_by_name(p.payer_name, key, idx) if key else {}).items():
         found.note(cid, score, reason)
+    if not found and p.text:
+        # No name, or one that is nobody's: BAI2 and MT940 write the payer's name in the text, as banks write it
+        # in a name field (cut at 35, words merged, T/A): each stretch of the text between payment words is read
+        # as a name would be.
+        for cid, (score, reason) in _in_text_stretches(p.text, idx).items():
+            found.note(cid, score, reason)
     if not found:
-        # No name, or one that is nobody's: the customer's name may still be written somewhere in the text.
+        # Or the customer's name inside a longer run of words.
         for cid, (score, reason) in _in_text((key, name_key(p.text) if p.text else ""), idx).items():
             found.note(cid, score, reason)
     return found
 
 
-def _by_name(raw: str, whole: str, idx: PayerIndex) -> dict[int, tuple[float, str]]:
-    """The payer name `raw` (whose key is `whole`, not itself a customer's) read in every other way."""
+# Words of payment texts that a name does not contain: they end a stretch of the text that may be a name.
+_TEXT_STOP = frozenset("""
+    PAYMENT PAYMENTS PAY PAID INV INVOICE INVOICES NO NR NUM NUMBER REF REFERENCE RE REMIT REMITTANCE ORDER PO
+    ACCT ACCOUNT THANK THANKS YOU ACH CREDIT DEBIT CCD CTX PPD WEB TEL IAT DATED DATE FOR LESS DISC DISCOUNT
+    SUPPLIER CUST CUSTOMER ID TRN TRACE ORIG ORIGINATOR NAME FROM BY TRANSFER WIRE RMA QTY TOTAL AMOUNT EREF
+    KREF MREF SVWZ SEPA GIRO OVERSCHRIJVING BETALING RECHNUNG ZAHLUNG NOTPROVIDED ORG DBNM OB BNF ORDP REMI BENM
+""".split())
+_TEXT_WORD = re.compile(r"[^\s:;,]+")
+_JOINERS = frozenset("&-/+")
+# A name comes early in a text; stretches read at most.
+MAX_STRETCHES = 4
+
+
+def _text_stretches(text: str) -> list[str]:
+    """The stretches of `text` that may be a name, as written: runs of two words or more between payment words
+    and tokens with digits ('ACH CREDIT CCD Blue Ridge Regional Logistics and H INV 4192469' -> 'Blue Ridge
+    Regional Logistics and H')."""
+    stretches, start, end, words = [], None, 0, 0
+    for m in _TEXT_WORD.finditer(text[:1000]):
+        token = m.group()
+        if token in _JOINERS:
+            continue  # 'RAMIREZ & SONS': inside a name
+        bare = re.sub(r"[^A-Z]", "", token.upper())
+        if not bare or any(ch.isdigit() for ch in token) or bare in _TEXT_STOP:
+            if start is not None and words >= 2:
+                stretches.append(text[start:end])
+            start, words = None, 0
+            if len(stretches) >= MAX_STRETCHES:
+                break
+            continue
+        if start is None:
+            start = m.start()
+        end, words = m.end(), words + 1
+    if start is not None and words >= 2 and len(stretches) < MAX_STRETCHES:
+        stretches.append(text[start:end])
+    return stretches
+
+
+def _in_text_stretches(text: str, idx: PayerIndex) -> _Found:
+    """Customers whose name a stretch of the text is. A customer's exact name in any stretch first (two customers
+    named in two stretches are both candidates, alike); else the first stretch that reads as a name the way a
+    payer name field is read (without the fuzzy spelling: free text has too many words for that). No surer than
+    a name found in the text; the legal form written in the stretch tells namesakes apart."""
+    cap = STRENGTH["free text"]
+    stretches = [(raw, key) for raw in _text_stretches(text)
+                 if len(key := name_key(raw)) >= 5 and _distinctive(key)]
+    found = _Found()
+    for raw, key in stretches:
+        here = _Found()
+        for cid in idx.by_name.get(key, ()):
+            here.note(cid, cap, "customer's name found in the payment text")
+        _told_apart(here, raw, idx)
+        for cid, value in here.items():
+            found.note(cid, *value)
+    if found:
+        return found
+    for raw, key in stretches:
+        for cid, (score, reason) in _by_name(raw, key, idx, fuzzy=False).items():
+            found.note(cid, min(score, cap), _TEXT_REASON.get(reason, f"{reason}, in the payment text"))
+        if found:
+            _told_apart(found, raw, idx)
+            return found
+    return found
+
+
+_TEXT_REASON = {"payer name is the customer's followed by other words": "customer's name found in the payment text"}
+
+
+def _told_apart(found: _Found, raw: str, idx: PayerIndex) -> None:
+    if len(found) > 1:
+        _prefer_legal_form(found, legal_form(raw), idx)
+
+
+def _by_name(raw: str, whole: str, idx: PayerIndex, fuzzy: bool = True) -> dict[int, tuple[float, str]]:
+    """The payer name `raw` (whose key is `whole`, not itself a customer's) read in every other way (`fuzzy`:
+    spelt differently too)."""
     found = _Found()
     variants = _lookup_variants(raw, whole)
     if not variants:
@@ -222,10 +304,12 @@ def _by_name(raw: str, whole: str, idx: PayerIndex) -> dict[int, tuple[float, st
         for cid in idx.by_lead.get(key, ()):
             found.note(cid, strength, reason)
         if len(words) > 1:  # cut inside its last word: the customers whose name goes on from the words before
+            # ('... SERVICES AN': cut inside AND or THE, which name keys leave out, so any name going on counts)
+            connector = words[-1] in _CONNECTOR_STARTS
             for cid in idx.by_lead.get(" ".join(words[:-1]), ()):
-                if any(k.startswith(key) and len(k) > len(key) for k, _ in idx.name_keys[cid]):
+                if connector or any(k.startswith(key) and len(k) > len(key) for k, _ in idx.name_keys[cid]):
                     found.note(cid, strength, reason)
-    if found:
+    if found or not fuzzy:
         return found
     # 4. Spelt differently: the customers sharing a distinctive word, compared letter by letter.
     key = " ".join(variants[0][0])
