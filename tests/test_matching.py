@@ -1116,6 +1116,8 @@ def test_batch_decisions_equal_one_by_one_on_fresh_copies():
     ("INV/0004512", "4512"), ("INV-45l2", "4512"), ("INV-4S12", "4512"), ("PO-000123", "123"),
     ("RE 0000", "0"), ("HELLO", ""), ("", ""), ("INV-", ""), ("ABC123DEF", "1230"), ("TOTAL", ""),
     ("INV-1WXYK", ""),  # still mostly letters after the OCR reading: a word, not a number
+    ("E2E1966", "1966"), ("E2E-4512", "4512"),  # a prefix holding digits ends at its last letter
+    ("INV-4512A", "4512"),  # a letter after the number is a suffix
 ])
 def test_reference_key(reference, key):
     assert reference_key(reference) == key

@@ -105,7 +105,15 @@ def reference_key(reference: str) -> str:
             j += 1
         if 0 < j < len(after) and after[j].isdigit():
             i -= j
-    core = text[i:].translate(_OCR)
+    core = text[i:]
+    # A letter no OCR turns into a digit ends a prefix that holds digits ('E2E1966', 'B2B-4512'): the number is
+    # what follows it. Read as one number, 'E2E1966' became 21966, some invoice of a ledger numbered SI0xxxxx.
+    # (Letters after the number, 'INV-4512A', stay a suffix dropped as before.)
+    last_digit = max((k for k, ch in enumerate(core) if ch.isdigit()), default=-1)
+    last = max((k for k, ch in enumerate(core[:last_digit]) if ch.isalpha() and ch not in _OCR_LETTERS), default=-1)
+    if last >= 0:
+        core = core[last + 1:]
+    core = core.translate(_OCR)
     digits = "".join(ch for ch in core if ch.isdigit())
     # A token that stays mostly letters after the OCR reading is a word, not a mangled number.
     if not digits or len(digits) < len(core) - 2:
