@@ -110,8 +110,9 @@ def payment_records(payment_ids: list[int]) -> list[PaymentRecord]:
             [tenant_id, ids])
         records = []
         for pid, unapplied, currency, day, payer, account, text, e2e in cur.fetchall():
-            free = " ".join(t for t in [text, "" if e2e in ("", "NOTPROVIDED") else e2e, *texts[pid]] if t)
+            free = " ".join(t for t in [text, *texts[pid]] if t)
             records.append(PaymentRecord(id=pid, amount=Decimal(unapplied), currency=currency, date=day,
                                          payer_name=payer, payer_account=account, text=free,
-                                         lines=tuple(lines[pid])))
+                                         lines=tuple(lines[pid]),
+                                         end_to_end="" if e2e == "NOTPROVIDED" else e2e))
         return records

@@ -79,8 +79,8 @@ def inv(iid: int, cid: int, amount: str, *, number: str | None = None, po: str =
 
 def pay(amount: str, *, pid: int = 1, name: str = "", account: str = "", text: str = "",
         lines: tuple[RemittanceRef, ...] | list[RemittanceRef] = (), day: date = TODAY,
-        currency: str = "USD") -> PaymentRecord:
-    return PaymentRecord(pid, D(amount), currency, day, name, account, text, tuple(lines))
+        currency: str = "USD", end_to_end: str = "") -> PaymentRecord:
+    return PaymentRecord(pid, D(amount), currency, day, name, account, text, tuple(lines), end_to_end)
 
 
 def line(reference: str, amount_paid: str | None = None, **kw) -> RemittanceRef:
@@ -1490,3 +1490,27 @@ def test_a_bundle_paid_beyond_its_invoices_goes_to_a_clerk():
     d = one(NOISY, pay("1220.00", name=ACME_NAME, text="INV-0084600 INV-0084558"))
     assert d.outcome == SUGGEST
     assert ev.against("a bundle paid beyond the invoices it names") in d.best.evidence
+
+
+# --- the end-to-end id: an invoice number copied there counts; a payment id near one does not ---------------
+
+def test_an_invoice_number_in_the_end_to_end_id_is_read():
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, end_to_end="INV-0004512"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+
+
+def test_a_payment_id_one_digit_from_an_invoice_number_does_not_choose_between_equal_invoices():
+    # Two of the payer's invoices have the amount; the payment's id 'E2E1901' is one digit short of 19091. Read
+    # as a mistyped invoice number it would pick that one; it is the payer's id of the payment.
+    ledger = [inv(16387, 1, "1526.76", number="SI016387"), inv(19091, 1, "1526.76", number="SI019091")]
+    people = [CustomerRecord(1, "Timberline Fresh Markets")]
+    d = one(ledger, pay("1526.76", name="TIMBERLINE FRESH MARKETS", text="THANK YOU", end_to_end="E2E1901"),
+            people=people)
+    assert d.outcome == SUGGEST
+    assert {allocs(pr)[0][0] for pr in d.proposals} == {16387, 19091}
+
+
+def test_a_payment_id_that_names_no_invoice_does_not_hold_a_posting_back():
+    d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004512", end_to_end="PAYRUN-88123"))
+    assert d.outcome == AUTO

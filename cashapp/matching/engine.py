@@ -430,10 +430,13 @@ class _Ref:
     """One document the remittance names: its possible keys (most likely first), its structured line if any,
     and how it was written. `grouped`: digits written in groups, a reading that needs the ledger's word."""
 
-    __slots__ = ("keys", "line", "raw", "grouped")
+    __slots__ = ("keys", "line", "raw", "grouped", "exact_only")
 
-    def __init__(self, keys, line, raw, grouped=False):
+    def __init__(self, keys, line, raw, grouped=False, exact_only=False):
         self.keys, self.line, self.raw, self.grouped = keys, line, raw, grouped
+        # From the end-to-end id: an invoice number there was copied by the payer's system, so only the number
+        # as written counts; a number near it is the payment's own id, not a mistyped invoice.
+        self.exact_only = exact_only
 
     @property
     def key(self) -> str:
@@ -453,6 +456,10 @@ def _references(p: PaymentRecord) -> list[_Ref]:
         if m.keys[0] not in seen:
             seen.update(m.keys[:1])
             refs.append(_Ref(m.keys, None, m.written, m.grouped))
+    for m in reference_mentions(p.end_to_end) if p.end_to_end else ():
+        if m.keys[0] not in seen:
+            seen.update(m.keys[:1])
+            refs.append(_Ref(m.keys[:1], None, m.written, exact_only=True))
     return refs
 
 
@@ -460,6 +467,8 @@ def _tracked(ref: _Ref, numbers: list[str]) -> bool:
     """Whether the remittance names a document here that the payment must account for: every structured line,
     and in the text a number written like the invoices it pays (their prefix, or digits in groups, or as many
     digits as their numbers). 'RMA 5513' or 'ref 88123' next to them is another kind of number."""
+    if ref.exact_only:
+        return False  # the payment's own id unless it names an invoice: nothing to account for
     if ref.line is not None or ref.grouped:
         return True
     written = ref.raw.upper()
@@ -509,8 +518,8 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         for kind, source in (("exact", idx.by_ref), ("po", idx.by_po)):
             for iid in _ids(source.get(key)):
                 consider(iid, kind, True)
-    if candidates and any(c[0][1] for c in candidates):
-        pass  # a direct hit the amount settles: no need to look at typos
+    if ref.exact_only or (candidates and any(c[0][1] for c in candidates)):
+        pass  # a direct hit the amount settles (or an id copied, never typed): no need to look at typos
     elif candidates and any(c[0][0] == 2 for c in candidates):
         # The payer's own number, but the amount does not settle it: with dense numbering a digit slipped in or
         # out may spell another of its invoices, the one the amount settles. Both are kept (see ambiguity).

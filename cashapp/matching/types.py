@@ -84,8 +84,11 @@ class PaymentRecord:
     date: date  # value date, else booking date: decides whether a discount was earned
     payer_name: str = ""
     payer_account: str = ""
-    text: str = ""  # unstructured remittance, end-to-end id, addenda text: free text to search
+    text: str = ""  # unstructured remittance, addenda text: free text to search
     lines: tuple[RemittanceRef, ...] = ()
+    # The payer's own id of the payment (camt EndToEndId, MT940 :61: reference): some payers put the invoice
+    # number there, copied by their system, never typed; otherwise it is a payment id ('E2E1901').
+    end_to_end: str = ""
 
 
 @dataclass(frozen=True)
