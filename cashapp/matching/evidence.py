@@ -82,9 +82,10 @@ AGAINST = {
     "another invoice fits the reference as well": (-4.0, 0.6),
     "another answer fits as well": (-4.0, 0.6),
     "two customers answer to the name": (-4.0, 0.6),
-    # ... and the amount settles invoices of only one of them: the amount names the customer, with a little doubt
-    # left (the other paying an amount that settles none of its own invoices but exactly one of this one's).
-    "two customers answer to the name; the amount settles only one's invoices": (-0.2, 1.0),
+    # ... and the amount settles invoices of only one of them: the amount names the customer as surely as it names
+    # the invoice of a payer known outright (a namesake would have to pay an amount that settles none of its own
+    # invoices but exactly one of the other's). Kept as a piece so that the explanation says why.
+    "two customers answer to the name; the amount settles only one's invoices": (0.0, 1.0),
     "a reference in the remittance is unexplained": (-4.0, 0.6),
     # Left "on account", the excess is exactly what another of the payer's invoices has open: more likely an
     # invoice the remittance names in a way not read than an overpayment. A clerk sees both.
