@@ -172,8 +172,17 @@ def test_two_customers_with_the_same_merged_key_are_ambiguous():
     found = pay("PINECOASTALGROCERS", people=people)
     assert found == {PINE: (STRENGTH["spaceless"], "payer name written without a space"),
                      21: (STRENGTH["spaceless"], "payer name written without a space")}
+    # Customer 21 has no invoice of PINE's amount: the amount says which of the two paid.
     d = decide("PINECOASTALGROCERS", cid=PINE, people=people)
-    assert d.outcome == SUGGEST  # an amount alone cannot say which of the two paid
+    assert d.outcome == AUTO
+    assert d.customer_id == PINE
+    assert "two customers answer to the name; the amount settles only one's invoices" in [
+        e.label for e in d.best.evidence]
+    # With an invoice of that amount at each, an amount alone cannot say which of the two paid.
+    idx = MatchIndex.build(people, [*invoices(), OpenInvoice(210, 21, "INV-00210", AMOUNTS[PINE], AMOUNTS[PINE],
+                                                            "USD", date(2026, 10, 1))])
+    [d] = match_payments([PaymentRecord(1, AMOUNTS[PINE], "USD", TODAY, "PINECOASTALGROCERS", "", "")], idx)
+    assert d.outcome == SUGGEST
 
 
 # --- the name in the free text ----------------------------------------------------------------------
