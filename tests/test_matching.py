@@ -1514,3 +1514,30 @@ def test_a_payment_id_one_digit_from_an_invoice_number_does_not_choose_between_e
 def test_a_payment_id_that_names_no_invoice_does_not_hold_a_posting_back():
     d = one(LEDGER, pay("1200.00", name=ACME_NAME, text="INV-0004512", end_to_end="PAYRUN-88123"))
     assert d.outcome == AUTO
+
+
+# --- a round amount hundreds of invoices share -------------------------------------------------------------
+
+def test_a_transposed_number_the_amount_settles_is_kept_beside_the_exact_one_for_a_round_amount():
+    # 'RE 4873768' is the payer's invoice of 1,400.00; the 800.00 paid settles 4873678, its number with two digits
+    # transposed. 800.00 is the open balance of a hundred other invoices of the ledger: the spelling is still
+    # looked for among the payer's own invoices, and a clerk chooses, rather than a short pay of 4873768.
+    ledger = [inv(4873768, 1, "1400.00", number="4873768"), inv(4873678, 1, "800.00", number="4873678"),
+              *(inv(5000000 + k, 2 + k % 50, "800.00", number=f"{5000000 + k}") for k in range(100))]
+    people = [CustomerRecord(1, "Clearwater Beverages PLC"),
+              *(CustomerRecord(2 + k, f"Other Customer {k}") for k in range(50))]
+    d = one(ledger, pay("800.00", name="CLEARWATER BEVERAGES PLC", text="PAYMENT FOR 4873768 RMA 76443"),
+            people=people)
+    assert d.outcome == SUGGEST
+    assert allocs(d.best) == [paid_in_full(4873678, "800.00")]
+    assert "another invoice fits that reference equally well" in d.explanation
+
+
+def test_two_numbers_glued_one_unread_are_not_posted_in_part():
+    # A wrapped MT940 line glued '7461641' (4761641 mistyped) to '4141026': the bundle is not posted in part.
+    ledger = [inv(4761641, 1, "9094.06", number="4761641"), inv(4141026, 1, "1743.99", number="4141026"),
+              inv(4624854, 1, "1522.87", number="4624854")]
+    people = [CustomerRecord(1, "Bluewater Restaurant Group Inc.")]
+    d = one(ledger, pay("12360.92", name="BLUEWATER RESTAURANT GROUP INC.", text="Invoice 74616414141026 4624854"),
+            people=people)
+    assert d.outcome != AUTO

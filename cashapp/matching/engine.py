@@ -477,8 +477,11 @@ def _tracked(ref: _Ref, numbers: list[str]) -> bool:
         theirs = number.upper()[:len(number) - len(number.upper().lstrip(_LETTERS_UPPER))]
         if prefix and theirs and (prefix.startswith(theirs) or theirs.startswith(prefix)):
             return True
-        if not prefix and len(ref.key) >= 5 and abs(len(ref.key) - len(reference_key(number))) <= 1:
+        theirs_key = len(reference_key(number))
+        if not prefix and len(ref.key) >= 5 and abs(len(ref.key) - theirs_key) <= 1:
             return True
+        if not prefix and theirs_key >= 5 and len(ref.key) in (2 * theirs_key, 3 * theirs_key):
+            return True  # numbers glued by a wrapped line, one of them not read: a document all the same
     return False
 
 
@@ -523,7 +526,7 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
     elif candidates and any(c[0][0] == 2 for c in candidates):
         # The payer's own number, but the amount does not settle it: with dense numbering a digit slipped in or
         # out may spell another of its invoices, the one the amount settles. Both are kept (see ambiguity).
-        for iid in idx.settling_exactly(target, currency, limit=64) or ():
+        for iid in _settled_in_families(idx, families, target, currency):
             if invoices[iid].customer_id in families:
                 kind = _one_edit(ref.key, reference_key(invoices[iid].number))
                 if kind:
@@ -545,16 +548,22 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         if not any(c[0][0] == 2 for c in candidates):
             # A digit left out has ten times the spellings: look at the few invoices the amount settles instead
             # (one dictionary lookup), the payer's among them; for an amount many invoices have, per customer.
-            settling = idx.settling_exactly(target, currency, limit=64)
-            if settling is None:
-                settling = [i for cid in sorted(families)[:50] for i in chain(*idx.settled_by(cid, currency, target))]
-            for iid in settling:
+            for iid in _settled_in_families(idx, families, target, currency):
                 if invoices[iid].customer_id in families:
                     kind = _one_edit(ref.key, reference_key(invoices[iid].number))
                     if kind:
                         consider(iid, kind, False)
     candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)
     return candidates, ref.raw
+
+
+def _settled_in_families(idx: MatchIndex, families: set[int], amount: Decimal, currency: str) -> list[int]:
+    """Invoices the amount settles, the payer's families' among them: from the ledger-wide table when few
+    invoices have the amount, else (a round 800.00 that hundreds have) from each family customer's own."""
+    settling = idx.settling_exactly(amount, currency, limit=64)
+    if settling is None:
+        settling = [i for cid in sorted(families)[:50] for i in chain(*idx.settled_by(cid, currency, amount))]
+    return settling
 
 
 def _one_edit(key: str, other: str) -> str | None:
