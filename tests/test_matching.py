@@ -1541,3 +1541,21 @@ def test_two_numbers_glued_one_unread_are_not_posted_in_part():
     d = one(ledger, pay("12360.92", name="BLUEWATER RESTAURANT GROUP INC.", text="Invoice 74616414141026 4624854"),
             people=people)
     assert d.outcome != AUTO
+
+
+def test_another_customers_invoice_named_exactly_does_not_hide_the_payers_own_mistyped_one():
+    # 'INVOICE 4536370' is another customer's invoice of 400.00; the payer's own 4356370 (two digits swapped) is
+    # 400.00 too. Posting the other's as a payment on its behalf would be wrong as often as right.
+    ledger = [inv(4536370, 2, "400.00", number="4536370"), inv(4356370, 1, "400.00", number="4356370")]
+    people = [CustomerRecord(1, "Windmill Garden Centers LLC"), CustomerRecord(2, "Prairie Textiles Inc")]
+    d = one(ledger, pay("400.00", name="Windmill Garden Centers L.L.C.", text="INVOICE 4536370"), people=people)
+    assert d.outcome == SUGGEST or allocs(d.best) == [paid_in_full(4356370, "400.00")]
+    assert 4356370 in {allocs(pr)[0][0] for pr in d.proposals}
+
+
+def test_another_customers_invoice_named_exactly_posts_when_the_payer_has_no_such_spelling():
+    ledger = [inv(4536370, 2, "400.00", number="4536370"), inv(4356999, 1, "400.00", number="4356999")]
+    people = [CustomerRecord(1, "Windmill Garden Centers LLC"), CustomerRecord(2, "Prairie Textiles Inc")]
+    d = one(ledger, pay("400.00", name="Windmill Garden Centers L.L.C.", text="INVOICE 4536370"), people=people)
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4536370, "400.00")]

@@ -521,8 +521,16 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         for kind, source in (("exact", idx.by_ref), ("po", idx.by_po)):
             for iid in _ids(source.get(key)):
                 consider(iid, kind, True)
-    if ref.exact_only or (candidates and any(c[0][1] for c in candidates)):
+    if ref.exact_only or any(c[0][1] and (c[0][0] == 2 or not families) for c in candidates):
         pass  # a direct hit the amount settles (or an id copied, never typed): no need to look at typos
+    elif families and any(c[0][1] for c in candidates):
+        # Another customer's invoice, named exactly for exactly the amount: a payment on its behalf, or the
+        # payer's own invoice of a round amount with two digits swapped. Its own spelling is looked for too.
+        for iid in _settled_in_families(idx, families, target, currency):
+            if invoices[iid].customer_id in families:
+                kind = _one_edit(ref.key, reference_key(invoices[iid].number))
+                if kind:
+                    consider(iid, kind, False)
     elif candidates and any(c[0][0] == 2 for c in candidates):
         # The payer's own number, but the amount does not settle it: with dense numbering a digit slipped in or
         # out may spell another of its invoices, the one the amount settles. Both are kept (see ambiguity).
