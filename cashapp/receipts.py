@@ -28,7 +28,7 @@ def payment_receipts_send(payment_ids: list[int]) -> int:
     sent = 0
     # By id alone, the rest checked here: with `status` and `customer` in the WHERE clause the planner,
     # going by statistics taken while the payments were all unapplied and of no known payer, walked the
-    # payer index and held each row against the whole list of ids (0.1-0.3 s a chunk, growing with the run).
+    # payer index and held each row against the whole list of ids, slower with every chunk of a run.
     payers = {pk: customer_id for pk, customer_id, status in
               Payment.objects.filter(pk__any=payment_ids).values_list("pk", "customer_id", "status")
               if customer_id is not None and status != PaymentStatus.UNAPPLIED}

@@ -3,8 +3,8 @@
 `field__in=[...]` puts one placeholder per element in the SQL; for the thousands of ids of a matching
 run's chunk, building and parsing that text cost more than the query. The array form is one parameter,
 and the same prepared shape whatever the length. It goes as an array literal in text (`o2c.bulk.pg_array`):
-handed a list, the ORM's client-side-binding cursor adapted it element by element, a few milliseconds per
-query of a chunk's ids. The fields it is registered on hold integers, so the array is bigint[].
+handed a list, the ORM's client-side-binding cursor adapted it element by element. The fields it is
+registered on hold integers, so the array is bigint[].
 """
 
 from django.db import models
