@@ -83,14 +83,16 @@ def staff_notify(deduction_id: int, recipients: list[str], explanation: str) -> 
 
 def triage_follow_ups_send(items) -> int:
     """Document requests to customers and notices to staff for a batch of triaged deductions
-    ([(deduction id, documents, notify, explanation), ...]): the deductions, contacts and role members
-    in three queries, then one mail each as `documents_request_send` / `staff_notify` would send it."""
+    ([(deduction id, documents, notify, explanation), ...]): the deductions' customers, contacts and role members
+    in three queries, then the deductions that get a mail, and one mail each as `documents_request_send` /
+    `staff_notify` would send it. Only those are loaded whole: a matching run's batch asks for documents from
+    hundreds of customers, most of whom have no e-mail contact."""
     from o2c.models import Membership
 
     items = [(int(pk), list(documents or []), list(notify or []), explanation) for pk, documents, notify, explanation
              in items]
-    deductions = Deduction.objects.select_related("customer").in_bulk([pk for pk, *_ in items])
-    customer_ids = {d.customer_id for pk, documents, _, _ in items if documents and (d := deductions.get(pk))}
+    customer_of = dict(Deduction.objects.filter(pk__any=[pk for pk, *_ in items]).values_list("pk", "customer_id"))
+    customer_ids = {customer_of[pk] for pk, documents, _, _ in items if documents and pk in customer_of}
     emails_of: dict[int, set[str]] = {}
     for contact in CustomerContact.objects.filter(customer_id__in=customer_ids, preferred_channel=Channel.EMAIL):
         if contact.email:
@@ -99,14 +101,24 @@ def triage_follow_ups_send(items) -> int:
     members: dict[str, set[str]] = {}
     for role, email in Membership.objects.filter(role__in=roles, is_active=True).values_list("role", "user__email"):
         members.setdefault(role, set()).add(email)
-    messages = []
+    mails = []  # (deduction id, customer recipients, staff recipients, documents, explanation), in the batch's order
     for pk, documents, notify, explanation in items:
+        if pk not in customer_of:
+            continue
+        customer = sorted(emails_of[customer_of[pk]]) if documents and emails_of.get(customer_of[pk]) else []
+        staff = {r for r in notify if "@" in r} | {e for r in notify if "@" not in r for e in members.get(r, ())}
+        if customer or staff:
+            mails.append((pk, customer, staff, documents, explanation))
+    if not mails:
+        return 0
+    deductions = Deduction.objects.select_related("customer").in_bulk([pk for pk, *_ in mails])
+    messages = []
+    for pk, customer, staff, documents, explanation in mails:
         d = deductions.get(pk)
         if d is None:
             continue
-        if documents and emails_of.get(d.customer_id):
-            messages.append(_documents_request(d, documents, sorted(emails_of[d.customer_id])))
-        staff = {r for r in notify if "@" in r} | {e for r in notify if "@" not in r for e in members.get(r, ())}
+        if customer:
+            messages.append(_documents_request(d, documents, customer))
         if staff:
             body = f"{d.number}: {fmt(d.amount, d.currency)} {d.currency}\n\n{explanation}\n"
             messages.append(EmailMessage(subject=f"Deduction {d.number} needs attention", body=body,

@@ -36,7 +36,9 @@ def deduction_research(ids: list[int], *, actor=None) -> dict[int, str]:
         rows = list(Deduction.objects.select_for_update().filter(pk__in=ids, status__in=WORKABLE).order_by("pk"))
         if not rows:
             return {}
-        invoices = Invoice.objects.in_bulk({d.invoice_id for d in rows if d.invoice_id})
+        # What the promotions and tolerances read of an invoice, not the whole row (hundreds a run's chunk).
+        invoices = Invoice.objects.only("amount", "issue_date", "number").in_bulk(
+            {d.invoice_id for d in rows if d.invoice_id})
         reasons = ReasonCode.objects.in_bulk({d.reason_code_id for d in rows if d.reason_code_id})
         earlier = _earlier_twins(rows)
         promotions = _promotions(rows)

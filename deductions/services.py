@@ -269,7 +269,9 @@ def deductions_intake(ids: list[int] | None = None) -> list[int]:
     then research and triage them. Without ids, every deduction still waiting (a periodic sweep)."""
     with transaction.atomic():
         reason_codes_ensure()
-        pending = Deduction.objects.select_for_update(skip_locked=True).filter(intake_done=False).order_by("pk")
+        # Only the reason is read and two columns written: a run's chunk opens hundreds, loaded whole for nothing.
+        pending = (Deduction.objects.select_for_update(skip_locked=True).filter(intake_done=False).only("reason")
+                   .order_by("pk"))
         if ids is not None:
             pending = pending.filter(pk__in=ids)
         pending = list(pending[:10000])

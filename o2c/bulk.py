@@ -18,6 +18,7 @@ import psycopg
 from django.db import connection
 
 _NUMBERS = frozenset((int, Decimal))
+_TEXT = frozenset((str,))
 
 
 def bulk_cursor() -> psycopg.Cursor:
@@ -31,6 +32,9 @@ def pg_array(values) -> str:
     values = values if isinstance(values, (list, tuple)) else list(values)
     if _NUMBERS.issuperset(map(type, values)):  # ids and amounts, the common case: no quoting to decide
         return "{" + ",".join(map(str, values)) + "}"
+    if _TEXT.issuperset(map(type, values)):  # statuses and currencies: quoted, escaped only where needed (rare)
+        if '"' not in (joined := "\0".join(values)) and "\\" not in joined:
+            return '{"' + '","'.join(values) + '"}'
     return "{" + ",".join("NULL" if v is None else
                           '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' if isinstance(v, str) else
                           str(v) for v in values) + "}"

@@ -523,9 +523,18 @@ def _commit_asynchronously() -> None:
 
 
 def _posting_lines(proposal: Proposal, text: str = "") -> list[Line]:
-    return [Line(invoice_id=a.invoice_id, applied=a.applied, discount=a.discount, deduction=a.deduction,
-                 deduction_reason=a.deduction_reason, deduction_text=text, write_off=a.write_off)
+    return [Line(a.invoice_id, a.applied, a.discount, a.deduction, a.deduction_reason, text, a.write_off)
             for a in proposal.allocations]
+
+
+def _auto_postings(decisions: list, texts: dict[int, str]) -> list[Posting]:
+    """The postings of the decisions to post (most of a chunk's: a loop, each decision's answer read once)."""
+    postings = []
+    for d in decisions:
+        if d.outcome == AUTO and d.proposals and (best := d.proposals[0]).allocations:
+            postings.append(Posting(d.payment_id, _posting_lines(best, texts[d.payment_id]), ApplicationSource.AUTO,
+                                    _confidence(best.confidence), best.explanation, best.customer_id))
+    return postings
 
 
 def _record_decisions(run: MatchingRun, decisions: list, texts: dict[int, str]) -> None:
@@ -537,27 +546,24 @@ def _record_decisions(run: MatchingRun, decisions: list, texts: dict[int, str]) 
     clerk's queue."""
     known = _known_decisions([d.payment_id for d in decisions])
     decisions = [_without_rejected(d, known.rejected.get(d.payment_id)) for d in decisions]
-    postings = [Posting(payment_id=d.payment_id, lines=_posting_lines(d.best, texts[d.payment_id]),
-                        source=ApplicationSource.AUTO, confidence=_confidence(d.best.confidence),
-                        explanation=d.best.explanation, customer_id=d.best.customer_id)
-                for d in decisions if d.outcome == AUTO and d.best and d.best.allocations]
-    result = post(postings, run_id=run.pk, partial=True)
+    result = post(_auto_postings(decisions, texts), run_id=run.pk, partial=True)
     posted = {p.payment_id for p in result.posted}
     refused = {p.payment_id: p.refused for p in result.refused}
     ledger = _ledger_now([d for d in decisions if d.payment_id not in posted])
     matches, suggestions, customers, replaced, outcomes, unchanged = [], [], {}, [], [], 0
     for d in decisions:
+        best = d.best
         if d.payment_id in posted:
-            outcome, proposals, explanation = AUTO, (), d.explanation or d.best.explanation
+            outcome, proposals, explanation = AUTO, (), d.explanation or best.explanation
         elif d.payment_id in ledger.unapplied:
             outcome, proposals, explanation = _decided_now(d, refused.get(d.payment_id), ledger)
         else:
             continue  # applied meanwhile, or being changed by a clerk right now: their decision stands
-        customer_id = d.customer_id or (d.best.customer_id if d.best else None)
+        customer_id = d.customer_id or (best.customer_id if best else None)
         if customer_id:
             customers[d.payment_id] = customer_id
         rows = [_suggestion_row(p) for p in proposals]
-        match = (outcome, customer_id, _confidence(d.best.confidence) if d.best else None, explanation)
+        match = (outcome, customer_id, _confidence(best.confidence) if best else None, explanation)
         same_suggestions = rows == known.pending.get(d.payment_id, [])
         same_match = match == known.matches.get(d.payment_id)
         if not same_suggestions:

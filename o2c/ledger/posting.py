@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 
 from django.db import transaction
 
@@ -208,24 +209,36 @@ def _post_optimistic(postings: list[Posting], *, run_id, actor_id) -> PostingRes
         payments = _lock_payments(cur, tenant_id, sorted({p.payment_id for p in postings}), lock=False)
         settle: dict[int, list] = {}  # invoice id -> [amount settled in this batch, currency it must be in]
         pairs: set[tuple[int, int]] = set()
+        # Once per line of a run's chunk (thousands): each value read once, no objects made but the entries.
         for posting in postings:
-            payment = payments.get(posting.payment_id)
-            if payment is None or not posting.lines:
+            payment, lines = payments.get(posting.payment_id), posting.lines
+            if payment is None or not lines:
                 raise _Moved
-            cash = sum((line.applied for line in posting.lines), ZERO)
-            if cash > payment["unapplied"] or len({line.invoice_id for line in posting.lines}) < len(posting.lines):
+            currency = payment["currency"]
+            if len(lines) == 1:  # most payments pay one invoice
+                cash = ZERO + lines[0].applied
+            else:
+                cash = sum((line.applied for line in lines), ZERO)
+                if len({line.invoice_id for line in lines}) < len(lines):
+                    raise _Moved
+            if cash > payment["unapplied"]:
                 raise _Moved
-            for line in posting.lines:
-                if (min(line.applied, line.discount, line.deduction, line.write_off) < 0 or line.settled <= 0
-                        or (line.deduction > 0 and not line.deduction_reason)):
+            for line in lines:
+                applied, discount, deduction, write_off = line.applied, line.discount, line.deduction, line.write_off
+                settled = applied + discount + deduction + write_off  # Line.settled
+                if (applied < 0 or discount < 0 or deduction < 0 or write_off < 0 or settled <= 0
+                        or (deduction > 0 and not line.deduction_reason)):
                     raise _Moved
-                if (posting.payment_id, line.invoice_id) in pairs:
+                pair = (posting.payment_id, line.invoice_id)
+                if pair in pairs:
                     raise _Moved
-                pairs.add((posting.payment_id, line.invoice_id))
-                entry = settle.setdefault(line.invoice_id, [ZERO, payment["currency"]])
-                if entry[1] != payment["currency"]:
+                pairs.add(pair)
+                entry = settle.get(line.invoice_id)
+                if entry is None:
+                    entry = settle[line.invoice_id] = [ZERO, currency]
+                elif entry[1] != currency:
                     raise _Moved
-                entry[0] += line.settled
+                entry[0] += settled
             payment["unapplied"] -= cash
             payment["touched"] = True
             if payment["customer_id"] is None:
@@ -332,7 +345,7 @@ def _write(cur, tenant_id, result, invoices, run_id, actor_id) -> None:
     )
     # (payment, invoice) is unique within a batch (_post refuses a pair twice): it names the new row.
     written = {(payment_id, invoice_id): app_id for payment_id, invoice_id, app_id in sorted(cur.fetchall(),
-                                                                                          key=lambda r: r[2])}
+                                                                                          key=itemgetter(2))}
     for (payment_id, _), app_id in written.items():
         result.application_ids.setdefault(payment_id, []).append(app_id)
     for posting in result.posted:
