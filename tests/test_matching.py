@@ -1559,3 +1559,25 @@ def test_another_customers_invoice_named_exactly_posts_when_the_payer_has_no_suc
     d = one(ledger, pay("400.00", name="Windmill Garden Centers L.L.C.", text="INVOICE 4536370"), people=people)
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(4536370, "400.00")]
+
+
+def test_a_payment_id_naming_another_customers_invoice_does_not_stand_in_the_way_of_the_amount():
+    # 'E2E2220': the payer's 2,220th payment, and also invoice SI002220 of someone else, for another amount.
+    ledger = [inv(2220, 2, "999.00", number="SI002220"), inv(7001, 1, "309.07", number="SI007001")]
+    people = [CustomerRecord(1, "Blue Ridge Garden Centers Inc."), CustomerRecord(2, "Kingsley Pharmacy")]
+    d = one(ledger, pay("309.07", name="BLUE RIDGE GARDEN CENTERS INC.", text="THANK YOU", end_to_end="E2E2220"),
+            people=people)
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(7001, "309.07")]
+
+
+def test_a_po_number_as_long_as_two_invoice_numbers_does_not_hold_a_posting_back():
+    # With dense numbering the PO number cuts into two numbers of the ledger, other customers' invoices: not two
+    # invoices glued by a wrapped line.
+    ledger = [inv(11485, 1, "1658.70", number="SI011485"), inv(17797, 2, "50.00", number="SI017797"),
+              inv(89660, 3, "50.00", number="SI089660")]
+    people = [CustomerRecord(1, "Pioneer Foods Corp."), CustomerRecord(2, "Kingsley Pharmacy")]
+    d = one(ledger, pay("1658.70", name="Pioneer Foods Corp.", text="CUST NO 82404 PAYMENT FOR SI011485 PO 8966017797"),
+            people=[*people, CustomerRecord(3, "Harbor Grill")])
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(11485, "1658.70")]

@@ -463,7 +463,7 @@ def _references(p: PaymentRecord) -> list[_Ref]:
     return refs
 
 
-def _tracked(ref: _Ref, numbers: list[str]) -> bool:
+def _tracked(ref: _Ref, numbers: list[str], own=None) -> bool:
     """Whether the remittance names a document here that the payment must account for: every structured line,
     and in the text a number written like the invoices it pays (their prefix, or digits in groups, or as many
     digits as their numbers). 'RMA 5513' or 'ref 88123' next to them is another kind of number."""
@@ -480,8 +480,11 @@ def _tracked(ref: _Ref, numbers: list[str]) -> bool:
         theirs_key = len(reference_key(number))
         if not prefix and len(ref.key) >= 5 and abs(len(ref.key) - theirs_key) <= 1:
             return True
-        if not prefix and theirs_key >= 5 and len(ref.key) in (2 * theirs_key, 3 * theirs_key):
-            return True  # numbers glued by a wrapped line, one of them not read: a document all the same
+        if (not prefix and own is not None and theirs_key >= 5 and len(ref.key) in (2 * theirs_key, 3 * theirs_key)
+                and any(own(ref.key[k:k + theirs_key]) for k in range(0, len(ref.key), theirs_key))):
+            # Numbers glued by a wrapped line, one of them the payer's open invoice, another not read: a
+            # document all the same. (A long PO number merely as long as two invoice numbers is not one.)
+            return True
     return False
 
 
@@ -517,10 +520,13 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         # must not put another invoice's PO number ahead of the number itself.
         candidates.append(((customer_fit, amount_fit == 2, ev.REFERENCE[kind], amount_fit), iid, kind))
 
+    # A number in the payment's own id counts only where the payer or the amount agrees: 'E2E2220' is as likely
+    # the payer's 2,220th payment as invoice SI002220 of someone else.
+    direct = not ref.exact_only
     for key in ref.keys:  # each reading of digits written in groups, the likeliest first
         for kind, source in (("exact", idx.by_ref), ("po", idx.by_po)):
             for iid in _ids(source.get(key)):
-                consider(iid, kind, True)
+                consider(iid, kind, direct)
     if ref.exact_only or any(c[0][1] and (c[0][0] == 2 or not families) for c in candidates):
         pass  # a direct hit the amount settles (or an id copied, never typed): no need to look at typos
     elif families and any(c[0][1] for c in candidates):
@@ -744,17 +750,19 @@ def _allocate_total(ids: list[int], p, idx, settings) -> tuple[list, Decimal, li
     return allocations, ZERO, notes, found
 
 
-def _unglued(refs: list[_Ref], idx: MatchIndex) -> list[_Ref]:
+def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref]:
     """Two numbers written without a space between them ('41279114135254': a text wrapped at the field's width
-    and joined again) are two invoices when the digits cut in exactly one place into two numbers of the ledger."""
+    and joined again) are two invoices when the digits cut in exactly one place into two open invoices of one
+    customer, the payer's when it is known. (With dense numbering any long number, a PO's say, cuts into two
+    numbers of the ledger somewhere.)"""
     out = []
     for ref in refs:
         key = ref.key
         if ref.line is None and len(ref.keys) == 1 and len(key) >= 8 and key.isdigit() and key not in idx.by_ref \
                 and key not in idx.by_po:
-            by_ref = idx.by_ref
             cuts = [(left, right) for c in range(3, len(key) - 2)
-                    if (left := reference_key(key[:c])) in by_ref and (right := reference_key(key[c:])) in by_ref]
+                    if _one_customers_open(idx, left := reference_key(key[:c]), right := reference_key(key[c:]),
+                                           families)]
             if len(cuts) == 1:
                 (left, right), = cuts
                 out += [_Ref((left,), None, left), _Ref((right,), None, right)]
@@ -763,10 +771,17 @@ def _unglued(refs: list[_Ref], idx: MatchIndex) -> list[_Ref]:
     return out
 
 
+def _one_customers_open(idx: MatchIndex, left: str, right: str, families: set[int]) -> bool:
+    owners = [{idx.invoices[i].customer_id for i in _ids(idx.by_ref.get(key)) if idx.open.get(i, ZERO) > 0}
+              for key in (left, right)]
+    common = owners[0] & owners[1]
+    return bool(common and (not families or common & families))
+
+
 def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
-    refs = _unglued(refs, idx)
-    resolved = []
     families = {c for cid in payers for c in idx.family(cid)}
+    refs = _unglued(refs, idx, families)
+    resolved = []
     for ref in refs:
         candidates, raw = _resolve(ref, p, idx, payers, families)
         if candidates:
@@ -785,6 +800,11 @@ def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
     return proposals
 
 
+def _payers_open_invoice(idx: MatchIndex, key: str, families: set) -> bool:
+    return any(idx.invoices[i].customer_id in families and idx.open.get(i, ZERO) > 0
+               for i in _ids(idx.by_ref.get(key)))
+
+
 def _account_for_every_reference(p, idx, settings, payers, refs, resolved, proposals) -> list[Proposal]:
     """No partial postings: when the remittance names a document the proposal does not settle, the payment is
     either wholly explained (the remainder is exactly one of the payer's invoices, its number close to what was
@@ -795,8 +815,9 @@ def _account_for_every_reference(p, idx, settings, payers, refs, resolved, propo
         return proposals  # the common case: every reference named is one of the invoices settled
     numbers = [a.invoice_number for a in best.allocations]
     found = {id(r): c for r, c, _ in resolved}
+    families = {c for cid in payers for c in idx.family(cid)} | {best.customer_id}
     unresolved = [r for r in refs if not any(iid in chosen for _, iid, _ in found.get(id(r), ()))
-                  and _tracked(r, numbers)]
+                  and _tracked(r, numbers, lambda key: _payers_open_invoice(idx, key, families))]
     if not unresolved:
         return proposals
     rescued = _rescue(p, idx, payers, unresolved, resolved, best)
