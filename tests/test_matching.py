@@ -1581,3 +1581,15 @@ def test_a_po_number_as_long_as_two_invoice_numbers_does_not_hold_a_posting_back
             people=[*people, CustomerRecord(3, "Harbor Grill")])
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(11485, "1658.70")]
+
+
+def test_a_payment_id_naming_the_payers_own_invoice_for_another_amount_is_not_read():
+    # 'E2E2506' and the payer's own SI002506 of 383.90: the 1,225.24 paid is not that invoice with a remainder on
+    # account; two invoices of the payer have that amount, and a clerk chooses.
+    ledger = [inv(2506, 1, "383.90", number="SI002506"), inv(3001, 1, "1225.24", number="SI003001"),
+              inv(3002, 1, "1225.24", number="SI003002")]
+    people = [CustomerRecord(1, "Schneider Packaging Ltd.")]
+    d = one(ledger, pay("1225.24", name="SCHNEIDER PACKAGING LTD.", text="THANK YOU", end_to_end="E2E2506"),
+            people=people)
+    assert d.outcome == SUGGEST
+    assert 2506 not in {a.invoice_id for pr in d.proposals for a in pr.allocations}

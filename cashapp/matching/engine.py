@@ -514,14 +514,16 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         amount_fit = 2 if target == open_balance else _amount_fit(open_balance, inv, target, p)
         if not direct and customer_fit < 2 and amount_fit < 2:
             return
+        if ref.exact_only and amount_fit < 2:
+            return  # the payment's own id: an invoice number there is that of the one invoice it pays
         # Ranked by the payer, then an amount that settles the invoice exactly, then how the number was found
         # (its own number before a PO number, spelt right before a typo), and only then whether the invoice
         # is at least the amount: for a bundle every invoice is smaller than the payment, so that last fit
         # must not put another invoice's PO number ahead of the number itself.
         candidates.append(((customer_fit, amount_fit == 2, ev.REFERENCE[kind], amount_fit), iid, kind))
 
-    # A number in the payment's own id counts only where the payer or the amount agrees: 'E2E2220' is as likely
-    # the payer's 2,220th payment as invoice SI002220 of someone else.
+    # A number in the payment's own id counts only where the amount settles that invoice: 'E2E2506' is as likely
+    # the payer's 2,506th payment as its invoice SI002506.
     direct = not ref.exact_only
     for key in ref.keys:  # each reading of digits written in groups, the likeliest first
         for kind, source in (("exact", idx.by_ref), ("po", idx.by_po)):
