@@ -112,6 +112,9 @@ class MatchIndex:
         self.invoices: dict[int, OpenInvoice] = {}
         self.open: dict[int, Decimal] = {}
         self.by_ref: dict[str, int | list[int]] = {}
+        # The lengths of the keys by_ref ever held (a refresh does not take any out: a length too many only costs
+        # lookups that miss): a typo's spellings of any other length are no invoice's, and are not looked up.
+        self.ref_lengths: set[int] = set()
         self.by_po: dict[str, int | list[int]] = {}
         # Per customer, invoice id -> record (and id -> None for those offering a discount): dicts, so that a
         # refresh takes an invoice out in one step, however many the customer has.
@@ -169,6 +172,7 @@ class MatchIndex:
         invoices_, open_, by_ref, by_po = self.invoices, self.open, self.by_ref, self.by_po
         by_customer, by_amount, with_discount = self.by_customer, self.by_amount, self.with_discount
         ref_key = reference_key
+        ref_lengths = self.ref_lengths
         for inv in invoices:
             balance = inv.open_balance
             if balance <= 0:
@@ -183,6 +187,7 @@ class MatchIndex:
                 hit = by_ref.get(key)
                 if hit is None:
                     by_ref[key] = iid
+                    ref_lengths.add(len(key))
                 elif type(hit) is int:
                     by_ref[key] = [hit, iid]
                 else:
@@ -333,10 +338,17 @@ class MatchIndex:
         if by_balance is None:
             # The customer's own invoices by open balance, built on first use: an amount thousands of invoices of
             # the ledger share (100.00) costs this customer's few, not a walk over all of them per payment.
-            by_balance = self._by_balance[key] = defaultdict(list)
+            by_balance = self._by_balance[key] = {}
+            open_ = self.open
             for i, inv in self.by_customer.get(customer_id, {}).items():
-                if inv.currency == currency and self.open[i] > 0:
-                    by_balance[self.open[i]].append(i)
+                if inv.currency == currency:
+                    balance = open_[i]
+                    if balance > 0:
+                        hit = by_balance.get(balance)
+                        if hit is None:
+                            by_balance[balance] = [i]
+                        else:
+                            hit.append(i)
         # Balances this run left part-paid are findable by what is left (_part_paid); a view built after that
         # holds them too, hence the dict.
         candidates = dict.fromkeys(chain(by_balance.get(amount, ()), self._part_paid.get(amount, ())))
@@ -345,11 +357,14 @@ class MatchIndex:
         after_discount = self._after_discount.get(key)
         if after_discount is None:
             after_discount = self._after_discount[key] = defaultdict(list)
+            invoices, open_ = self.invoices, self.open
             for i in self.with_discount.get(customer_id, ()):
-                inv = self.invoices[i]
-                if inv.currency == currency and self.open[i] == inv.amount:
-                    for d in _discount_options(inv, inv.amount):
-                        after_discount[inv.amount - d].append(i)
+                inv = invoices[i]
+                gross = inv.amount
+                if inv.currency == currency and open_[i] == gross:
+                    # _discount_options without its checks: every invoice here offers a discount and is wholly open
+                    for d in _options(gross, inv.discount_percent, currency):
+                        after_discount[gross - d].append(i)
         discounted = [i for i in after_discount.get(amount, ())
                       if self.open[i] != amount and self.open[i] - amount in _discount_options(self.invoices[i],
                                                                                               self.open[i])]
@@ -361,12 +376,15 @@ class MatchIndex:
         takes another way)."""
         if self._discounted_all is None:
             # Every invoice offering a discount, by what settles it less the discount: built on first use.
-            self._discounted_all = defaultdict(list)
+            discounted = self._discounted_all = defaultdict(list)
+            invoices = self.invoices
             for ids in self.with_discount.values():
                 for i in ids:
-                    inv = self.invoices[i]
-                    for d in _discount_options(inv, inv.amount):
-                        self._discounted_all[inv.amount - d].append(i)
+                    inv = invoices[i]
+                    gross = inv.amount
+                    # _discount_options without its checks: every invoice here offers a discount
+                    for d in _options(gross, inv.discount_percent, inv.currency):
+                        discounted[gross - d].append(i)
         open_, invoices = self.open, self.invoices
         candidates = [*_ids(self.by_amount.get(amount)), *self._part_paid.get(amount, ()),
                       *self._discounted_all.get(amount, ())]
@@ -528,11 +546,15 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
                 consider(iid, kind, False)
     else:
         by_ref = idx.by_ref
-        for key, kind in one_edit_variants(ref.key):
+        for key, kind in one_edit_variants(ref.key, idx.ref_lengths):
             hit = by_ref.get(key)
             if hit is not None:
                 for iid in (hit,) if type(hit) is int else hit:
-                    consider(iid, kind, False)
+                    # Most spellings are some other customer's invoice, for another amount: what consider()
+                    # would turn away, told apart here without the call.
+                    inv = invoices[iid]
+                    if inv.customer_id in families or inv.discount_percent or open_[iid] == target:
+                        consider(iid, kind, False)
         if not any(c[0][0] == 2 for c in candidates):
             # A digit left out has ten times the spellings: look at the few invoices the amount settles instead
             # (one dictionary lookup), the payer's among them; for an amount many invoices have, per customer.
