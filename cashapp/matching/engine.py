@@ -1070,8 +1070,9 @@ def _walk(values: list[int], ids: list[int], target: int, max_size: int, max_nod
         suffix[k] = suffix[k + 1] + values[k]
     descending = [-v for v in values]  # ascending, for bisect
     found: list[list[int]] = []
-    chosen: list[int] = []  # indexes of the values taken so far
-    frames: list[tuple[int, int]] = []  # (k, remaining) of the loops below the current one
+    # (k, remaining) of the loops below the current one; their k are the indexes of the values taken so far
+    frames: list[tuple[int, int]] = []
+    deepest = max_size - 1  # values taken before the one that completes a subset, at most
     k, remaining, nodes = 0, target, 0
     while True:
         if k < n:
@@ -1087,27 +1088,22 @@ def _walk(values: list[int], ids: list[int], target: int, max_size: int, max_nod
             nodes += 1
             if nodes > max_nodes:
                 return found, False
-            if suffix[k] < remaining:
-                k = n  # the rest cannot reach it: this loop ends
-                continue
-            if value == remaining:
-                if chosen:
-                    found.append([*(ids[c] for c in chosen), ids[k]])
-                    if len(found) > 2:
-                        return found, True
+            if suffix[k] >= remaining:
+                if value == remaining:
+                    if frames:
+                        found.append([*(ids[f[0]] for f in frames), ids[k]])
+                        if len(found) > 2:
+                            return found, True
+                elif len(frames) < deepest:
+                    frames.append((k, remaining))
+                    k, remaining = k + 1, remaining - value
+                    continue
                 k += 1
                 continue
-            if len(chosen) + 1 < max_size:
-                frames.append((k, remaining))
-                chosen.append(k)
-                k, remaining = k + 1, remaining - value
-                continue
-            k += 1
-            continue
+            # The rest cannot reach what is left: this loop ends here.
         if not frames:
             return found, True
         k, remaining = frames.pop()
-        chosen.pop()
         k += 1
 
 
