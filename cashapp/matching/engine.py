@@ -334,23 +334,24 @@ class MatchIndex:
             for block in blocks[0]:
                 if block[0] >= amount:
                     continue
-                for i in block[1]:
-                    if i in live and open_[i] < amount:
-                        found.append(i)
-                        if len(found) >= limit:
-                            return found
+                # A block at once (a comprehension, not a loop with a test per id), cut to `limit` at the end.
+                below = [i for i in block[1] if i in live and open_[i] < amount]
+                if below:
+                    found += below
+                    if len(found) >= limit:
+                        return found[:limit]
         return found
 
     def settled_by(self, customer_id: int, currency: str, amount: Decimal) -> tuple[list[int], list[int]]:
         """The customer's live invoices whose open balance is `amount`, and those it settles less an
         early-pay discount (whether the discount was earned is for the caller to judge)."""
         key = (customer_id, currency)
+        open_, invoices = self.open, self.invoices
         by_balance = self._by_balance.get(key)
         if by_balance is None:
             # The customer's own invoices by open balance, built on first use: an amount thousands of invoices of
             # the ledger share (100.00) costs this customer's few, not a walk over all of them per payment.
             by_balance = self._by_balance[key] = {}
-            open_ = self.open
             for i, inv in self.by_customer.get(customer_id, {}).items():
                 if inv.currency == currency:
                     balance = open_[i]
@@ -361,22 +362,24 @@ class MatchIndex:
                         else:
                             hit.append(i)
         # Balances this run left part-paid are findable by what is left (_part_paid); a view built after that
-        # holds them too, hence the dict.
-        candidates = dict.fromkeys(chain(by_balance.get(amount, ()), self._part_paid.get(amount, ())))
-        exact = [i for i in candidates if self.open[i] == amount and self.invoices[i].customer_id == customer_id
-                 and self.invoices[i].currency == currency]
+        # holds them too, hence the dict (only then: the view's own ids are distinct).
+        part_paid = self._part_paid.get(amount)
+        candidates = by_balance.get(amount, ())
+        if part_paid:
+            candidates = dict.fromkeys(chain(candidates, part_paid))
+        exact = [i for i in candidates if open_[i] == amount and invoices[i].customer_id == customer_id
+                 and invoices[i].currency == currency]
         after_discount = self._after_discount.get(key)
         if after_discount is None:
             after_discount = self._after_discount[key] = defaultdict(list)
-            invoices, open_, memo = self.invoices, self.open, self._less_discount
+            memo = self._less_discount
             for i in self.with_discount.get(customer_id, ()):
                 inv = invoices[i]
                 if inv.currency == currency and open_[i] == inv.amount:
                     for settling in _amounts_less_discount(inv, memo):
                         after_discount[settling].append(i)
         discounted = [i for i in after_discount.get(amount, ())
-                      if self.open[i] != amount and self.open[i] - amount in _discount_options(self.invoices[i],
-                                                                                              self.open[i])]
+                      if open_[i] != amount and open_[i] - amount in _discount_options(invoices[i], open_[i])]
         return exact, discounted
 
     def settling_exactly(self, amount: Decimal, currency: str, limit: int) -> list[int] | None:
