@@ -135,8 +135,8 @@ class MatchIndex:
         self._part_paid: dict[Decimal, list[int]] = defaultdict(list)  # balances left by this run's postings
         self._discounted_all: dict[Decimal, list[int]] | None = None  # see settling_exactly()
         # Invoice id -> (its record, the amounts that settle it less its discount): computed once for the two
-        # tables above that need them (158k discounted invoices of a million: ~0.8 s a time). See
-        # _amounts_less_discount.
+        # tables above that need them, not once for each (the cache of _options is smaller than a big ledger's
+        # discounted invoices). See _amounts_less_discount.
         self._less_discount: dict[int, tuple[OpenInvoice, tuple[Decimal, ...]]] = {}
         self.consumed: set[int] = set()  # invoices consume() changed since the index was built or refreshed
 
