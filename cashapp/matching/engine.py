@@ -83,6 +83,7 @@ _REASON_WORDS = (
 )
 MAX_BUNDLE_CANDIDATES = 40
 _DUE_ORDER = attrgetter("due_date", "id")
+_DUE, _ID = attrgetter("due_date"), attrgetter("id")
 MAX_BUNDLE_NODES = 20_000
 # A long list of candidates cannot post a bundle (see _by_amount), only offer chance combinations: search less.
 MAX_BUNDLE_NODES_LONG_LIST = 5_000
@@ -112,6 +113,9 @@ class MatchIndex:
         self.invoices: dict[int, OpenInvoice] = {}
         self.open: dict[int, Decimal] = {}
         self.by_ref: dict[str, int | list[int]] = {}
+        # The lengths of the keys by_ref ever held (a refresh does not take any out: a length too many only costs
+        # lookups that miss): a typo's spellings of any other length are no invoice's, and are not looked up.
+        self.ref_lengths: set[int] = set()
         self.by_po: dict[str, int | list[int]] = {}
         # Per customer, invoice id -> record (and id -> None for those offering a discount): dicts, so that a
         # refresh takes an invoice out in one step, however many the customer has.
@@ -130,6 +134,10 @@ class MatchIndex:
         self._by_balance: dict[tuple[int, str], dict[Decimal, list[int]]] = {}  # see settled_by
         self._part_paid: dict[Decimal, list[int]] = defaultdict(list)  # balances left by this run's postings
         self._discounted_all: dict[Decimal, list[int]] | None = None  # see settling_exactly()
+        # Invoice id -> (its record, the amounts that settle it less its discount): computed once for the two
+        # tables above that need them, not once for each (the cache of _options is smaller than a big ledger's
+        # discounted invoices). See _amounts_less_discount.
+        self._less_discount: dict[int, tuple[OpenInvoice, tuple[Decimal, ...]]] = {}
         self.consumed: set[int] = set()  # invoices consume() changed since the index was built or refreshed
 
     @classmethod
@@ -169,6 +177,7 @@ class MatchIndex:
         invoices_, open_, by_ref, by_po = self.invoices, self.open, self.by_ref, self.by_po
         by_customer, by_amount, with_discount = self.by_customer, self.by_amount, self.with_discount
         ref_key = reference_key
+        ref_lengths = self.ref_lengths
         for inv in invoices:
             balance = inv.open_balance
             if balance <= 0:
@@ -183,6 +192,7 @@ class MatchIndex:
                 hit = by_ref.get(key)
                 if hit is None:
                     by_ref[key] = iid
+                    ref_lengths.add(len(key))
                 elif type(hit) is int:
                     by_ref[key] = [hit, iid]
                 else:
@@ -237,6 +247,7 @@ class MatchIndex:
         by_key: dict[tuple[int, object], set[int]] = defaultdict(set)
         for iid in changed:
             old = self.invoices.pop(iid, None)
+            self._less_discount.pop(iid, None)  # of a record replaced or gone
             if old is None:
                 continue
             del self.open[iid]
@@ -295,10 +306,15 @@ class MatchIndex:
         key = (customer_id, currency)
         live = self._live.get(key)
         if live is None:
-            invoices = sorted(self.by_customer.get(customer_id, {}).values(), key=_DUE_ORDER)
+            # Filtered first, in the customer's dict order (the order the records were made in, a walk through
+            # memory), then sorted. Invoices added in id order (a build) sort by due date alone: the sort is
+            # stable, and not making a tuple per invoice halves it.
+            mine = self.by_customer.get(customer_id, {})
             open_ = self.open
-            live = self._live[key] = {inv.id: None for inv in invoices
-                                      if inv.currency == currency and open_[inv.id] > 0}
+            invoices = [inv for i, inv in mine.items() if inv.currency == currency and open_[i] > 0]
+            ids = list(mine)
+            invoices.sort(key=_DUE if ids == sorted(ids) else _DUE_ORDER)
+            live = self._live[key] = dict.fromkeys(map(_ID, invoices))
             self._blocks.pop(key, None)
         return live
 
@@ -318,41 +334,52 @@ class MatchIndex:
             for block in blocks[0]:
                 if block[0] >= amount:
                     continue
-                for i in block[1]:
-                    if i in live and open_[i] < amount:
-                        found.append(i)
-                        if len(found) >= limit:
-                            return found
+                # A block at once (a comprehension, not a loop with a test per id), cut to `limit` at the end.
+                below = [i for i in block[1] if i in live and open_[i] < amount]
+                if below:
+                    found += below
+                    if len(found) >= limit:
+                        return found[:limit]
         return found
 
     def settled_by(self, customer_id: int, currency: str, amount: Decimal) -> tuple[list[int], list[int]]:
         """The customer's live invoices whose open balance is `amount`, and those it settles less an
         early-pay discount (whether the discount was earned is for the caller to judge)."""
         key = (customer_id, currency)
+        open_, invoices = self.open, self.invoices
         by_balance = self._by_balance.get(key)
         if by_balance is None:
             # The customer's own invoices by open balance, built on first use: an amount thousands of invoices of
             # the ledger share (100.00) costs this customer's few, not a walk over all of them per payment.
-            by_balance = self._by_balance[key] = defaultdict(list)
+            by_balance = self._by_balance[key] = {}
             for i, inv in self.by_customer.get(customer_id, {}).items():
-                if inv.currency == currency and self.open[i] > 0:
-                    by_balance[self.open[i]].append(i)
+                if inv.currency == currency:
+                    balance = open_[i]
+                    if balance > 0:
+                        hit = by_balance.get(balance)
+                        if hit is None:
+                            by_balance[balance] = [i]
+                        else:
+                            hit.append(i)
         # Balances this run left part-paid are findable by what is left (_part_paid); a view built after that
-        # holds them too, hence the dict.
-        candidates = dict.fromkeys(chain(by_balance.get(amount, ()), self._part_paid.get(amount, ())))
-        exact = [i for i in candidates if self.open[i] == amount and self.invoices[i].customer_id == customer_id
-                 and self.invoices[i].currency == currency]
+        # holds them too, hence the dict (only then: the view's own ids are distinct).
+        part_paid = self._part_paid.get(amount)
+        candidates = by_balance.get(amount, ())
+        if part_paid:
+            candidates = dict.fromkeys(chain(candidates, part_paid))
+        exact = [i for i in candidates if open_[i] == amount and invoices[i].customer_id == customer_id
+                 and invoices[i].currency == currency]
         after_discount = self._after_discount.get(key)
         if after_discount is None:
             after_discount = self._after_discount[key] = defaultdict(list)
+            memo = self._less_discount
             for i in self.with_discount.get(customer_id, ()):
-                inv = self.invoices[i]
-                if inv.currency == currency and self.open[i] == inv.amount:
-                    for d in _discount_options(inv, inv.amount):
-                        after_discount[inv.amount - d].append(i)
+                inv = invoices[i]
+                if inv.currency == currency and open_[i] == inv.amount:
+                    for settling in _amounts_less_discount(inv, memo):
+                        after_discount[settling].append(i)
         discounted = [i for i in after_discount.get(amount, ())
-                      if self.open[i] != amount and self.open[i] - amount in _discount_options(self.invoices[i],
-                                                                                              self.open[i])]
+                      if open_[i] != amount and open_[i] - amount in _discount_options(invoices[i], open_[i])]
         return exact, discounted
 
     def settling_exactly(self, amount: Decimal, currency: str, limit: int) -> list[int] | None:
@@ -361,17 +388,20 @@ class MatchIndex:
         takes another way)."""
         if self._discounted_all is None:
             # Every invoice offering a discount, by what settles it less the discount: built on first use.
-            self._discounted_all = defaultdict(list)
+            discounted = self._discounted_all = defaultdict(list)
+            invoices, memo = self.invoices, self._less_discount
             for ids in self.with_discount.values():
                 for i in ids:
-                    inv = self.invoices[i]
-                    for d in _discount_options(inv, inv.amount):
-                        self._discounted_all[inv.amount - d].append(i)
+                    for settling in _amounts_less_discount(invoices[i], memo):
+                        discounted[settling].append(i)
         open_, invoices = self.open, self.invoices
-        candidates = [*_ids(self.by_amount.get(amount)), *self._part_paid.get(amount, ()),
-                      *self._discounted_all.get(amount, ())]
-        if len(candidates) > limit:
+        # Counted before they are gathered: a round amount (100.00) is thousands of invoices' balance.
+        by_balance, part_paid = self.by_amount.get(amount), self._part_paid.get(amount, ())
+        less_discount = self._discounted_all.get(amount, ())
+        if ((0 if by_balance is None else 1 if type(by_balance) is int else len(by_balance)) + len(part_paid)
+                + len(less_discount) > limit):
             return None
+        candidates = [*_ids(by_balance), *part_paid, *less_discount]
         return [i for i in candidates if invoices[i].currency == currency and open_[i] > 0
                 and (open_[i] == amount or (open_[i] == invoices[i].amount and invoices[i].discount_percent))]
 
@@ -392,6 +422,19 @@ class MatchIndex:
                 if blocks is not None and iid in blocks[1]:
                     block = blocks[1][iid]
                     block[0] = min(block[0], self.open[iid])
+
+
+def _amounts_less_discount(inv: OpenInvoice, memo: dict) -> tuple[Decimal, ...]:
+    """What settles an invoice offering a discount, wholly open, less the discount (each rounding of
+    _discount_options, in its order). Kept in `memo` by invoice id with the record it was computed from: a refresh
+    replaces an invoice's record, and a memo of another record is computed again."""
+    kept = memo.get(inv.id)
+    if kept is not None and kept[0] is inv:
+        return kept[1]
+    gross = inv.amount
+    amounts = tuple(gross - d for d in _discount_options(inv, gross))
+    memo[inv.id] = (inv, amounts)
+    return amounts
 
 
 _BLOCK = 128
@@ -556,11 +599,15 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
                 consider(iid, kind, False)
     else:
         by_ref = idx.by_ref
-        for key, kind in one_edit_variants(ref.key):
+        for key, kind in one_edit_variants(ref.key, idx.ref_lengths):
             hit = by_ref.get(key)
             if hit is not None:
                 for iid in (hit,) if type(hit) is int else hit:
-                    consider(iid, kind, False)
+                    # Most spellings are some other customer's invoice, for another amount: what consider()
+                    # would turn away, told apart here without the call.
+                    inv = invoices[iid]
+                    if inv.customer_id in families or inv.discount_percent or open_[iid] == target:
+                        consider(iid, kind, False)
         if not any(c[0][0] == 2 for c in candidates):
             # A digit left out has ten times the spellings: look at the few invoices the amount settles instead
             # (one dictionary lookup), the payer's among them; for an amount many invoices have, per customer.
@@ -1094,8 +1141,9 @@ def _walk(values: list[int], ids: list[int], target: int, max_size: int, max_nod
         suffix[k] = suffix[k + 1] + values[k]
     descending = [-v for v in values]  # ascending, for bisect
     found: list[list[int]] = []
-    chosen: list[int] = []  # indexes of the values taken so far
-    frames: list[tuple[int, int]] = []  # (k, remaining) of the loops below the current one
+    # (k, remaining) of the loops below the current one; their k are the indexes of the values taken so far
+    frames: list[tuple[int, int]] = []
+    deepest = max_size - 1  # values taken before the one that completes a subset, at most
     k, remaining, nodes = 0, target, 0
     while True:
         if k < n:
@@ -1111,27 +1159,22 @@ def _walk(values: list[int], ids: list[int], target: int, max_size: int, max_nod
             nodes += 1
             if nodes > max_nodes:
                 return found, False
-            if suffix[k] < remaining:
-                k = n  # the rest cannot reach it: this loop ends
-                continue
-            if value == remaining:
-                if chosen:
-                    found.append([*(ids[c] for c in chosen), ids[k]])
-                    if len(found) > 2:
-                        return found, True
+            if suffix[k] >= remaining:
+                if value == remaining:
+                    if frames:
+                        found.append([*(ids[f[0]] for f in frames), ids[k]])
+                        if len(found) > 2:
+                            return found, True
+                elif len(frames) < deepest:
+                    frames.append((k, remaining))
+                    k, remaining = k + 1, remaining - value
+                    continue
                 k += 1
                 continue
-            if len(chosen) + 1 < max_size:
-                frames.append((k, remaining))
-                chosen.append(k)
-                k, remaining = k + 1, remaining - value
-                continue
-            k += 1
-            continue
+            # The rest cannot reach what is left: this loop ends here.
         if not frames:
             return found, True
         k, remaining = frames.pop()
-        chosen.pop()
         k += 1
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Container
 from functools import lru_cache
 
 LEGAL_SUFFIXES = frozenset("""
@@ -241,23 +242,32 @@ def _mention(group: list[str], written: str, quantity: bool = False) -> Mention 
     return Mention(tuple(keys), written if grouped else group[0] if len(group) == 1 else written, grouped)
 
 
-def one_edit_variants(key: str) -> list[tuple[str, str]]:
+def one_edit_variants(key: str, lengths: Container[int] | None = None) -> list[tuple[str, str]]:
     """Keys one typing error away: adjacent digits transposed, one digit wrong, or one digit too many (the
     variants that drop one). A dropped digit has ten times more variants: see one_edit_kind, which the
-    matcher uses where the amount has already narrowed the invoices. (variant, kind)."""
+    matcher uses where the amount has already narrowed the invoices. (variant, kind).
+
+    `lengths`: only the variants of these lengths (those of the keys they will be looked up among), in the same
+    order; None for all. With invoice numbers all of one length, most references read from a text (a 10-digit
+    order number, a 6-digit customer number) have no variant that can be a key at all."""
+    n = len(key)
     out = []
-    for i in range(len(key) - 1):
-        if key[i] != key[i + 1]:
-            out.append((key[:i] + key[i + 1] + key[i] + key[i + 2:], "transposed"))
-    for i, ch in enumerate(key):
-        for d in "0123456789":
-            if d != ch:
-                out.append((key[:i] + d + key[i + 1:], "wrong digit"))
-    if len(key) > 4:
-        for i in range(len(key)):
+    if lengths is None or n in lengths:
+        for i in range(n - 1):
+            a, b = key[i], key[i + 1]
+            if a != b:
+                out.append((key[:i] + b + a + key[i + 2:], "transposed"))
+        for i, ch in enumerate(key):
+            head, tail = key[:i], key[i + 1:]
+            out += [(head + d + tail, "wrong digit") for d in _DIGITS if d != ch]
+    if n > 4 and (lengths is None or n - 1 in lengths):
+        for i in range(n):
             if i == 0 or key[i] != key[i - 1]:  # dropping either of two equal digits gives one variant
                 out.append((key[:i] + key[i + 1:], "digit added"))
     return out
+
+
+_DIGITS = "0123456789"
 
 
 def one_edit_kind(written: str, other: str) -> str | None:
