@@ -565,6 +565,14 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         # must not put another invoice's PO number ahead of the number itself.
         candidates.append(((customer_fit, amount_fit == 2, ev.REFERENCE[kind], amount_fit), iid, kind))
 
+    def own_spellings() -> None:
+        """The payer's invoices the amount settles whose number is one typing error from the one written."""
+        for iid in _settled_in_families(idx, families, target, currency):
+            if invoices[iid].customer_id in families:
+                kind = _one_edit(ref.key, reference_key(invoices[iid].number))
+                if kind:
+                    consider(iid, kind, False)
+
     # A number in the payment's own id counts only where the amount settles that invoice: 'E2E2506' is as likely
     # the payer's 2,506th payment as its invoice SI002506.
     direct = not ref.exact_only
@@ -577,19 +585,11 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
     elif families and any(c[0][1] for c in candidates):
         # Another customer's invoice, named exactly for exactly the amount: a payment on its behalf, or the
         # payer's own invoice of a round amount with two digits swapped. Its own spelling is looked for too.
-        for iid in _settled_in_families(idx, families, target, currency):
-            if invoices[iid].customer_id in families:
-                kind = _one_edit(ref.key, reference_key(invoices[iid].number))
-                if kind:
-                    consider(iid, kind, False)
+        own_spellings()
     elif candidates and any(c[0][0] == 2 for c in candidates):
         # The payer's own number, but the amount does not settle it: with dense numbering a digit slipped in or
         # out may spell another of its invoices, the one the amount settles. Both are kept (see ambiguity).
-        for iid in _settled_in_families(idx, families, target, currency):
-            if invoices[iid].customer_id in families:
-                kind = _one_edit(ref.key, reference_key(invoices[iid].number))
-                if kind:
-                    consider(iid, kind, False)
+        own_spellings()
     elif not families and (settling := idx.settling_exactly(target, currency, limit=64)) is not None:
         # Nobody identified the payer, so a mistyped number counts only where the amount settles its invoice:
         # look at the few invoices the amount settles instead of at every spelling of the number.
@@ -611,11 +611,7 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         if not any(c[0][0] == 2 for c in candidates):
             # A digit left out has ten times the spellings: look at the few invoices the amount settles instead
             # (one dictionary lookup), the payer's among them; for an amount many invoices have, per customer.
-            for iid in _settled_in_families(idx, families, target, currency):
-                if invoices[iid].customer_id in families:
-                    kind = _one_edit(ref.key, reference_key(invoices[iid].number))
-                    if kind:
-                        consider(iid, kind, False)
+            own_spellings()
     candidates.sort(key=lambda c: (c[0], -c[1]), reverse=True)
     return candidates, ref.raw
 
