@@ -108,6 +108,11 @@ def sync(using: str = "default") -> None:
         )
         cursor.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(role))
         cursor.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON django_migrations FROM {}").format(role))
+        if not connection.is_citus:
+            from .statistics import function_sql
+
+            for statement in function_sql(settings.O2C_APP_DB_USER):
+                cursor.execute(statement)
 
         if connection.is_citus:
             from .citus import configure_app_role

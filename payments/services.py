@@ -27,6 +27,7 @@ from o2c.readahead import ReadAhead
 from o2c.runtime import interpreter_tuned_for_bulk_work
 from o2c.services.audit import audit_event
 from o2c.services.uploads import queued_upload_run, stored_file_name
+from o2c.statistics import refresh_statistics_after_commit
 from o2c.tenancy import current_tenant_id
 
 from .models import BankFile, BankFileUpload, BankStatement
@@ -86,6 +87,8 @@ def _import(stream, checks: FileChecks, sha256: str, data: bytes, file_name: str
             progress: Progress, match: bool = True) -> BankFile:
     with transaction.atomic():
         tenant_id = current_tenant_id()
+        stored_rows = refresh_statistics_after_commit(
+            ("payments_payment", "payments_remittanceadvice", "payments_remittanceline"))
         # One import per tenant at a time: two uploads of the same or overlapping files must not race
         # each other into counting the same entry as new.
         with connection.cursor() as cursor:
@@ -110,6 +113,7 @@ def _import(stream, checks: FileChecks, sha256: str, data: bytes, file_name: str
         progress("storing remittance advice")
         _store_advices(stream.remittances, bank_file)
         bank_file.remittances_linked = _link_advices(tenant_id, bank_file.pk)
+        stored_rows(bank_file.payments_created + bank_file.remittances)
         bank_file.warnings = warnings
         bank_file.save()
         audit_event("bank_file.imported", bank_file, {

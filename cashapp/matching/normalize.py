@@ -87,6 +87,10 @@ def reference_key(reference: str) -> str:
         rest = rest[1:]
     if rest.isdigit() and rest.isascii():
         return rest.lstrip("0") or "0"
+    # Digits in groups after the prefix ('INV-2026-001571', 'SI0 004 716 3'): what the reading below gives, without it.
+    compact = rest.replace("-", "").replace("/", "").replace(" ", "").replace(".", "")
+    if compact.isdigit() and compact.isascii():
+        return compact.lstrip("0") or "0"
     upper = reference.upper()
     text = _NON_ALNUM.sub("", upper)
     # Strip a leading alphabetic prefix (INV, PO, RE...) before reading letters as digits: the prefix's
@@ -106,20 +110,24 @@ def reference_key(reference: str) -> str:
             j += 1
         if 0 < j < len(after) and after[j].isdigit():
             i -= j
-    core = text[i:]
-    # A letter no OCR turns into a digit ends a prefix that holds digits ('E2E1966', 'B2B-4512'): the number is
-    # what follows it. Read as one number, 'E2E1966' became 21966, some invoice of a ledger numbered SI0xxxxx.
-    # (Letters after the number, 'INV-4512A', stay a suffix dropped as before.)
-    last_digit = max((k for k, ch in enumerate(core) if ch.isdigit()), default=-1)
-    last = max((k for k, ch in enumerate(core[:last_digit]) if ch.isalpha() and ch not in _OCR_LETTERS), default=-1)
-    if last >= 0:
-        core = core[last + 1:]
+    core = _after_digit_prefix(text[i:])
     core = core.translate(_OCR)
     digits = "".join(ch for ch in core if ch.isdigit())
     # A token that stays mostly letters after the OCR reading is a word, not a mangled number.
     if not digits or len(digits) < len(core) - 2:
         return ""
     return digits.lstrip("0") or "0"
+
+
+def _after_digit_prefix(core: str) -> str:
+    """A letter no OCR turns into a digit ends a prefix that holds digits ('E2E1966', 'E2E-4512'): the number is
+    what follows it. Read as one number, 'E2E1966' became 21966, some invoice of a ledger numbered SI0xxxxx.
+    (Letters after the number, 'INV-4512A', stay a suffix dropped as before.)"""
+    if core.isdigit():
+        return core
+    last_digit = max((k for k, ch in enumerate(core) if ch.isdigit()), default=-1)
+    last = max((k for k, ch in enumerate(core[:last_digit]) if ch.isalpha() and ch not in _OCR_LETTERS), default=-1)
+    return core[last + 1:] if last >= 0 else core
 
 
 def reference_tokens(text: str) -> list[str]:

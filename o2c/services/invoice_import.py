@@ -31,6 +31,7 @@ from ..models.ledger import InvoiceStatus
 from ..money import is_currency, parse_amount
 from ..readahead import ReadAhead
 from ..signals import invoices_imported
+from ..statistics import refresh_statistics_after_commit
 from ..tenancy import current_origin, current_tenant_id
 from .audit import audit_event, audit_events, diff, snapshot
 from .uploads import queued_upload_run, stored_file_name
@@ -262,6 +263,7 @@ def invoice_import_csv(*, data: bytes, file_name: str, actor=None,
         raise InvoiceFileError([f"byte {exc.start}: the file is not UTF-8 text"])
     parser = _Parser(text)
     with transaction.atomic():
+        stored_rows = refresh_statistics_after_commit(("o2c_invoice", "o2c_customer"))
         # One import per tenant at a time: two uploads of one file must not both insert.
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('o2c.invoice_import'), %s)", [current_tenant_id()])
@@ -284,6 +286,7 @@ def invoice_import_csv(*, data: bytes, file_name: str, actor=None,
             if not parser.rows:
                 raise InvoiceFileError(["the file has a header but no invoice rows"])
             writer.finish(parser.names)
+        stored_rows(batch.created_invoices + batch.updated_invoices + batch.created_customers)
         batch.rows = parser.rows
         batch.save()
         if writer.touched_customers:
