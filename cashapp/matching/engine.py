@@ -816,15 +816,23 @@ def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref
     return out
 
 
+def _open_owners(idx: MatchIndex, key: str) -> set[int]:
+    """The customers with an open invoice whose number reads as `key`."""
+    return {idx.invoices[i].customer_id for i in _ids(idx.by_ref.get(key)) if idx.open.get(i, ZERO) > 0}
+
+
+def _families(idx: MatchIndex, customer_ids) -> set[int]:
+    """These customers and their subsidiaries (whose invoices a parent pays)."""
+    return {c for cid in customer_ids for c in idx.family(cid)}
+
+
 def _one_customers_open(idx: MatchIndex, left: str, right: str, families: set[int]) -> bool:
-    owners = [{idx.invoices[i].customer_id for i in _ids(idx.by_ref.get(key)) if idx.open.get(i, ZERO) > 0}
-              for key in (left, right)]
-    common = owners[0] & owners[1]
+    common = _open_owners(idx, left) & _open_owners(idx, right)
     return bool(common and (not families or common & families))
 
 
 def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
-    families = {c for cid in payers for c in idx.family(cid)}
+    families = _families(idx, payers)
     refs = _unglued(refs, idx, families)
     resolved = []
     for ref in refs:
@@ -845,11 +853,6 @@ def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
     return proposals
 
 
-def _payers_open_invoice(idx: MatchIndex, key: str, families: set) -> bool:
-    return any(idx.invoices[i].customer_id in families and idx.open.get(i, ZERO) > 0
-               for i in _ids(idx.by_ref.get(key)))
-
-
 def _account_for_every_reference(p, idx, settings, payers, refs, resolved, proposals) -> list[Proposal]:
     """No partial postings: when the remittance names a document the proposal does not settle, the payment is
     either wholly explained (the remainder is exactly one of the payer's invoices, its number close to what was
@@ -860,9 +863,9 @@ def _account_for_every_reference(p, idx, settings, payers, refs, resolved, propo
         return proposals  # the common case: every reference named is one of the invoices settled
     numbers = [a.invoice_number for a in best.allocations]
     found = {id(r): c for r, c, _ in resolved}
-    families = {c for cid in payers for c in idx.family(cid)} | {best.customer_id}
+    families = _families(idx, payers) | {best.customer_id}
     unresolved = [r for r in refs if not any(iid in chosen for _, iid, _ in found.get(id(r), ()))
-                  and _tracked(r, numbers, lambda key: _payers_open_invoice(idx, key, families))]
+                  and _tracked(r, numbers, lambda key: bool(_open_owners(idx, key) & families))]
     if not unresolved:
         return proposals
     rescued = _rescue(p, idx, payers, unresolved, resolved, best)
@@ -888,7 +891,7 @@ def _rescue(p, idx, payers, unresolved, resolved, best) -> list | None:
     whose number is close to it. None when any one has no such invoice or more than one."""
     chosen = {a.invoice_id for a in best.allocations}
     customers = {idx.invoices[i].customer_id for i in chosen}
-    family = {c for cid in (payers or customers) for c in idx.family(cid)}
+    family = _families(idx, payers or customers)
     if not family or len(family) > 50:
         return None
     kept = [r for r in resolved if r[1][0][1] in chosen]

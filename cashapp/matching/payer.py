@@ -59,10 +59,10 @@ COMMON_WORDS = frozenset("""
     INCOMING OUTGOING RETURN FEE FEES MONTHLY ANNUAL SALES PURCHASE
 """.split())
 _DBA = re.compile(r"(?<![A-Z0-9])(?:D\s?/\s?B\s?/\s?A|D\.\s?B\.\s?A\.?|DBA|T\s?/\s?A)(?![A-Z0-9])")
-# Beginnings of legal suffixes a name may end with when cut mid-word ('INCORPORATE', 'CORPORATIO', 'LIMI').
-# One letter ('L') counts only at a field's width.
 # Starts of the words name keys leave out inside a name ('... MARINE SERVICES AN' cut from '... AND DENTAL').
 _CONNECTOR_STARTS = frozenset(("A", "AN", "AND", "T", "TH", "THE"))
+# Beginnings of legal suffixes a name may end with when cut mid-word ('INCORPORATE', 'CORPORATIO', 'LIMI').
+# One letter ('L') counts only at a field's width.
 _SUFFIX_STARTS = frozenset(s[:n] for s in LEGAL_SUFFIXES - {"THE", "AND"} for n in range(1, len(s)))
 
 
@@ -185,6 +185,7 @@ _TEXT_STOP = frozenset("""
     KREF MREF SVWZ SEPA GIRO OVERSCHRIJVING BETALING RECHNUNG ZAHLUNG NOTPROVIDED ORG DBNM OB BNF ORDP REMI BENM
 """.split())
 _TEXT_WORD = re.compile(r"[^\s:;,]+")
+_NOT_LETTER = re.compile(r"[^A-Z]")
 _JOINERS = frozenset("&-/+")
 # A name comes early in a text; stretches read at most.
 MAX_STRETCHES = 4
@@ -199,7 +200,7 @@ def _text_stretches(text: str) -> list[str]:
         token = m.group()
         if token in _JOINERS:
             continue  # 'RAMIREZ & SONS': inside a name
-        bare = re.sub(r"[^A-Z]", "", token.upper())
+        bare = _NOT_LETTER.sub("", token.upper())
         if not bare or any(ch.isdigit() for ch in token) or bare in _TEXT_STOP:
             if start is not None and words >= 2:
                 stretches.append(text[start:end])
