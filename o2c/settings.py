@@ -147,6 +147,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": O2C_TASK_VISIBILITY_TIM
 # took its task up again within the visibility timeout): the reaper fails it and the next run resumes.
 O2C_MATCHING_RUN_STALE_SECONDS = float(os.environ.get("O2C_MATCHING_RUN_STALE_SECONDS",
                                                       str(O2C_TASK_VISIBILITY_TIMEOUT)))
+# A run with more payments than this posts from a process of its own (see cashapp.services.runs._ProcessWriter):
+# the matcher then has the interpreter to itself. Smaller runs (intraday files) post from a thread.
+O2C_MATCHING_WRITER_PROCESS_FROM = int(os.environ.get("O2C_MATCHING_WRITER_PROCESS_FROM", "20000"))
 # When every waiting payment of each tenant is matched again: a crontab line (minute hour day-of-month month
 # day-of-week, UTC), nightly by default; "off" turns it off. Retries on events (new invoices, aliases, a clerk's
 # rejection) happen whatever this says.

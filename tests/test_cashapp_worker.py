@@ -102,11 +102,15 @@ def kill_mid_run(tenant, run, queue, log: Path, **worker_env) -> dict:
     return run_state(tenant, run.pk)
 
 
-def test_killed_worker_resumes_without_loss_or_double_posting(tenant, on_redis, tmp_path):
+@pytest.mark.parametrize("writer_process_from", ["20000", "0"], ids=["writer-thread", "writer-process"])
+def test_killed_worker_resumes_without_loss_or_double_posting(tenant, on_redis, tmp_path, writer_process_from):
+    """Also with the writer in a process of its own (cashapp.services.runs._ProcessWriter): it dies with the
+    worker, so again exactly the committed chunks are posted."""
     run = payments_to_match(tenant)
     log = tmp_path / "worker.log"
-    at_kill = kill_mid_run(tenant, run, on_redis, log)
+    at_kill = kill_mid_run(tenant, run, on_redis, log, O2C_MATCHING_WRITER_PROCESS_FROM=writer_process_from)
     assert at_kill["status"] == "running" and at_kill["payments_done"] < N, "the run finished before the kill"
+    assert ("posts from writer process" in log.read_text()) == (writer_process_from == "0")
     with tenant_context(tenant):
         # Exactly the committed chunks are posted: every payment up to the cursor, none after it.
         posted = set(Application.objects.values_list("payment_id", flat=True))

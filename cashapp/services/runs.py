@@ -11,10 +11,16 @@ the cursor commit together, no payment is posted twice and none is lost. One run
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import json
 import logging
+import multiprocessing
+import os
 import queue
 import re
+import signal
 import threading
 import time
 from contextlib import contextmanager
@@ -260,9 +266,16 @@ def _execute(tenant_id: int, run_id: int, chunk_size: int) -> MatchingRun:
     if run.status != RunStatus.RUNNING:
         return run  # ended already, or queued behind the running run, which starts it when it ends
     try:
+        # Forked before the heartbeat thread starts and before the index is built: the writer process starts
+        # small, with one thread.
+        writer = _chunk_writer(tenant_id, run, chunk_size)
         with _heartbeat(tenant_id, run_id):
-            settings, warm, ids = _run_setup(tenant_id, run)
-            _match_and_commit(tenant_id, run_id, ids, warm.index, settings, chunk_size)
+            try:
+                settings, warm, ids = _run_setup(tenant_id, run)
+            except BaseException:
+                writer.close(raise_error=False)
+                raise
+            _match_and_commit(tenant_id, ids, warm.index, settings, chunk_size, writer)
         # Only an index whose run ended well is kept (see cashapp.warm): on a failure it is dropped with the run.
         warm_index.checkin(tenant_id, warm)
     except Exception as exc:
@@ -420,13 +433,12 @@ def _reap_stale_runs() -> list[MatchingRun]:
     return stale
 
 
-def _match_and_commit(tenant_id: int, run_id: int, ids: list[int], index: MatchIndex, settings,
-                      chunk_size: int) -> None:
+def _match_and_commit(tenant_id: int, ids: list[int], index: MatchIndex, settings, chunk_size: int,
+                      writer: _ChunkWriter | _ProcessWriter) -> None:
     # No collections during the run: the matcher makes no reference cycles (tests/test_matching.py holds it to
     # that) and a 100k run through the writer left none either (measured), while any collection would walk the
     # index's millions of objects, which sit in the young generation since the collector is off (0.7 s each).
     # The collector comes back, and takes what there is, when the run ends.
-    writer = _ChunkWriter(tenant_id, run_id)
     try:
         for start in range(0, len(ids), chunk_size):
             chunk = ids[start:start + chunk_size]
@@ -446,6 +458,13 @@ class _MatchedChunk:
     ids: list[int]
     decisions: list
     texts: dict[int, str]
+
+
+def _chunk_writer(tenant_id: int, run: MatchingRun, chunk_size: int) -> _ChunkWriter | _ProcessWriter:
+    pending = run.payments_total - run.payments_done
+    if pending > max(chunk_size, django_settings.O2C_MATCHING_WRITER_PROCESS_FROM):
+        return _ProcessWriter(tenant_id, run.pk)
+    return _ChunkWriter(tenant_id, run.pk)
 
 
 class _ChunkWriter:
@@ -486,6 +505,133 @@ class _ChunkWriter:
                         self.error = exc
         finally:
             connections.close_all()  # this thread's own connection
+
+
+class WriterProcessFailed(RuntimeError):
+    """The writer process failed or died; the message is its error, as it said it."""
+
+
+class _ProcessWriter:
+    """A `_ChunkWriter` in a forked process: the same chunks, committed the same way, in order, one at a time.
+
+    With the writer in a thread, its Python (posting, recording, the follow-up tasks that run in-process when no
+    broker is configured) took turns at the interpreter with the matcher, so on a big run the two added up. In
+    a process of its own it runs beside the matcher, and Postgres on whatever core is left. The matcher stays
+    at most one chunk ahead: a chunk is handed over through a pipe, which blocks until the writer reads it.
+
+    The fork happens before the index is built and before any other thread of the run starts. The child never
+    uses, nor closes, the connections it inherited (closing would end the parent's sessions): it keeps them
+    and opens its own. It ends when the parent says so, or when the parent dies (its pipe closes); a writer that
+    dies leaves the parent a closed pipe, which fails the run like a writer error."""
+
+    def __init__(self, tenant_id: int, run_id: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self._chunks_out, chunks_in = _pipe(context)
+        results_out, self._results_in = _pipe(context)
+        self.process = context.Process(target=_writer_main, name=f"matching-run-{run_id}-writer",
+                                       args=(tenant_id, run_id, os.getpid(), chunks_in, results_out,
+                                             self._chunks_out, self._results_in), daemon=True)
+        self.process.start()
+        chunks_in.close()
+        results_out.close()
+        log.info("matching run %s of tenant %s posts from writer process %s", run_id, tenant_id, self.process.pid)
+        self.error: str | None = None
+        self.stopped = False
+
+    def put(self, chunk: _MatchedChunk) -> bool:
+        self._read_results(wait=False)
+        if self.error is None and not self.stopped:
+            try:
+                self._chunks_out.send(chunk)
+            except (BrokenPipeError, OSError):
+                self._read_results(wait=True)
+                self.error = self.error or "the writer process ended unexpectedly"
+        if self.error is not None:
+            raise WriterProcessFailed(self.error)
+        return not self.stopped
+
+    def close(self, raise_error: bool = True) -> None:
+        try:
+            self._chunks_out.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self._chunks_out.close()
+        self._read_results(wait=True)
+        self.process.join()
+        self._results_in.close()
+        if self.error is None and self.process.exitcode != 0:
+            self.error = f"the writer process ended with exit code {self.process.exitcode}"
+        if raise_error and self.error is not None:
+            raise WriterProcessFailed(self.error)
+
+    def _read_results(self, wait: bool) -> None:
+        """Take in what the writer said of the chunks it committed: nothing, "stopped", or its error. With
+        `wait`, until it has said everything and closed its end."""
+        while wait or self._results_in.poll():
+            try:
+                said = self._results_in.recv()
+            except (EOFError, OSError):
+                return
+            if said == "stopped":
+                self.stopped = True
+            elif said != "ok":
+                self.error = self.error or said
+
+
+def _pipe(context):
+    receiving, sending = context.Pipe(duplex=False)
+    return sending, receiving
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker killed mid-run takes its writer with it, mid-chunk if need be, as it would a writer thread:
+    the chunk being written rolls back, and the run is resumed or reaped as for a thread. (Linux tells the child
+    of its parent's death by a signal; elsewhere the child ends at the next chunk, when it finds the pipe closed.)"""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # died before the signal was asked for
+        os._exit(0)
+
+
+_PR_SET_PDEATHSIG = 1
+_INHERITED_CONNECTIONS: list = []  # the parent's sessions, held (never closed) for as long as the child lives
+
+
+def _writer_main(tenant_id: int, run_id: int, parent_pid: int, chunks_in, results_out, *parents_ends) -> None:
+    _die_with_parent(parent_pid)
+    for end in parents_ends:
+        end.close()
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _INHERITED_CONNECTIONS.append(conn.connection)
+            conn.connection = None
+    # Collect this process's own garbage only: the objects inherited from the parent are never walked, so the
+    # pages they sit on stay shared with it.
+    gc.freeze()
+    gc.enable()
+    try:
+        while True:
+            try:
+                chunk = chunks_in.recv()
+            except EOFError:
+                return  # the parent is gone: its run is taken up again by the reaper or a redelivered task
+            if chunk is None:
+                return
+            try:
+                committed = _commit_chunk(tenant_id, run_id, chunk)
+            except BaseException as exc:  # told to the parent, which fails the run with it
+                log.exception("matching run %s of tenant %s: the writer process failed", run_id, tenant_id)
+                results_out.send(f"{type(exc).__name__}: {exc}")
+                return
+            results_out.send("ok" if committed else "stopped")
+            if not committed:
+                return
+    finally:
+        results_out.close()
+        connections.close_all()
 
 
 def _commit_chunk(tenant_id: int, run_id: int, chunk: _MatchedChunk) -> bool:

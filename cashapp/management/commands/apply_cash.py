@@ -5,7 +5,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cashapp.services import matching_run_complete, matching_run_create, matching_run_execute
+from cashapp.services import CHUNK_SIZE, matching_run_complete, matching_run_create, matching_run_execute
 from o2c.errors import ApplicationError
 from o2c.services.tenants import tenant_by_slug
 from o2c.tenancy import RequestOrigin, origin_context, tenant_context
@@ -18,7 +18,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="tenant slug")
-        parser.add_argument("--chunk-size", type=int, default=2000)
+        parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE,
+                            help=f"payments per transaction (default {CHUNK_SIZE}, what runs use)")
         parser.add_argument("--no-wait", action="store_true",
                             help="while another run is running, queue this one behind it and return")
 
