@@ -7,6 +7,10 @@ after its last committed chunk when its task is redelivered, or, if no worker ta
 heartbeat goes stale, is failed by the reaper and the next run takes up the rest; because the postings and
 the cursor commit together, no payment is posted twice and none is lost. One run per tenant runs at a time
 (see "runs" below).
+
+The matcher and the writer work at once: the writer commits a chunk while the matcher matches the next. For a
+small run the writer is a thread; for a big one, a forked process, so that its Python does not take turns with
+the matcher's at one interpreter (`_chunk_writer`).
 """
 
 from __future__ import annotations
@@ -461,6 +465,8 @@ class _MatchedChunk:
 
 
 def _chunk_writer(tenant_id: int, run: MatchingRun, chunk_size: int) -> _ChunkWriter | _ProcessWriter:
+    """A process for a big run (its Python then runs beside the matcher's); a thread for a small one, where a
+    fork and a second connection would cost more than they save (an intraday file's run takes milliseconds)."""
     pending = run.payments_total - run.payments_done
     if pending > max(chunk_size, django_settings.O2C_MATCHING_WRITER_PROCESS_FROM):
         return _ProcessWriter(tenant_id, run.pk)
