@@ -4,9 +4,12 @@ import service, so payments reach cash application exactly as in production."""
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from xml.sax.saxutils import escape
+
+from django.db import connections
 
 from cashapp.models import CashAppSettings, Suggestion
 from o2c.tenancy import tenant_context
@@ -75,3 +78,26 @@ def ledger_with_one_suggestion(tenant, *, explanation: str = "amount equal; paye
             allocations=[{"invoice_id": invoice.pk, "invoice_number": "INV-7", "applied": "100.00", "discount": "0",
                           "deduction": "0", "deduction_reason": "", "write_off": "0"}])
     return invoice, payment, suggestion
+
+
+@contextmanager
+def applications_refused_after(payment_id: int):
+    """A real database failure while posting: the owner adds a trigger that refuses every application of a
+    payment after `payment_id` ('disk full (simulated)'). The trigger looks at its own row only: on Citus it
+    fires on a shard, where it may not query the distributed table, and Citus places it only when told to."""
+    with connections["owner"].cursor() as cur:
+        if connections["owner"].is_citus:
+            cur.execute("SET citus.enable_unsafe_triggers TO on")
+        cur.execute("CREATE FUNCTION refuse_later() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    f"IF NEW.payment_id > {int(payment_id)} THEN "
+                    "RAISE EXCEPTION 'disk full (simulated)'; END IF; RETURN NEW; END $$")
+        cur.execute("CREATE TRIGGER refuse_later BEFORE INSERT ON cashapp_application FOR EACH ROW "
+                    "EXECUTE FUNCTION refuse_later()")
+    try:
+        yield
+    finally:
+        with connections["owner"].cursor() as cur:
+            cur.execute("DROP TRIGGER refuse_later ON cashapp_application")
+            cur.execute("DROP FUNCTION refuse_later()")
+            if connections["owner"].is_citus:
+                cur.execute("RESET citus.enable_unsafe_triggers")

@@ -11,7 +11,7 @@ from cashapp.models import Application, CashAppSettings, MatchingRun, MatchOutco
 from cashapp.services import matching_run_create, matching_run_execute
 from o2c.tenancy import tenant_context
 from payments.models import Payment
-from tests.cashapp_support import Credit, import_credits
+from tests.cashapp_support import Credit, applications_refused_after, import_credits
 from tests.factories import CustomerFactory, InvoiceFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -196,8 +196,6 @@ def test_two_workers_executing_one_run_post_each_payment_once(tenant):
 
 
 def test_a_run_that_fails_says_why_keeps_nothing_half_done_and_the_next_run_takes_over(tenant):
-    from django.db import connections
-
     _, invoices = ledger(tenant, 4)
     with tenant_context(tenant):
         import_credits([Credit(f"R{i}", inv.amount, payer="Wayne Enterprises", invoices=((inv.number, inv.amount),))
@@ -205,27 +203,10 @@ def test_a_run_that_fails_says_why_keeps_nothing_half_done_and_the_next_run_take
         run = matching_run_create()
         second_payment = Payment.objects.order_by("pk").values_list("pk", flat=True)[1]
     collecting, interval = gc.isenabled(), sys.getswitchinterval()
-    # A real database failure while posting (the owner adds a trigger that refuses the third application: the
-    # run takes payments in id order, one application each). The trigger looks at its own row only: on Citus it
-    # fires on a shard, where it may not query the distributed table, and Citus places it only when told to.
-    with connections["owner"].cursor() as cur:
-        if connections["owner"].is_citus:
-            cur.execute("SET citus.enable_unsafe_triggers TO on")
-        cur.execute("CREATE FUNCTION refuse_third() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                    f"IF NEW.payment_id > {int(second_payment)} THEN "
-                    "RAISE EXCEPTION 'disk full (simulated)'; END IF; RETURN NEW; END $$")
-        cur.execute("CREATE TRIGGER refuse_third BEFORE INSERT ON cashapp_application FOR EACH ROW "
-                    "EXECUTE FUNCTION refuse_third()")
-    try:
-        with pytest.raises(Exception, match="disk full"):
-            matching_run_execute(tenant_id=tenant.pk, run_id=run.pk, chunk_size=2)
-        assert (gc.isenabled(), sys.getswitchinterval()) == (collecting, interval)  # handed back on failure too
-    finally:
-        with connections["owner"].cursor() as cur:
-            cur.execute("DROP TRIGGER refuse_third ON cashapp_application")
-            cur.execute("DROP FUNCTION refuse_third()")
-            if connections["owner"].is_citus:
-                cur.execute("RESET citus.enable_unsafe_triggers")
+    # The run takes payments in id order, one application each: the third application is refused.
+    with applications_refused_after(second_payment), pytest.raises(Exception, match="disk full"):
+        matching_run_execute(tenant_id=tenant.pk, run_id=run.pk, chunk_size=2)
+    assert (gc.isenabled(), sys.getswitchinterval()) == (collecting, interval)  # handed back on failure too
     with tenant_context(tenant):
         run.refresh_from_db()
         assert run.status == "failed" and "disk full" in run.error

@@ -5,14 +5,13 @@ import os
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 
 from cashapp.models import Application, MatchingRun, PaymentMatch
 from cashapp.services import matching_run_create, matching_run_execute, runs
 from deductions.models import Deduction
 from o2c.tenancy import tenant_context
 from payments.models import Payment
-from tests.cashapp_support import Credit, import_credits
+from tests.cashapp_support import Credit, applications_refused_after, import_credits
 from tests.test_cashapp_runs import ledger, manual_runs  # noqa: F401 - the fixture applies here too
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -75,19 +74,8 @@ def test_a_writer_process_error_fails_the_run_with_its_message_and_keeps_whole_c
         import_credits(_credits(invoices))
         run = matching_run_create()
         second_payment = Payment.objects.order_by("pk").values_list("pk", flat=True)[1]
-    with connections["owner"].cursor() as cur:
-        cur.execute("CREATE FUNCTION refuse_third() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                    f"IF NEW.payment_id > {int(second_payment)} THEN "
-                    "RAISE EXCEPTION 'disk full (simulated)'; END IF; RETURN NEW; END $$")
-        cur.execute("CREATE TRIGGER refuse_third BEFORE INSERT ON cashapp_application FOR EACH ROW "
-                    "EXECUTE FUNCTION refuse_third()")
-    try:
-        with pytest.raises(runs.WriterProcessFailed, match="disk full"):
-            matching_run_execute(tenant_id=tenant.pk, run_id=run.pk, chunk_size=2)
-    finally:
-        with connections["owner"].cursor() as cur:
-            cur.execute("DROP TRIGGER refuse_third ON cashapp_application")
-            cur.execute("DROP FUNCTION refuse_third()")
+    with applications_refused_after(second_payment), pytest.raises(runs.WriterProcessFailed, match="disk full"):
+        matching_run_execute(tenant_id=tenant.pk, run_id=run.pk, chunk_size=2)
     with tenant_context(tenant):
         run.refresh_from_db()
         assert run.status == "failed" and "disk full" in run.error
