@@ -57,6 +57,17 @@ def fresh_database(db: str) -> None:
         conn.execute(f'CREATE DATABASE "{db}"')
 
 
+def server_settings() -> str:
+    """The Postgres the figures come from: its version and the settings that move bulk work the most."""
+    import psycopg
+
+    with psycopg.connect(_url("postgres"), autocommit=True) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        rows = conn.execute("SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
+                            [["shared_buffers", "max_wal_size", "synchronous_commit", "work_mem"]]).fetchall()
+    return f"postgres {version}: " + ", ".join(f"{name} {value}" for name, value in rows)
+
+
 def decision_confidences(db: str) -> dict[str, float]:
     """The matcher's confidence in its latest decision per payment, by bank reference, read from the database the
     commands wrote (the export does not carry it): what the calibration is fitted and checked on."""
@@ -259,6 +270,8 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(W.WRITERS)}")
     print(machine_speed())
+    if not args.generate_only:
+        print(server_settings())
     print("reproduce: " + " ".join(["bench/cashapp_independent.py", *sys.argv[1:]]))
     out = args.keep or Path(tempfile.mkdtemp(prefix="o2c_indep_"))
     out.mkdir(parents=True, exist_ok=True)
