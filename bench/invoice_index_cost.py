@@ -49,9 +49,19 @@ def variant_indexes(conn, name: str) -> list[str]:
         return [d for n, d in schema.items() if n != name.removeprefix("without-")]
     if name in NARROWER:
         replaced, definition = NARROWER[name]
+        if replaced not in schema:  # renamed by a migration: the variant would silently be the schema's own
+            raise SystemExit(f"{name} replaces {replaced}, which o2c_invoice no longer has")
         return [definition if n == replaced else d for n, d in schema.items()]
     raise SystemExit(f"unknown variant {name}: schema, heap-only, {', '.join(NARROWER)}, or without- and one of "
                      f"{', '.join(schema)}")
+
+
+def on_scratch_table(definition: str) -> str:
+    """A CREATE INDEX of o2c_invoice (as pg_get_indexdef gives it), unnamed, on the scratch table instead."""
+    scratch, found = re.subn(r" INDEX (\S+ )?ON (public\.)?o2c_invoice ", " INDEX ON bench_invoice_copy ", definition)
+    if found != 1:
+        raise ValueError(f"not an index of o2c_invoice: {definition}")
+    return scratch
 
 
 def run(conn, indexes: list[str], order: str) -> tuple[float, float, str]:
@@ -62,7 +72,7 @@ def run(conn, indexes: list[str], order: str) -> tuple[float, float, str]:
     conn.execute("CREATE TABLE bench_invoice_copy (LIKE o2c_invoice INCLUDING DEFAULTS INCLUDING IDENTITY)"
                  + (f" WITH ({options})" if options else ""))
     for definition in indexes:
-        conn.execute(re.sub(r" INDEX (\S+ )?ON (public\.)?o2c_invoice ", " INDEX ON bench_invoice_copy ", definition))
+        conn.execute(on_scratch_table(definition))
     low, high = conn.execute("SELECT min(id), max(id) FROM o2c_invoice").fetchone()
     conn.execute("CHECKPOINT")  # each variant starts with as few dirty buffers as the others
     cpu, started = backend_cpu_seconds(conn), time.perf_counter()
