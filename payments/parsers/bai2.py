@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 
-from ._common import decode, implied_amount, is_digits, parse_date, shown, to_int
+from ._common import decode, implied_amount, is_digits, list_sizes, parse_date, shown, to_int
 from .types import CREDIT, DEBIT, BankFileError, Entry, Statement
 
 _CODES = ("01", "02", "03", "16", "49", "88", "98", "99")
@@ -205,8 +205,9 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
 
 def iter_parse(data: bytes, warnings: list[str], chunk_size: int) -> Iterator[Statement | list[Entry]]:
     """`parse`, read as it is stored: each account's statement (entries empty) at its 03 record, then its
-    entries in lists of chunk_size, with the values and refusals `parse` gives. A refusal can come after
-    lists were yielded (a missing trailer is known only at the end); the import then stores nothing."""
+    entries in lists of chunk_size (the first and the last smaller: `list_sizes`), with the values and refusals
+    `parse` gives. A refusal can come after lists were yielded (a missing trailer is known only at the end); the
+    import then stores nothing."""
     records, _ = _merge_continuations(_records(decode(data)))
     if not records or records[0].code != "01":
         raise BankFileError("a BAI2 file must start with a 01 file header record", line=records[0].line if records
@@ -218,6 +219,8 @@ def iter_parse(data: bytes, warnings: list[str], chunk_size: int) -> Iterator[St
     file_key = f"{sender}:{file_created}:{file_id}"
 
     physical = _PhysicalCounts(records)
+    sizes = list_sizes(chunk_size, sum(1 for rec in records if rec.code == "16"))
+    target = next(sizes)
     group = account = None
     group_no = 0
     group_total = group_accounts = 0
@@ -275,9 +278,10 @@ def iter_parse(data: bytes, warnings: list[str], chunk_size: int) -> Iterator[St
             account["total"] += minor
             if entry is not None:
                 account["entries"].append(entry)
-                if len(account["entries"]) >= chunk_size:
+                if len(account["entries"]) >= target:
                     yield account["entries"]
                     account["entries"] = []
+                    target = next(sizes)
         elif code == "49":
             if account is None:
                 raise BankFileError("49 account trailer without a 03 account record", line=rec.line)
