@@ -48,6 +48,9 @@ _PAYER_PATTERNS = (
     re.compile(r"^B/O:?\s*(.+)$"),
     re.compile(r"^BO1:\s*(.+)$"),
 )
+# The same as one pattern, tried in that order (an alternation tries its branches in order): one call per line
+# instead of four was a tenth of reading a 100k-entry file. Each branch has one group, so lastindex is its name.
+_PAYER_SUBFIELD = re.compile("|".join(f"(?:{p.pattern})" for p in _PAYER_PATTERNS))
 # ... or inside a line of text: ACH detail ('ORIG CO NAME:ACME CORP ORIG ID:123 SEC:CCD'), Goldman's 'From: ACME
 # INC, Client Ref ID: ...', slash-keyed wires ('/ORIG/ACME CORP/'). The name runs to the next 'KEY:', a double
 # space, a slash, a comma or semicolon after it, or the end; at most 140 characters, so that a hostile line of
@@ -372,10 +375,10 @@ def _payer(texts: list[str]) -> tuple[str, str]:
     name = account = sort_code = ""
     pieces = [piece.strip() for line in texts for piece in _CITI_TAG.split(line)]
     for t in pieces:
-        for pattern in _PAYER_PATTERNS:
-            m = pattern.match(t)
-            if m and not name:
-                name = m.group(1).strip()
+        if not name:
+            m = _PAYER_SUBFIELD.match(t)
+            if m:
+                name = m.group(m.lastindex).strip()
         m = _PAYER_ACCOUNT.match(t)
         if m and not account:
             account = m.group(1).strip()
