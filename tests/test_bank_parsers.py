@@ -315,8 +315,9 @@ def _one_tree(monkeypatch, data: bytes):
 def test_camt_read_in_pieces_gives_what_the_whole_tree_gives(monkeypatch, prefix, statements):
     from payments.parsers import camt
 
-    data = _camt_statement(2500, prefix, statements)  # groups of 1000 entries: several per statement
-    pieces = camt._Pieces.plan(data, camt._ntry_tags(data), 1000)
+    data = _camt_statement(2500, prefix, statements)  # groups of 1000 entries and more: several per statement
+    tags = camt._ntry_tags(data)
+    pieces = camt._Pieces.plan(data, tags, camt._group_sizes(1000, len(tags[0])))
     assert pieces is not None and len(pieces.runs) == statements
     parsed = parse_bank_file(data)
     assert len(parsed.entries) == 2500 * statements
@@ -345,7 +346,7 @@ def test_camt_with_comments_or_cdata_is_read_as_one_tree(monkeypatch, extra):
     from payments.parsers import camt
 
     data = _camt_statement(1200).replace(b"<Ustrd>INV-7<", b"<Ustrd>INV-7" + extra + b"<")
-    assert camt._Pieces.plan(data, camt._ntry_tags(data), 1000) is None
+    assert camt._Pieces.plan(data, camt._ntry_tags(data), [1000, 200]) is None
     assert parse_bank_file(data) == _one_tree(monkeypatch, data)
 
 # --- MT940 / MT942 ------------------------------------------------------------------------------------------
@@ -650,3 +651,43 @@ def test_unknown_content_is_refused_with_the_list_of_formats():
         parse_bank_file(b"hello world\n")
     with pytest.raises(BankFileError, match="empty"):
         parse_bank_file(b"")
+
+
+def test_list_sizes_start_small_end_small_and_cover_the_file():
+    from itertools import islice
+
+    from payments.parsers._common import FIRST_LIST, LAST_LISTS, list_sizes
+
+    sizes, endless = [], list_sizes(10_000, 100_000)
+    while sum(sizes) < 100_000:
+        sizes.append(next(endless))
+    assert sum(sizes) == 100_000, "the lists planned add up to the file"
+    assert sizes[0] == FIRST_LIST and max(sizes) == 10_000
+    assert sizes[-LAST_LISTS:] == [2500] * LAST_LISTS, "the last list's worth in four"
+    assert next(endless) == 10_000, "past the total (batch bookings): lists of the size asked for"
+    assert list(islice(list_sizes(10_000, 300), 3)) == [FIRST_LIST, 10_000, 10_000], "a small file: one list"
+    assert list(islice(list_sizes(2), 3)) == [2, 2, 2], "asked for lists smaller than the first"
+
+
+@pytest.mark.parametrize("fmt", ["mt940", "bai2", "camt"])
+def test_the_first_list_of_a_long_statement_is_out_early_and_the_last_lists_are_short(fmt):
+    # Storing begins after FIRST_LIST entries and little is left to store once the file is read (list_sizes).
+    from payments.parsers._common import FIRST_LIST
+
+    n = 3000
+    if fmt == "camt":
+        data = _camt_statement(n)
+    elif fmt == "mt940":
+        lines = [":20:LONG", ":25:DE89370400440532013000", ":28C:1/1", ":60F:C250101EUR0,00"]
+        for i in range(n):
+            lines += [f":61:2501020102C1,00NTRFE2E{i}//BR{i}", f":86:166?20SVWZ+INV-{i}"]
+        data = "\n".join([*lines, f":62F:C250102EUR{n},00", "-"]).encode()
+    else:
+        records = ["01,BANK,O2C,250102,0600,1,,,2/", "02,O2C,BANK,1,250102,0600,USD,2/",
+                   f"03,12345,USD,010,0,,,015,{n * 100},,/"]
+        records += [f"16,195,100,Z,BR{i},E2E{i}/" for i in range(n)]
+        records += [f"49,{n * 100 * 2},{n + 2}/", f"98,{n * 100 * 2},1,{n + 4}/", f"99,{n * 100 * 2},1,{n + 6}/"]
+        data = "\n".join(records).encode()
+    lists = [len(item) for item in stream_bank_file(data, chunk_size=5000) if isinstance(item, list)]
+    assert sum(lists) == n
+    assert lists[0] == FIRST_LIST and len(lists) > 2 and max(lists[1:]) < FIRST_LIST, lists

@@ -120,3 +120,36 @@ def test_mt940_payer_patterns_take_linear_time_on_hostile_fields(info):
     started = time.perf_counter()
     _details(info)
     assert time.perf_counter() - started < 2.0
+
+
+def _payer_subfield_one_by_one(line: str) -> str | None:
+    from payments.parsers.bai2 import _PAYER_PATTERNS
+
+    for pattern in _PAYER_PATTERNS:
+        m = pattern.match(line)
+        if m:
+            return m.group(1)
+    return None
+
+
+def test_bai2_payer_subfield_pattern_is_its_patterns_tried_in_order():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from payments.parsers.bai2 import _PAYER_SUBFIELD
+
+    heads = st.sampled_from(["ORG", "ORIGINATOR", "ORIG", "DBNM", "B/O", "BO1", "BO", "OB", "ORG ", "B/O:", ""])
+    tails = st.text(alphabet="ORIGDBNM/:=1 \t\nxAé", max_size=12)
+
+    @settings(max_examples=400, deadline=None)
+    @given(heads, st.sampled_from(["", ":", ":=", " :", "  := "]), tails)
+    def same(head, colon, tail):
+        line = head + colon + tail
+        m = _PAYER_SUBFIELD.match(line)
+        assert (m.group(m.lastindex) if m else None) == _payer_subfield_one_by_one(line), line
+
+    same()
+    for line, name in (("ORIGINATOR:=ACME", "ACME"), ("ORG: ACME", "ACME"), ("B/O ACME", "ACME"),
+                       ("BO1:DOE JO", "DOE JO"), ("DBNM: X", "X"), ("ORIG :ACME", "ACME")):
+        m = _PAYER_SUBFIELD.match(line)
+        assert m.group(m.lastindex) == _payer_subfield_one_by_one(line) == name

@@ -170,6 +170,30 @@ def test_import_command(tenant, tmp_path, capsys):
         call_command("import_bank_file", str(bad), tenant=tenant.slug)
 
 
+def test_the_command_line_leaves_nothing_for_the_exit_to_collect(tmp_path, capsys):
+    # Run from the command line the process ends with the command: its objects are frozen out of the
+    # collections at exit (0.3 s after a big import). call_command, in a long-lived process, must not freeze.
+    import gc
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from payments.management.commands.import_bank_file import Command
+
+    missing = str(tmp_path / "missing.xml")
+    gc.unfreeze()
+    try:
+        with pytest.raises(CommandError, match="cannot read"):
+            call_command("import_bank_file", missing, tenant="nobody")
+        assert gc.get_freeze_count() == 0
+        with pytest.raises(SystemExit):
+            Command().run_from_argv(["manage.py", "import_bank_file", "--tenant", "nobody", missing])
+        assert "cannot read" in capsys.readouterr().err
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
 def test_import_command_no_match_stores_the_file_without_a_matching_run(tenant, tmp_path, capsys):
     from django.core.management import call_command
 

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 
-from ._common import decode, implied_amount, is_digits, parse_date, shown, to_int
+from ._common import decode, implied_amount, is_digits, list_sizes, parse_date, shown, to_int
 from .types import CREDIT, DEBIT, BankFileError, Entry, Statement
 
 _CODES = ("01", "02", "03", "16", "49", "88", "98", "99")
@@ -48,6 +48,9 @@ _PAYER_PATTERNS = (
     re.compile(r"^B/O:?\s*(.+)$"),
     re.compile(r"^BO1:\s*(.+)$"),
 )
+# The same as one pattern, tried in that order (an alternation tries its branches in order): one call per line
+# instead of four was a tenth of reading a 100k-entry file. Each branch has one group, so lastindex is its name.
+_PAYER_SUBFIELD = re.compile("|".join(f"(?:{p.pattern})" for p in _PAYER_PATTERNS))
 # ... or inside a line of text: ACH detail ('ORIG CO NAME:ACME CORP ORIG ID:123 SEC:CCD'), Goldman's 'From: ACME
 # INC, Client Ref ID: ...', slash-keyed wires ('/ORIG/ACME CORP/'). The name runs to the next 'KEY:', a double
 # space, a slash, a comma or semicolon after it, or the end; at most 140 characters, so that a hostile line of
@@ -205,8 +208,9 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
 
 def iter_parse(data: bytes, warnings: list[str], chunk_size: int) -> Iterator[Statement | list[Entry]]:
     """`parse`, read as it is stored: each account's statement (entries empty) at its 03 record, then its
-    entries in lists of chunk_size, with the values and refusals `parse` gives. A refusal can come after
-    lists were yielded (a missing trailer is known only at the end); the import then stores nothing."""
+    entries in lists of chunk_size (the first and the last smaller: `list_sizes`), with the values and refusals
+    `parse` gives. A refusal can come after lists were yielded (a missing trailer is known only at the end); the
+    import then stores nothing."""
     records, _ = _merge_continuations(_records(decode(data)))
     if not records or records[0].code != "01":
         raise BankFileError("a BAI2 file must start with a 01 file header record", line=records[0].line if records
@@ -218,6 +222,8 @@ def iter_parse(data: bytes, warnings: list[str], chunk_size: int) -> Iterator[St
     file_key = f"{sender}:{file_created}:{file_id}"
 
     physical = _PhysicalCounts(records)
+    sizes = list_sizes(chunk_size, sum(1 for rec in records if rec.code == "16"))
+    target = next(sizes)
     group = account = None
     group_no = 0
     group_total = group_accounts = 0
@@ -275,9 +281,10 @@ def iter_parse(data: bytes, warnings: list[str], chunk_size: int) -> Iterator[St
             account["total"] += minor
             if entry is not None:
                 account["entries"].append(entry)
-                if len(account["entries"]) >= chunk_size:
+                if len(account["entries"]) >= target:
                     yield account["entries"]
                     account["entries"] = []
+                    target = next(sizes)
         elif code == "49":
             if account is None:
                 raise BankFileError("49 account trailer without a 03 account record", line=rec.line)
@@ -368,10 +375,10 @@ def _payer(texts: list[str]) -> tuple[str, str]:
     name = account = sort_code = ""
     pieces = [piece.strip() for line in texts for piece in _CITI_TAG.split(line)]
     for t in pieces:
-        for pattern in _PAYER_PATTERNS:
-            m = pattern.match(t)
-            if m and not name:
-                name = m.group(1).strip()
+        if not name:
+            m = _PAYER_SUBFIELD.match(t)
+            if m:
+                name = m.group(m.lastindex).strip()
         m = _PAYER_ACCOUNT.match(t)
         if m and not account:
             account = m.group(1).strip()

@@ -30,7 +30,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from ._common import _DECIMAL as _NUMBER
-from ._common import MAX_DIGITS, decimal_amount, parse_date
+from ._common import MAX_DIGITS, decimal_amount, list_sizes, parse_date
 from .types import CREDIT, DEBIT, BankFileError, Entry, RemittanceItem, Statement
 
 _ROOTS = {"BkToCstmrStmt": "Stmt", "BkToCstmrAcctRpt": "Rpt", "BkToCstmrDbtCdtNtfctn": "Ntfctn"}
@@ -140,7 +140,9 @@ def iter_parse(data: bytes, warnings: list[str], chunk_size: int = 5000) -> Iter
     but the entries), then the entries a group at a time, so the first list is out after one group has been
     parsed rather than the whole tree. The values and the refusals are those of the one-tree parse."""
     tags = _ntry_tags(data)
-    pieces = _Pieces.plan(data, tags, max(chunk_size, 1000))  # None for a file with a DTD
+    pieces = _Pieces.plan(data, tags, _group_sizes(chunk_size, len(tags[0])))  # None for a file with a DTD
+    sizes = list_sizes(chunk_size, len(tags[0]))
+    target = next(sizes)
     root = None
     if pieces is not None:
         try:
@@ -222,9 +224,10 @@ def iter_parse(data: bytes, warnings: list[str], chunk_size: int = 5000) -> Iter
                     skipped += 1
                     continue
                 entries.extend(entry(ntry, npath, statement_id, n_idx, raw, line, warnings, as_of))
-                if len(entries) >= chunk_size:
+                if len(entries) >= target:
                     yield entries
                     entries = []
+                    target = next(sizes)
             if entries:
                 yield entries
         if not seen:
@@ -235,6 +238,19 @@ def iter_parse(data: bytes, warnings: list[str], chunk_size: int = 5000) -> Iter
         raise
     if skipped:
         warnings.append(f"{skipped} entries not booked (pending or information only) were skipped")
+
+
+def _group_sizes(chunk_size: int, n: int) -> list[int]:
+    """How many entries each parse of a part holds: those of the lists yielded (`list_sizes`), so that the first list
+    is out after a small part was parsed, and never fewer than 1,000 (the skeleton is parsed again with each)."""
+    sizes: list[int] = []
+    planned = 0
+    for size in list_sizes(max(chunk_size, 1000), n):
+        if planned >= n:
+            break
+        sizes.append(max(size, 1000))
+        planned += sizes[-1]
+    return sizes
 
 
 def _of_statement(walked, ahead: list, s_idx: int):
@@ -293,14 +309,14 @@ class _Pieces:
     of them: the same ancestors, namespace declarations and XML declaration as in the file, so each Ntry
     element is the one the whole tree has. Every byte of the file is in the skeleton or in one group."""
 
-    def __init__(self, data, opens, closes, runs, skeleton_parts, group):
+    def __init__(self, data, opens, closes, runs, skeleton_parts, groups):
         self.data = data
         self.opens = opens
         self.closes = closes
         self.runs = runs  # (first entry, last entry + 1)
         self.parts = skeleton_parts  # text, marker, text, marker, ..., text
         self.skeleton = b"".join(skeleton_parts)
-        self.group = group
+        self.groups = groups  # the number of entries of each part parsed
         self.statement_of_run: list[int] = []
         self.checked = False
         self._trees: list = []
@@ -311,7 +327,7 @@ class _Pieces:
         _parse_whole(self.data)
 
     @classmethod
-    def plan(cls, data: bytes, tags, group: int) -> _Pieces | None:
+    def plan(cls, data: bytes, tags, groups: list[int]) -> _Pieces | None:
         opens, closes, prefixes = tags
         n = len(opens)
         if not n or n != len(closes) or len(prefixes) != 1:
@@ -343,11 +359,10 @@ class _Pieces:
                 runs.append((first, i))
                 first = i
         parts.append(data[pos:])
-        groups = -(-n // group)
         skeleton = sum(len(p) for p in parts) - len(marker) * len(runs)
-        if skeleton * (groups - 1) > len(data):  # many small statements: reparsing the skeleton would cost more
+        if skeleton * (len(groups) - 1) > len(data):  # many small statements: reparsing the skeleton would cost more
             return None
-        return cls(data, opens, closes, runs, parts, group)
+        return cls(data, opens, closes, runs, parts, groups)
 
     def place(self, stmts, marker_tag: str, root) -> bool:
         """Which statement each run is in; False when a marker is anywhere else."""
@@ -370,8 +385,9 @@ class _Pieces:
         ntry_tag = r.q("Ntry")[0]
         run_of = 0
         line, pos = 1, 0
-        for g_start in range(0, n, self.group):
-            g_end = min(g_start + self.group, n)
+        g_end = 0
+        for size in self.groups:
+            g_start, g_end = g_end, min(g_end + size, n)
             parts = list(self.parts)
             touched = []  # (statement, first entry, end)
             while run_of < len(self.runs) and self.runs[run_of][0] < g_end:

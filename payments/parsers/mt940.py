@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-from ._common import MAX_DIGITS, decimal_amount, decode, parse_date
+from ._common import MAX_DIGITS, decimal_amount, decode, list_sizes, parse_date
 from .types import CREDIT, DEBIT, BankFileError, Entry, Statement
 
 # re.ASCII throughout: in a str pattern \d also matches the digits of other scripts ("٢٥٠١٠٢").
@@ -106,8 +106,8 @@ def parse(data: bytes, warnings: list[str]) -> list[Statement]:
 
 def iter_parse(data: bytes, warnings: list[str], chunk_size: int) -> Iterator[Statement | list[Entry]]:
     """`parse`, read as it is stored: each statement (entries empty) followed by its entries in lists of
-    chunk_size, with the values and refusals `parse` gives, in the same order. A statement whose date is
-    its last entry's (no :62: or :13D:) is parsed whole first, as `parse` does."""
+    chunk_size (the first and the last smaller: `list_sizes`), with the values and refusals `parse` gives, in the
+    same order. A statement whose date is its last entry's (no :62: or :13D:) is parsed whole first, as `parse` does."""
     found = False
     for start, fields in _messages(_text(data)):
         found = True
@@ -120,10 +120,14 @@ def iter_parse(data: bytes, warnings: list[str], chunk_size: int) -> Iterator[St
             continue
         yield head
         entries: list[Entry] = []
-        for i in range(0, len(lines), chunk_size):
-            chunk = [_entry(*line) for line in lines[i:i + chunk_size]]
+        sizes = list_sizes(chunk_size, len(lines))
+        i = 0
+        while i < len(lines):
+            end = i + next(sizes)
+            chunk = [_entry(*line) for line in lines[i:end]]
             entries += chunk
             yield chunk
+            i = end
         _check_totals(fields, entries, warnings)
     if not found:
         raise _no_message()
