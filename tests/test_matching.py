@@ -1593,3 +1593,40 @@ def test_a_payment_id_naming_the_payers_own_invoice_for_another_amount_is_not_re
             people=people)
     assert d.outcome == SUGGEST
     assert 2506 not in {a.invoice_id for pr in d.proposals for a in pr.allocations}
+
+
+# A group without parents on file: 'Tanaka Convenience Stores LLC' and its branch 'Tanaka Convenience Stores West
+# LLC' (named after it), and 'Pacific Inc.', whose one-word name merely starts another's.
+KIN_PEOPLE = [CustomerRecord(1, "Tanaka Convenience Stores LLC"),
+              CustomerRecord(2, "Tanaka Convenience Stores West LLC"), CustomerRecord(3, "Pacific Inc."),
+              CustomerRecord(4, "Pacific Steel Works Inc."), CustomerRecord(5, "Kingsley Pharmacy")]
+KIN_LEDGER = [inv(4392564, 2, "3787.23", number="4392564"), inv(4111000, 1, "500.00", number="4111000"),
+              inv(5512345, 4, "812.40", number="5512345"), inv(6000001, 5, "70.00", number="6000001")]
+
+
+def test_customers_named_after_another_are_its_kin_and_one_word_starts_are_not():
+    idx = MatchIndex.build(KIN_PEOPLE, KIN_LEDGER)
+    assert idx.kin == {1: (2,)}
+    assert idx.family_and_kin(1) == {1, 2}
+    assert idx.family(1) == {1}  # the amount-only search keeps to what the master data records
+
+
+def test_parent_pays_a_subsidiary_named_after_it_with_a_typo_in_the_number():
+    # No parent on file; the payer's name is the invoice's customer's without 'West', the amount settles it and
+    # the number has two digits swapped: the parent paying its branch's invoice, posted, saying so.
+    d = one(KIN_LEDGER, pay("3787.23", name="TANAKA CONVENIENCE STORES LLC", text="INVOICE 3492564"),
+            people=KIN_PEOPLE)
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4392564, "3787.23")]
+    assert d.best.customer_id == 2
+    assert "pays for a customer named as its branch" in d.explanation
+    assert d.best.confidence == pytest.approx(calibration.calibrated(ev.raw_score(
+        [ev.reference("transposed"), ev.amount("equal"), ev.payer("parent pays a subsidiary named after it")])))
+
+
+def test_a_one_word_name_starting_another_is_no_parent():
+    # 'Pacific' starts 'Pacific Steel Works' but names no group: the typo read of that customer's invoice is
+    # another customer's, for a clerk.
+    d = one(KIN_LEDGER, pay("812.40", name="PACIFIC INC.", text="INVOICE 5513245"), people=KIN_PEOPLE)
+    assert d.outcome == SUGGEST
+    assert "another customer than the payer's" in d.explanation

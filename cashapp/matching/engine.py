@@ -37,6 +37,7 @@ from o2c.money import minor_unit, quantize
 from . import evidence as ev
 from .normalize import (
     close_numbers,
+    name_key,
     one_edit_kind,
     one_edit_variants,
     reference_key,
@@ -108,6 +109,9 @@ class MatchIndex:
     def __init__(self) -> None:
         self.customers: dict[int, CustomerRecord] = {}
         self.children: dict[int, list[int]] = defaultdict(list)
+        # Customers whose name is another's followed by more words ('Acme Foods Canada Inc.' for 'Acme Foods LLC'):
+        # a subsidiary or branch by its name, when the master data records no parent (see _kin_by_name).
+        self.kin: dict[int, tuple[int, ...]] = {}
         self.payers = PayerIndex()  # names, aliases and accounts: see payer.py
         self.by_account: dict[str, int] = self.payers.by_account
         self.invoices: dict[int, OpenInvoice] = {}
@@ -170,6 +174,7 @@ class MatchIndex:
             payers.add(c)
         payers.finish()
         self.payers, self.by_account = payers, payers.by_account
+        self.kin = _kin_by_name(self.customers, payers)
 
     def _add_invoices(self, invoices: Iterable[OpenInvoice]) -> None:
         # The hot loop of a run's set-up (a million invoices): locals, no attribute lookups on self, and the
@@ -294,6 +299,10 @@ class MatchIndex:
     def family(self, customer_id: int) -> set[int]:
         """A payer and the subsidiaries it pays for."""
         return {customer_id, *self.children.get(customer_id, ())}
+
+    def family_and_kin(self, customer_id: int) -> set[int]:
+        """family(), and the customers named as its branches (see _kin_by_name)."""
+        return {customer_id, *self.children.get(customer_id, ()), *self.kin.get(customer_id, ())}
 
     def live(self, ids: Iterable[int] | int, currency: str) -> list[int]:
         if type(ids) is int:
@@ -816,14 +825,36 @@ def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref
     return out
 
 
+# A name's start shared by more customers than this is a common phrase, not one company's name.
+MAX_KIN = 8
+
+
+def _kin_by_name(customers: dict[int, CustomerRecord], payers: PayerIndex) -> dict[int, tuple[int, ...]]:
+    """customer id -> the customers whose name is its name (two words or more, legal form aside) followed by more
+    words: 'Acme Foods Canada Inc.' and 'Acme Foods of Ohio LLC' for 'Acme Foods LLC'. Groups name their
+    subsidiaries and branches so, and parents pay their invoices; master data often records no parent. The
+    longest name a customer's starts with is its parent's (two words or more, so that 'Pacific' is nobody's)."""
+    kin: dict[int, list[int]] = defaultdict(list)
+    for c in customers.values():
+        words = name_key(c.name).split()
+        for n in range(len(words) - 1, 1, -1):
+            parents = [a for a in payers.by_name.get(" ".join(words[:n]), ()) if a != c.id]
+            if parents:
+                for a in parents:
+                    kin[a].append(c.id)
+                break
+    return {a: tuple(ids) for a, ids in kin.items() if len(ids) <= MAX_KIN}
+
+
 def _open_owners(idx: MatchIndex, key: str) -> set[int]:
     """The customers with an open invoice whose number reads as `key`."""
     return {idx.invoices[i].customer_id for i in _ids(idx.by_ref.get(key)) if idx.open.get(i, ZERO) > 0}
 
 
 def _families(idx: MatchIndex, customer_ids) -> set[int]:
-    """These customers and their subsidiaries (whose invoices a parent pays)."""
-    return {c for cid in customer_ids for c in idx.family(cid)}
+    """These customers and their subsidiaries (whose invoices a parent pays), those the master data records and
+    those named as its branches: where a remittance names invoices, whose they may be."""
+    return {c for cid in customer_ids for c in idx.family_and_kin(cid)}
 
 
 def _one_customers_open(idx: MatchIndex, left: str, right: str, families: set[int]) -> bool:
@@ -1016,6 +1047,13 @@ def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex, exact_a
             parent = ev.payer("parent pays its subsidiary")
             return (ev.piece("payer", f"{reason}; parent pays its subsidiary", min(found.weight, parent.weight)),
                     f"{reason}; parent {idx.customers[cid].name} pays for its subsidiary")
+        if customers <= idx.family_and_kin(cid):
+            # No parent on file, but the invoices' customer is named as the payer's branch ('... Canada Inc.'):
+            # likely its subsidiary, less sure than one the master data records.
+            kin = ev.payer("parent pays a subsidiary named after it")
+            return (ev.piece("payer", f"{reason}; parent pays a subsidiary named after it",
+                             min(ev.payer(reason, score).weight, kin.weight)),
+                    f"{reason}; {idx.customers[cid].name} pays for a customer named as its branch")
     if exact_amount and exact_refs:
         return (ev.payer("another customer's invoices, named and settled exactly"),
                 "the invoices belong to another customer than the payer's (a payment on its behalf)")
