@@ -1274,6 +1274,15 @@ def test_groups_after_a_number_written_whole_are_the_next_number():
     assert [m.keys[0] for m in mentions] == ["4117699", "4111476", "4127943"]
 
 
+def test_groups_after_a_prefix_and_a_number_written_whole_are_the_next_number():
+    # 'FOR 4404975 4 688 274 4744885': the word before the first number does not make '4 688' its continuation
+    # (which left '274' glued to the next number and lost 4688274).
+    mentions = reference_mentions("PAYMENT FOR 4404975 4 688 274 4744885")
+    assert [m.keys[0] for m in mentions] == ["4404975", "4688274", "4744885"]
+    # A prefix and a short group still join the number after it.
+    assert [m.keys[0] for m in reference_mentions("INV0 028368")] == ["28368"]
+
+
 def test_an_excess_that_another_open_invoice_of_the_payer_has_open_is_not_an_overpayment():
     # Two invoices named, and exactly what a third of the payer's has open left over: an invoice the text names in
     # a way not read, more likely than an overpayment. A clerk sees it; nothing is posted in part.

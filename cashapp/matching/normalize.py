@@ -226,6 +226,11 @@ def _digit_groups(tokens, k: int, upper: str) -> tuple[list[str] | None, int]:
         group.append(piece)
         digits += len(piece)
         end += 1
+        if len(piece.lstrip("0")) > _MAX_GROUP:
+            # A number written whole after a prefix or a short group ('FOR 4404975', 'INV0 028368'): the groups
+            # after it are the next number ('FOR 4404975 4 688 274'), not more of this one. ('INV- 00845 58'
+            # goes on: leading zeros are padding, not a number's digits.)
+            break
     if len(group) == 1 or (head.isalpha() and len(group) == 2 and len(group[1]) < 3):
         return None, k + 1  # 'QTY 60': a word and a small number, not a reference
     return group, end
