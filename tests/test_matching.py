@@ -1542,14 +1542,28 @@ def test_a_transposed_number_the_amount_settles_is_kept_beside_the_exact_one_for
     assert "another invoice fits that reference equally well" in d.explanation
 
 
-def test_two_numbers_glued_one_unread_are_not_posted_in_part():
-    # A wrapped MT940 line glued '7461641' (4761641 mistyped) to '4141026': the bundle is not posted in part.
+def test_two_numbers_glued_one_mistyped_are_both_read():
+    # A wrapped MT940 line glued '7461641' (4761641 with two digits swapped) to '4141026': cut where one half is the
+    # payer's open invoice, the other read as any mistyped number, and the three add up to the amount.
     ledger = [inv(4761641, 1, "9094.06", number="4761641"), inv(4141026, 1, "1743.99", number="4141026"),
               inv(4624854, 1, "1522.87", number="4624854")]
     people = [CustomerRecord(1, "Bluewater Restaurant Group Inc.")]
     d = one(ledger, pay("12360.92", name="BLUEWATER RESTAURANT GROUP INC.", text="Invoice 74616414141026 4624854"),
             people=people)
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [paid_in_full(4141026, "1743.99"), paid_in_full(4624854, "1522.87"),
+                                      paid_in_full(4761641, "9094.06")]
+
+
+def test_two_numbers_glued_one_unread_are_not_posted_in_part():
+    # The same glued line, but no invoice of the payer is near '7461641': the bundle is not posted in part.
+    ledger = [inv(4141026, 1, "1743.99", number="4141026"), inv(4624854, 1, "1522.87", number="4624854"),
+              inv(4999999, 1, "9094.06", number="4999999")]
+    people = [CustomerRecord(1, "Bluewater Restaurant Group Inc.")]
+    d = one(ledger, pay("12360.92", name="BLUEWATER RESTAURANT GROUP INC.", text="Invoice 74616414141026 4624854"),
+            people=people)
     assert d.outcome != AUTO
+    assert "7461641 in the remittance matches no open invoice" in d.explanation
 
 
 def test_another_customers_invoice_named_exactly_does_not_hide_the_payers_own_mistyped_one():

@@ -817,12 +817,27 @@ def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref
             cuts = [(left, right) for c in range(3, len(key) - 2)
                     if _one_customers_open(idx, left := reference_key(key[:c]), right := reference_key(key[c:]),
                                            families)]
+            if not cuts and families:
+                # One of the two mistyped ('45236814442085': 4523861 with two digits swapped, then 4442085): the
+                # digits cut in one place only into an open invoice of the payer and a number as long as invoice
+                # numbers are, which is then read as any number of the text (a typo counts where the payer or
+                # the amount agrees, and one not read holds the payment back).
+                cuts = [(left, right) for c in range(3, len(key) - 2)
+                        if _one_half_the_payers(idx, left := reference_key(key[:c]), right := reference_key(key[c:]),
+                                                families)]
             if len(cuts) == 1:
                 (left, right), = cuts
                 out += [_Ref((left,), None, left), _Ref((right,), None, right)]
                 continue
         out.append(ref)
     return out
+
+
+def _one_half_the_payers(idx: MatchIndex, left: str, right: str, families: set[int]) -> bool:
+    """One of the two keys is an open invoice of the payer's family, the other as long as some invoice number."""
+    lengths = idx.ref_lengths
+    return ((len(right) in lengths and bool(_open_owners(idx, left) & families))
+            or (len(left) in lengths and bool(_open_owners(idx, right) & families)))
 
 
 # A name's start shared by more customers than this is a common phrase, not one company's name.
