@@ -1653,3 +1653,23 @@ def test_a_one_word_name_starting_another_is_no_parent():
     d = one(KIN_LEDGER, pay("812.40", name="PACIFIC INC.", text="INVOICE 5513245"), people=KIN_PEOPLE)
     assert d.outcome == SUGGEST
     assert "another customer than the payer's" in d.explanation
+
+
+def test_a_mistyped_number_of_a_bundle_reads_as_the_invoice_with_which_the_total_is_paid():
+    # '4377455' is one digit from two of the payer's invoices, 4377454 (2,391.81) and 4371455 (264.43); with
+    # 4136946 only the first adds up to the 3,026.52 paid: that reading, posted.
+    ledger = [inv(4136946, 1, "634.71", number="4136946"), inv(4377454, 1, "2391.81", number="4377454"),
+              inv(4371455, 1, "264.43", number="4371455")]
+    people = [CustomerRecord(1, "Clearwater Beverages PLC")]
+    d = one(ledger, pay("3026.52", name="CLEARWATER BEVERAGES PLC", text="PAYMENT 4136946 4377455"), people=people)
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [paid_in_full(4136946, "634.71"), paid_in_full(4377454, "2391.81")]
+    assert "the reading with which the invoices add up to the amount" in d.explanation
+
+
+def test_a_mistyped_number_of_a_bundle_that_no_reading_pays_in_total_stays_with_a_clerk():
+    ledger = [inv(4136946, 1, "634.71", number="4136946"), inv(4377454, 1, "2391.81", number="4377454"),
+              inv(4371455, 1, "264.43", number="4371455")]
+    people = [CustomerRecord(1, "Clearwater Beverages PLC")]
+    d = one(ledger, pay("3000.00", name="CLEARWATER BEVERAGES PLC", text="PAYMENT 4136946 4377455"), people=people)
+    assert d.outcome == SUGGEST

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from itertools import chain, islice
+from itertools import chain, islice, product
 from operator import attrgetter
 
 from o2c.money import minor_unit, quantize
@@ -978,6 +978,9 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
     # that point at the payer's.
     best_fit = max((c[0][0][0] for _, c, _ in resolved), default=0)
     chosen, notes, found, customer_fit_min, ambiguous = [], [], [], 2, False
+    resolved, by_total = _reading_by_total(resolved, best_fit, p, idx)
+    if by_total:
+        notes.append("of the invoices a number may mean, the reading with which the invoices add up to the amount")
     seen = set()
     for ref, candidates, raw in resolved:
         (fit, iid, kind) = candidates[0]
@@ -1029,6 +1032,48 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
     explanation = "; ".join(notes + ([aside] if aside else []) + amount_notes + [payer_note])
     customer_id = next(iter(customers)) if len(customers) == 1 else None
     return [_proposal(customer_id, allocations, on_account, found, explanation)]
+
+
+# Readings of a bundle's references tried for one that adds up to the amount, at most.
+MAX_READINGS = 64
+
+
+def _alike(candidates: list[tuple]) -> bool:
+    """Whether a reference reads as another invoice as well as its first (what _propose_by_reference calls
+    ambiguous): two alike, or a typo read against the number as written, of the same customer fit."""
+    (fit, _, kind) = candidates[0]
+    return len(candidates) > 1 and (candidates[1][0] == fit or (
+        kind not in ("exact", "po") and any(c[2] in ("exact", "po") and c[0][0] == fit[0] for c in candidates)))
+
+
+def _reading_by_total(resolved: list, best_fit: int, p: PaymentRecord, idx: MatchIndex) -> tuple[list, bool]:
+    """A bundle whose references each name one invoice but one or two that read as several of the payer's alike
+    (a mistyped number one edit from two of them): when exactly one reading of them all makes the invoices' open
+    balances add up to the amount paid, that reading, its other candidates dropped; else `resolved` as it is.
+    The total to the cent is what a clerk would check."""
+    options, choice = [], False
+    for _, candidates, _ in resolved:
+        fit = candidates[0][0]
+        if fit[0] >= best_fit and _alike(candidates):
+            options.append([c for c in candidates if c[0][0] == fit[0]])
+            choice = True
+        else:
+            options.append(candidates[:1] if fit[0] >= best_fit else [None])
+    if not choice or len(resolved) < 2:
+        return resolved, False
+    count = 1
+    for o in options:
+        count *= len(o)
+    if count > MAX_READINGS:
+        return resolved, False
+    open_ = idx.open
+    fits = [combo for combo in product(*options)
+            if sum((open_[i] for i in {c[1] for c in combo if c is not None}), ZERO) == p.amount]
+    if len(fits) != 1:
+        return resolved, False
+    out = [(ref, [c] + [x for x in candidates if x[0][0] != c[0][0]] if c is not None else candidates, raw)
+           for (ref, candidates, raw), c in zip(resolved, fits[0], strict=True)]
+    return out, True
 
 
 def _settled_by_excess(excess: Decimal, allocations, customers: set[int], payers: dict, p: PaymentRecord,
