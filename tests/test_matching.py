@@ -1673,3 +1673,19 @@ def test_a_mistyped_number_of_a_bundle_that_no_reading_pays_in_total_stays_with_
     people = [CustomerRecord(1, "Clearwater Beverages PLC")]
     d = one(ledger, pay("3000.00", name="CLEARWATER BEVERAGES PLC", text="PAYMENT 4136946 4377455"), people=people)
     assert d.outcome == SUGGEST
+
+
+def test_an_amount_with_a_word_glued_on_is_not_a_document_number():
+    # 'LESS 159.91QTY SHORT SHIPPED': a wrapped MT940 line joined without its space; 159.91 is an amount.
+    assert [m.keys for m in reference_mentions("INV 4966340 LESS 159.91QTY SHORT SHIPPED")] == [("4966340",)]
+
+
+def test_an_invoice_named_exactly_and_paid_less_its_earned_discount_posts_without_a_payer_name():
+    # No payer name (an MT940 line without one): the number as issued and the amount its own terms ask for (2 %
+    # taken in time) identify the invoice as surely as its balance paid in full would.
+    ledger = [inv(101, ACME, "1000.00", discount=2, discount_due=date(2026, 11, 10))]
+    d = one(ledger, pay("980.00", text="INV-0000101"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "980.00", "20.00", "0", "", "0")]
+    assert d.best.confidence == pytest.approx(calibration.calibrated(ev.raw_score(
+        [ev.reference("exact"), ev.amount("discount earned"), ev.payer("unknown")])))

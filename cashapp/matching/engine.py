@@ -1014,7 +1014,8 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
         return []
     found += amounts
     customers = {idx.invoices[a.invoice_id].customer_id for a in allocations}
-    exact_amount = all(e.label == "equal" for e in amounts)
+    # An earned discount is the amount the invoice's own terms ask for: as exact as its balance.
+    exact_amount = all(e.label in ("equal", "discount earned") for e in amounts)
     exact_refs = all(e.label == "exact" for e in found if e.kind == "reference")
     payer_evidence, payer_note = _payer_agreement(customers, payers, idx, exact_amount, exact_refs)
     found.append(payer_evidence)
