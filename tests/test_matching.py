@@ -1563,7 +1563,7 @@ def test_two_numbers_glued_one_unread_are_not_posted_in_part():
     d = one(ledger, pay("12360.92", name="BLUEWATER RESTAURANT GROUP INC.", text="Invoice 74616414141026 4624854"),
             people=people)
     assert d.outcome != AUTO
-    assert "7461641 in the remittance matches no open invoice" in d.explanation
+    assert "74616414141026 in the remittance matches no open invoice" in d.explanation
 
 
 def test_another_customers_invoice_named_exactly_does_not_hide_the_payers_own_mistyped_one():
@@ -1689,3 +1689,15 @@ def test_an_invoice_named_exactly_and_paid_less_its_earned_discount_posts_withou
     assert allocs(d.best) == [(101, "980.00", "20.00", "0", "", "0")]
     assert d.best.confidence == pytest.approx(calibration.calibrated(ev.raw_score(
         [ev.reference("exact"), ev.amount("discount earned"), ev.payer("unknown")])))
+
+
+def test_a_po_number_cutting_into_one_of_the_payers_invoices_is_not_two_glued_numbers():
+    # 'PO 1133333569' cuts into 11333 and 33569, the payer's own SI033569; 11333 is near none of its invoices: a PO
+    # number, not two invoice numbers glued with one mistyped, and the invoice named is posted.
+    ledger = [inv(10000, 1, "5638.90", number="SI010000"), inv(33569, 1, "250.00", number="SI033569"),
+              inv(2095, 1, "191.21", number="SI002095")]
+    people = [CustomerRecord(1, "Summit Beverages Co.")]
+    d = one(ledger, pay("5638.90", name="Summit Beverages Co.", text="ORDER 480047 PAYMENT FOR SI010000 PO 1133333569"),
+            people=people)
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(10000, "5638.90")]

@@ -819,9 +819,9 @@ def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref
                                            families)]
             if not cuts and families:
                 # One of the two mistyped ('45236814442085': 4523861 with two digits swapped, then 4442085): the
-                # digits cut in one place only into an open invoice of the payer and a number as long as invoice
-                # numbers are, which is then read as any number of the text (a typo counts where the payer or
-                # the amount agrees, and one not read holds the payment back).
+                # digits cut in one place only into an open invoice of the payer and a number one typing error
+                # from another of its invoices, which is then read as any number of the text (a typo counts where
+                # the payer or the amount agrees, and one not read holds the payment back).
                 cuts = [(left, right) for c in range(3, len(key) - 2)
                         if _one_half_the_payers(idx, left := reference_key(key[:c]), right := reference_key(key[c:]),
                                                 families)]
@@ -834,10 +834,14 @@ def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref
 
 
 def _one_half_the_payers(idx: MatchIndex, left: str, right: str, families: set[int]) -> bool:
-    """One of the two keys is an open invoice of the payer's family, the other as long as some invoice number."""
-    lengths = idx.ref_lengths
-    return ((len(right) in lengths and bool(_open_owners(idx, left) & families))
-            or (len(left) in lengths and bool(_open_owners(idx, right) & families)))
+    """One of the two keys is an open invoice of the payer's family, the other one typing error from another of
+    them. (Any long number, a PO's, cuts somewhere into one of the payer's invoices and a number as long as
+    invoice numbers: the second half must be near one too.)"""
+    for whole, typed in ((left, right), (right, left)):
+        if len(typed) in idx.ref_lengths and _open_owners(idx, whole) & families and any(
+                _open_owners(idx, key) & families for key, _ in one_edit_variants(typed, idx.ref_lengths)):
+            return True
+    return False
 
 
 # A name's start shared by more customers than this is a common phrase, not one company's name.
