@@ -838,7 +838,7 @@ def _one_half_the_payers(idx: MatchIndex, left: str, right: str, families: set[i
     them. (Any long number, a PO's, cuts somewhere into one of the payer's invoices and a number as long as
     invoice numbers: the second half must be near one too.)"""
     for whole, typed in ((left, right), (right, left)):
-        if len(typed) in idx.ref_lengths and _open_owners(idx, whole) & families and any(
+        if len(typed) in idx.ref_lengths and whole in idx.by_ref and _open_owners(idx, whole) & families and any(
                 _open_owners(idx, key) & families for key, _ in one_edit_variants(typed, idx.ref_lengths)):
             return True
     return False
