@@ -1274,6 +1274,15 @@ def test_groups_after_a_number_written_whole_are_the_next_number():
     assert [m.keys[0] for m in mentions] == ["4117699", "4111476", "4127943"]
 
 
+def test_groups_after_a_prefix_and_a_number_written_whole_are_the_next_number():
+    # 'FOR 4404975 4 688 274 4744885': the word before the first number does not make '4 688' its continuation
+    # (which left '274' glued to the next number and lost 4688274).
+    mentions = reference_mentions("PAYMENT FOR 4404975 4 688 274 4744885")
+    assert [m.keys[0] for m in mentions] == ["4404975", "4688274", "4744885"]
+    # A prefix and a short group still join the number after it.
+    assert [m.keys[0] for m in reference_mentions("INV0 028368")] == ["28368"]
+
+
 def test_an_excess_that_another_open_invoice_of_the_payer_has_open_is_not_an_overpayment():
     # Two invoices named, and exactly what a third of the payer's has open left over: an invoice the text names in
     # a way not read, more likely than an overpayment. A clerk sees it; nothing is posted in part.
@@ -1533,14 +1542,28 @@ def test_a_transposed_number_the_amount_settles_is_kept_beside_the_exact_one_for
     assert "another invoice fits that reference equally well" in d.explanation
 
 
-def test_two_numbers_glued_one_unread_are_not_posted_in_part():
-    # A wrapped MT940 line glued '7461641' (4761641 mistyped) to '4141026': the bundle is not posted in part.
+def test_two_numbers_glued_one_mistyped_are_both_read():
+    # A wrapped MT940 line glued '7461641' (4761641 with two digits swapped) to '4141026': cut where one half is the
+    # payer's open invoice, the other read as any mistyped number, and the three add up to the amount.
     ledger = [inv(4761641, 1, "9094.06", number="4761641"), inv(4141026, 1, "1743.99", number="4141026"),
               inv(4624854, 1, "1522.87", number="4624854")]
     people = [CustomerRecord(1, "Bluewater Restaurant Group Inc.")]
     d = one(ledger, pay("12360.92", name="BLUEWATER RESTAURANT GROUP INC.", text="Invoice 74616414141026 4624854"),
             people=people)
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [paid_in_full(4141026, "1743.99"), paid_in_full(4624854, "1522.87"),
+                                      paid_in_full(4761641, "9094.06")]
+
+
+def test_two_numbers_glued_one_unread_are_not_posted_in_part():
+    # The same glued line, but no invoice of the payer is near '7461641': the bundle is not posted in part.
+    ledger = [inv(4141026, 1, "1743.99", number="4141026"), inv(4624854, 1, "1522.87", number="4624854"),
+              inv(4999999, 1, "9094.06", number="4999999")]
+    people = [CustomerRecord(1, "Bluewater Restaurant Group Inc.")]
+    d = one(ledger, pay("12360.92", name="BLUEWATER RESTAURANT GROUP INC.", text="Invoice 74616414141026 4624854"),
+            people=people)
     assert d.outcome != AUTO
+    assert "74616414141026 in the remittance matches no open invoice" in d.explanation
 
 
 def test_another_customers_invoice_named_exactly_does_not_hide_the_payers_own_mistyped_one():
@@ -1593,3 +1616,88 @@ def test_a_payment_id_naming_the_payers_own_invoice_for_another_amount_is_not_re
             people=people)
     assert d.outcome == SUGGEST
     assert 2506 not in {a.invoice_id for pr in d.proposals for a in pr.allocations}
+
+
+# A group without parents on file: 'Tanaka Convenience Stores LLC' and its branch 'Tanaka Convenience Stores West
+# LLC' (named after it), and 'Pacific Inc.', whose one-word name merely starts another's.
+KIN_PEOPLE = [CustomerRecord(1, "Tanaka Convenience Stores LLC"),
+              CustomerRecord(2, "Tanaka Convenience Stores West LLC"), CustomerRecord(3, "Pacific Inc."),
+              CustomerRecord(4, "Pacific Steel Works Inc."), CustomerRecord(5, "Kingsley Pharmacy")]
+KIN_LEDGER = [inv(4392564, 2, "3787.23", number="4392564"), inv(4111000, 1, "500.00", number="4111000"),
+              inv(5512345, 4, "812.40", number="5512345"), inv(6000001, 5, "70.00", number="6000001")]
+
+
+def test_customers_named_after_another_are_its_kin_and_one_word_starts_are_not():
+    idx = MatchIndex.build(KIN_PEOPLE, KIN_LEDGER)
+    assert idx.kin == {1: (2,)}
+    assert idx.family_and_kin(1) == {1, 2}
+    assert idx.family(1) == {1}  # the amount-only search keeps to what the master data records
+
+
+def test_parent_pays_a_subsidiary_named_after_it_with_a_typo_in_the_number():
+    # No parent on file; the payer's name is the invoice's customer's without 'West', the amount settles it and
+    # the number has two digits swapped: the parent paying its branch's invoice, posted, saying so.
+    d = one(KIN_LEDGER, pay("3787.23", name="TANAKA CONVENIENCE STORES LLC", text="INVOICE 3492564"),
+            people=KIN_PEOPLE)
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(4392564, "3787.23")]
+    assert d.best.customer_id == 2
+    assert "pays for a customer named as its branch" in d.explanation
+    assert d.best.confidence == pytest.approx(calibration.calibrated(ev.raw_score(
+        [ev.reference("transposed"), ev.amount("equal"), ev.payer("parent pays a subsidiary named after it")])))
+
+
+def test_a_one_word_name_starting_another_is_no_parent():
+    # 'Pacific' starts 'Pacific Steel Works' but names no group: the typo read of that customer's invoice is
+    # another customer's, for a clerk.
+    d = one(KIN_LEDGER, pay("812.40", name="PACIFIC INC.", text="INVOICE 5513245"), people=KIN_PEOPLE)
+    assert d.outcome == SUGGEST
+    assert "another customer than the payer's" in d.explanation
+
+
+def test_a_mistyped_number_of_a_bundle_reads_as_the_invoice_with_which_the_total_is_paid():
+    # '4377455' is one digit from two of the payer's invoices, 4377454 (2,391.81) and 4371455 (264.43); with
+    # 4136946 only the first adds up to the 3,026.52 paid: that reading, posted.
+    ledger = [inv(4136946, 1, "634.71", number="4136946"), inv(4377454, 1, "2391.81", number="4377454"),
+              inv(4371455, 1, "264.43", number="4371455")]
+    people = [CustomerRecord(1, "Clearwater Beverages PLC")]
+    d = one(ledger, pay("3026.52", name="CLEARWATER BEVERAGES PLC", text="PAYMENT 4136946 4377455"), people=people)
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [paid_in_full(4136946, "634.71"), paid_in_full(4377454, "2391.81")]
+    assert "the reading with which the invoices add up to the amount" in d.explanation
+
+
+def test_a_mistyped_number_of_a_bundle_that_no_reading_pays_in_total_stays_with_a_clerk():
+    ledger = [inv(4136946, 1, "634.71", number="4136946"), inv(4377454, 1, "2391.81", number="4377454"),
+              inv(4371455, 1, "264.43", number="4371455")]
+    people = [CustomerRecord(1, "Clearwater Beverages PLC")]
+    d = one(ledger, pay("3000.00", name="CLEARWATER BEVERAGES PLC", text="PAYMENT 4136946 4377455"), people=people)
+    assert d.outcome == SUGGEST
+
+
+def test_an_amount_with_a_word_glued_on_is_not_a_document_number():
+    # 'LESS 159.91QTY SHORT SHIPPED': a wrapped MT940 line joined without its space; 159.91 is an amount.
+    assert [m.keys for m in reference_mentions("INV 4966340 LESS 159.91QTY SHORT SHIPPED")] == [("4966340",)]
+
+
+def test_an_invoice_named_exactly_and_paid_less_its_earned_discount_posts_without_a_payer_name():
+    # No payer name (an MT940 line without one): the number as issued and the amount its own terms ask for (2 %
+    # taken in time) identify the invoice as surely as its balance paid in full would.
+    ledger = [inv(101, ACME, "1000.00", discount=2, discount_due=date(2026, 11, 10))]
+    d = one(ledger, pay("980.00", text="INV-0000101"))
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [(101, "980.00", "20.00", "0", "", "0")]
+    assert d.best.confidence == pytest.approx(calibration.calibrated(ev.raw_score(
+        [ev.reference("exact"), ev.amount("discount earned"), ev.payer("unknown")])))
+
+
+def test_a_po_number_cutting_into_one_of_the_payers_invoices_is_not_two_glued_numbers():
+    # 'PO 1133333569' cuts into 11333 and 33569, the payer's own SI033569; 11333 is near none of its invoices: a PO
+    # number, not two invoice numbers glued with one mistyped, and the invoice named is posted.
+    ledger = [inv(10000, 1, "5638.90", number="SI010000"), inv(33569, 1, "250.00", number="SI033569"),
+              inv(2095, 1, "191.21", number="SI002095")]
+    people = [CustomerRecord(1, "Summit Beverages Co.")]
+    d = one(ledger, pay("5638.90", name="Summit Beverages Co.", text="ORDER 480047 PAYMENT FOR SI010000 PO 1133333569"),
+            people=people)
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(10000, "5638.90")]

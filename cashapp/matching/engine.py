@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from itertools import chain, islice
+from itertools import chain, islice, product
 from operator import attrgetter
 
 from o2c.money import minor_unit, quantize
@@ -37,6 +37,7 @@ from o2c.money import minor_unit, quantize
 from . import evidence as ev
 from .normalize import (
     close_numbers,
+    name_key,
     one_edit_kind,
     one_edit_variants,
     reference_key,
@@ -108,6 +109,9 @@ class MatchIndex:
     def __init__(self) -> None:
         self.customers: dict[int, CustomerRecord] = {}
         self.children: dict[int, list[int]] = defaultdict(list)
+        # Customers whose name is another's followed by more words ('Acme Foods Canada Inc.' for 'Acme Foods LLC'):
+        # a subsidiary or branch by its name, when the master data records no parent (see _kin_by_name).
+        self.kin: dict[int, tuple[int, ...]] = {}
         self.payers = PayerIndex()  # names, aliases and accounts: see payer.py
         self.by_account: dict[str, int] = self.payers.by_account
         self.invoices: dict[int, OpenInvoice] = {}
@@ -170,6 +174,7 @@ class MatchIndex:
             payers.add(c)
         payers.finish()
         self.payers, self.by_account = payers, payers.by_account
+        self.kin = _kin_by_name(self.customers, payers)
 
     def _add_invoices(self, invoices: Iterable[OpenInvoice]) -> None:
         # The hot loop of a run's set-up (a million invoices): locals, no attribute lookups on self, and the
@@ -294,6 +299,10 @@ class MatchIndex:
     def family(self, customer_id: int) -> set[int]:
         """A payer and the subsidiaries it pays for."""
         return {customer_id, *self.children.get(customer_id, ())}
+
+    def family_and_kin(self, customer_id: int) -> set[int]:
+        """family(), and the customers named as its branches (see _kin_by_name)."""
+        return {customer_id, *self.children.get(customer_id, ()), *self.kin.get(customer_id, ())}
 
     def live(self, ids: Iterable[int] | int, currency: str) -> list[int]:
         if type(ids) is int:
@@ -808,6 +817,14 @@ def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref
             cuts = [(left, right) for c in range(3, len(key) - 2)
                     if _one_customers_open(idx, left := reference_key(key[:c]), right := reference_key(key[c:]),
                                            families)]
+            if not cuts and families:
+                # One of the two mistyped ('45236814442085': 4523861 with two digits swapped, then 4442085): the
+                # digits cut in one place only into an open invoice of the payer and a number one typing error
+                # from another of its invoices, which is then read as any number of the text (a typo counts where
+                # the payer or the amount agrees, and one not read holds the payment back).
+                cuts = [(left, right) for c in range(3, len(key) - 2)
+                        if _one_half_the_payers(idx, left := reference_key(key[:c]), right := reference_key(key[c:]),
+                                                families)]
             if len(cuts) == 1:
                 (left, right), = cuts
                 out += [_Ref((left,), None, left), _Ref((right,), None, right)]
@@ -816,14 +833,47 @@ def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref
     return out
 
 
+def _one_half_the_payers(idx: MatchIndex, left: str, right: str, families: set[int]) -> bool:
+    """One of the two keys is an open invoice of the payer's family, the other one typing error from another of
+    them. (Any long number, a PO's, cuts somewhere into one of the payer's invoices and a number as long as
+    invoice numbers: the second half must be near one too.)"""
+    for whole, typed in ((left, right), (right, left)):
+        if len(typed) in idx.ref_lengths and whole in idx.by_ref and _open_owners(idx, whole) & families and any(
+                _open_owners(idx, key) & families for key, _ in one_edit_variants(typed, idx.ref_lengths)):
+            return True
+    return False
+
+
+# A name's start shared by more customers than this is a common phrase, not one company's name.
+MAX_KIN = 8
+
+
+def _kin_by_name(customers: dict[int, CustomerRecord], payers: PayerIndex) -> dict[int, tuple[int, ...]]:
+    """customer id -> the customers whose name is its name (two words or more, legal form aside) followed by more
+    words: 'Acme Foods Canada Inc.' and 'Acme Foods of Ohio LLC' for 'Acme Foods LLC'. Groups name their
+    subsidiaries and branches so, and parents pay their invoices; master data often records no parent. The
+    longest name a customer's starts with is its parent's (two words or more, so that 'Pacific' is nobody's)."""
+    kin: dict[int, list[int]] = defaultdict(list)
+    for c in customers.values():
+        words = name_key(c.name).split()
+        for n in range(len(words) - 1, 1, -1):
+            parents = [a for a in payers.by_name.get(" ".join(words[:n]), ()) if a != c.id]
+            if parents:
+                for a in parents:
+                    kin[a].append(c.id)
+                break
+    return {a: tuple(ids) for a, ids in kin.items() if len(ids) <= MAX_KIN}
+
+
 def _open_owners(idx: MatchIndex, key: str) -> set[int]:
     """The customers with an open invoice whose number reads as `key`."""
     return {idx.invoices[i].customer_id for i in _ids(idx.by_ref.get(key)) if idx.open.get(i, ZERO) > 0}
 
 
 def _families(idx: MatchIndex, customer_ids) -> set[int]:
-    """These customers and their subsidiaries (whose invoices a parent pays)."""
-    return {c for cid in customer_ids for c in idx.family(cid)}
+    """These customers and their subsidiaries (whose invoices a parent pays), those the master data records and
+    those named as its branches: where a remittance names invoices, whose they may be."""
+    return {c for cid in customer_ids for c in idx.family_and_kin(cid)}
 
 
 def _one_customers_open(idx: MatchIndex, left: str, right: str, families: set[int]) -> bool:
@@ -932,6 +982,9 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
     # that point at the payer's.
     best_fit = max((c[0][0][0] for _, c, _ in resolved), default=0)
     chosen, notes, found, customer_fit_min, ambiguous = [], [], [], 2, False
+    resolved, by_total = _reading_by_total(resolved, best_fit, p, idx)
+    if by_total:
+        notes.append("of the invoices a number may mean, the reading with which the invoices add up to the amount")
     seen = set()
     for ref, candidates, raw in resolved:
         (fit, iid, kind) = candidates[0]
@@ -965,7 +1018,8 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
         return []
     found += amounts
     customers = {idx.invoices[a.invoice_id].customer_id for a in allocations}
-    exact_amount = all(e.label == "equal" for e in amounts)
+    # An earned discount is the amount the invoice's own terms ask for: as exact as its balance.
+    exact_amount = all(e.label in ("equal", "discount earned") for e in amounts)
     exact_refs = all(e.label == "exact" for e in found if e.kind == "reference")
     payer_evidence, payer_note = _payer_agreement(customers, payers, idx, exact_amount, exact_refs)
     found.append(payer_evidence)
@@ -983,6 +1037,48 @@ def _propose_by_reference(p, idx, settings, payers, resolved, aside: str = "") -
     explanation = "; ".join(notes + ([aside] if aside else []) + amount_notes + [payer_note])
     customer_id = next(iter(customers)) if len(customers) == 1 else None
     return [_proposal(customer_id, allocations, on_account, found, explanation)]
+
+
+# Readings of a bundle's references tried for one that adds up to the amount, at most.
+MAX_READINGS = 64
+
+
+def _alike(candidates: list[tuple]) -> bool:
+    """Whether a reference reads as another invoice as well as its first (what _propose_by_reference calls
+    ambiguous): two alike, or a typo read against the number as written, of the same customer fit."""
+    (fit, _, kind) = candidates[0]
+    return len(candidates) > 1 and (candidates[1][0] == fit or (
+        kind not in ("exact", "po") and any(c[2] in ("exact", "po") and c[0][0] == fit[0] for c in candidates)))
+
+
+def _reading_by_total(resolved: list, best_fit: int, p: PaymentRecord, idx: MatchIndex) -> tuple[list, bool]:
+    """A bundle whose references each name one invoice but one or two that read as several of the payer's alike
+    (a mistyped number one edit from two of them): when exactly one reading of them all makes the invoices' open
+    balances add up to the amount paid, that reading, its other candidates dropped; else `resolved` as it is.
+    The total to the cent is what a clerk would check."""
+    options, choice = [], False
+    for _, candidates, _ in resolved:
+        fit = candidates[0][0]
+        if fit[0] >= best_fit and _alike(candidates):
+            options.append([c for c in candidates if c[0][0] == fit[0]])
+            choice = True
+        else:
+            options.append(candidates[:1] if fit[0] >= best_fit else [None])
+    if not choice or len(resolved) < 2:
+        return resolved, False
+    count = 1
+    for o in options:
+        count *= len(o)
+    if count > MAX_READINGS:
+        return resolved, False
+    open_ = idx.open
+    fits = [combo for combo in product(*options)
+            if sum((open_[i] for i in {c[1] for c in combo if c is not None}), ZERO) == p.amount]
+    if len(fits) != 1:
+        return resolved, False
+    out = [(ref, [c] + [x for x in candidates if x[0][0] != c[0][0]] if c is not None else candidates, raw)
+           for (ref, candidates, raw), c in zip(resolved, fits[0], strict=True)]
+    return out, True
 
 
 def _settled_by_excess(excess: Decimal, allocations, customers: set[int], payers: dict, p: PaymentRecord,
@@ -1016,6 +1112,13 @@ def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex, exact_a
             parent = ev.payer("parent pays its subsidiary")
             return (ev.piece("payer", f"{reason}; parent pays its subsidiary", min(found.weight, parent.weight)),
                     f"{reason}; parent {idx.customers[cid].name} pays for its subsidiary")
+        if customers <= idx.family_and_kin(cid):
+            # No parent on file, but the invoices' customer is named as the payer's branch ('... Canada Inc.'):
+            # likely its subsidiary, less sure than one the master data records.
+            kin = ev.payer("parent pays a subsidiary named after it")
+            return (ev.piece("payer", f"{reason}; parent pays a subsidiary named after it",
+                             min(ev.payer(reason, score).weight, kin.weight)),
+                    f"{reason}; {idx.customers[cid].name} pays for a customer named as its branch")
     if exact_amount and exact_refs:
         return (ev.payer("another customer's invoices, named and settled exactly"),
                 "the invoices belong to another customer than the payer's (a payment on its behalf)")

@@ -75,6 +75,9 @@ PAYER = {
     "another customer's invoices, named and settled exactly": -0.5,
     "name close, proved by its own invoice": 1.0,
     "parent pays its subsidiary": 1.1,
+    # No parent on file: the invoices' customer is named as the payer's branch ('Acme Foods Canada Inc.' paid by
+    # 'Acme Foods LLC'): as sure as a name only close, which its own invoice proves.
+    "parent pays a subsidiary named after it": 1.0,
 }
 
 # What speaks against: (weight, cap). The cap holds whatever else agrees.

@@ -24,7 +24,8 @@ _TOKEN = re.compile(r"[A-Z0-9][A-Z0-9\-/_.#]*[A-Z0-9]|[0-9]")
 # Amounts in free text are numbers too, but not document numbers: taken out of the text before it is cut into
 # tokens, because a token stops at a comma ('1.234,56' would leave '1.234', '1,234,567.89' would leave '234').
 # Decimals with a point or a comma, with or without thousands separators (point, comma, apostrophe).
-_AMOUNT = re.compile(r"(?<![0-9A-Z.,'])(?:\d{1,3}(?:[.,']\d{3})+|\d+)[.,]\d{2}(?![0-9A-Z]|[.,']?\d)")
+# A word may follow glued on ('LESS 159.91QTY SHORT': a wrapped line joined without its space).
+_AMOUNT = re.compile(r"(?<![0-9A-Z.,'])(?:\d{1,3}(?:[.,']\d{3})+|\d+)[.,]\d{2}(?![0-9]|[.,']?\d)")
 # Dates: ISO, and day, month and year with points or slashes (one- or two-digit day and month).
 _NOT_A_REFERENCE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}")
 # Dates with the month's name ('Nov 1, 2026', '1 November 2026', '1-NOV-26'): their year and day are numbers too,
@@ -226,6 +227,11 @@ def _digit_groups(tokens, k: int, upper: str) -> tuple[list[str] | None, int]:
         group.append(piece)
         digits += len(piece)
         end += 1
+        if len(piece.lstrip("0")) > _MAX_GROUP:
+            # A number written whole after a prefix or a short group ('FOR 4404975', 'INV0 028368'): the groups
+            # after it are the next number ('FOR 4404975 4 688 274'), not more of this one. ('INV- 00845 58'
+            # goes on: leading zeros are padding, not a number's digits.)
+            break
     if len(group) == 1 or (head.isalpha() and len(group) == 2 and len(group[1]) < 3):
         return None, k + 1  # 'QTY 60': a word and a small number, not a reference
     return group, end
