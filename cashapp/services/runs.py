@@ -444,8 +444,8 @@ def _match_and_commit(tenant_id: int, ids: list[int], index: MatchIndex, setting
     # index's millions of objects, which sit in the young generation since the collector is off (0.7 s each).
     # The collector comes back, and takes what there is, when the run ends.
     try:
-        for start in range(0, len(ids), chunk_size):
-            chunk = ids[start:start + chunk_size]
+        for start, end in _chunk_bounds(len(ids), chunk_size):
+            chunk = ids[start:end]
             with tenant_context(tenant_id):
                 records = payment_records(chunk)
             decisions = match_payments(records, index, settings)
@@ -455,6 +455,23 @@ def _match_and_commit(tenant_id: int, ids: list[int], index: MatchIndex, setting
         writer.close(raise_error=False)  # what was matched before the failure still commits, in order
         raise
     writer.close()
+
+
+TAIL_PIECES = 4  # the run's last chunk is matched and written in this many pieces (when they are big enough)
+MIN_TAIL_PIECE = 500
+
+
+def _chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
+    """(start, end) of each chunk of `n` payments. Once the matcher has matched the last chunk, the run waits for
+    the writer to commit it: that wait is the run's tail (about a second for 5,000 payments). So the last chunk's
+    worth goes in pieces, each written while the next is matched, and only the last piece is waited for."""
+    bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
+    piece = size // TAIL_PIECES
+    if len(bounds) < 2 or piece < MIN_TAIL_PIECE:
+        return bounds
+    start, end = bounds.pop()
+    bounds += [(s, min(s + piece, end)) for s in range(start, end, piece)]
+    return bounds
 
 
 @dataclass
