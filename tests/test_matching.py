@@ -1655,23 +1655,24 @@ def test_a_one_word_name_starting_another_is_no_parent():
     assert "another customer than the payer's" in d.explanation
 
 
+# '4377455' is one digit from two of the payer's invoices, 4377454 (2,391.81) and 4371455 (264.43).
+TYPO_BUNDLE_LEDGER = [inv(4136946, 1, "634.71", number="4136946"), inv(4377454, 1, "2391.81", number="4377454"),
+                      inv(4371455, 1, "264.43", number="4371455")]
+TYPO_BUNDLE_PEOPLE = [CustomerRecord(1, "Clearwater Beverages PLC")]
+
+
 def test_a_mistyped_number_of_a_bundle_reads_as_the_invoice_with_which_the_total_is_paid():
-    # '4377455' is one digit from two of the payer's invoices, 4377454 (2,391.81) and 4371455 (264.43); with
-    # 4136946 only the first adds up to the 3,026.52 paid: that reading, posted.
-    ledger = [inv(4136946, 1, "634.71", number="4136946"), inv(4377454, 1, "2391.81", number="4377454"),
-              inv(4371455, 1, "264.43", number="4371455")]
-    people = [CustomerRecord(1, "Clearwater Beverages PLC")]
-    d = one(ledger, pay("3026.52", name="CLEARWATER BEVERAGES PLC", text="PAYMENT 4136946 4377455"), people=people)
+    # With 4136946 only 4377454 adds up to the 3,026.52 paid: that reading, posted.
+    d = one(TYPO_BUNDLE_LEDGER, pay("3026.52", name="CLEARWATER BEVERAGES PLC", text="PAYMENT 4136946 4377455"),
+            people=TYPO_BUNDLE_PEOPLE)
     assert d.outcome == AUTO
     assert sorted(allocs(d.best)) == [paid_in_full(4136946, "634.71"), paid_in_full(4377454, "2391.81")]
     assert "the reading with which the invoices add up to the amount" in d.explanation
 
 
 def test_a_mistyped_number_of_a_bundle_that_no_reading_pays_in_total_stays_with_a_clerk():
-    ledger = [inv(4136946, 1, "634.71", number="4136946"), inv(4377454, 1, "2391.81", number="4377454"),
-              inv(4371455, 1, "264.43", number="4371455")]
-    people = [CustomerRecord(1, "Clearwater Beverages PLC")]
-    d = one(ledger, pay("3000.00", name="CLEARWATER BEVERAGES PLC", text="PAYMENT 4136946 4377455"), people=people)
+    d = one(TYPO_BUNDLE_LEDGER, pay("3000.00", name="CLEARWATER BEVERAGES PLC", text="PAYMENT 4136946 4377455"),
+            people=TYPO_BUNDLE_PEOPLE)
     assert d.outcome == SUGGEST
 
 
