@@ -1702,3 +1702,40 @@ def test_a_po_number_cutting_into_one_of_the_payers_invoices_is_not_two_glued_nu
             people=people)
     assert d.outcome == AUTO
     assert allocs(d.best) == [paid_in_full(10000, "5638.90")]
+
+
+# --- invoice numbers with a year or series block: INV-2026-036023 -----------------------------------------
+
+def _yearly_ledger():
+    numbers = {36023: "INV-2026-036023", 24939: "INV-2026-024939", 19440: "INV-2026-019440"}
+    return [inv(iid, ACME, amount, number=numbers[iid])
+            for iid, amount in ((36023, "1207.76"), (24939, "500.00"), (19440, "300.00"))]
+
+
+def test_two_prefixed_numbers_glued_by_a_wrapped_line_are_both_read():
+    # An MT940 line wrapped at its width and joined without a space: 'INV-2026-036023INV-2026-024939'.
+    assert [m.keys[0] for m in reference_mentions("PAYMENT INV-2026-036023INV-2026-024939 INV-2026-019440")] == [
+        "2026036023", "2026024939", "2026019440"]
+    d = one(_yearly_ledger(), pay("2007.76", name=ACME_NAME, text="PAYMENT INV-2026-036023INV-2026-024939 "
+                                                                  "INV-2026-019440"))
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [paid_in_full(19440, "300.00"), paid_in_full(24939, "500.00"),
+                                      paid_in_full(36023, "1207.76")]
+
+
+@pytest.mark.parametrize("written", ["INV-20 26-036023", "INV 2026 036023", "INV-2026-03 6023"])
+def test_a_number_written_in_two_pieces_is_one_invoice_of_the_payer(written):
+    # A camt.053 <Ustrd> cut at 140 characters inside a number, or its groups written apart.
+    d = one(_yearly_ledger(), pay("2007.76", name=ACME_NAME, text=f"INV-2026-024939 / {written} / INV-2026-019440"))
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [paid_in_full(19440, "300.00"), paid_in_full(24939, "500.00"),
+                                      paid_in_full(36023, "1207.76")]
+
+
+def test_a_bundle_naming_an_invoice_by_its_serial_alone_is_posted_when_the_rest_is_that_invoice():
+    # '036023' is INV-2026-036023 written without its prefix and year, and the 1207.76 the named invoices leave
+    # is what it has open.
+    d = one(_yearly_ledger(), pay("2007.76", name=ACME_NAME, text="INV-2026-024939 / 036023 / INV-2026-019440"))
+    assert d.outcome == AUTO
+    assert sorted(allocs(d.best)) == [paid_in_full(19440, "300.00"), paid_in_full(24939, "500.00"),
+                                      paid_in_full(36023, "1207.76")]

@@ -530,6 +530,8 @@ def _tracked(ref: _Ref, numbers: list[str], own=None) -> bool:
         if prefix and theirs and (prefix.startswith(theirs) or theirs.startswith(prefix)):
             return True
         theirs_key = len(reference_key(number))
+        if not prefix and len(ref.key) >= 4 and len(ref.key) == len(_serial_key(number)):
+            return True  # written like the serial part of the invoices' numbers ('036023' of INV-2026-036023)
         if not prefix and len(ref.key) >= 5 and abs(len(ref.key) - theirs_key) <= 1:
             return True
         if (not prefix and own is not None and theirs_key >= 5 and len(ref.key) in (2 * theirs_key, 3 * theirs_key)
@@ -541,6 +543,15 @@ def _tracked(ref: _Ref, numbers: list[str], own=None) -> bool:
 
 
 _LETTERS_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _serial_key(number: str) -> str:
+    """The key of a number's last group when digits come before it ('INV-2026-036023' -> 36023: the serial after
+    a year or series, what a payer may write alone); empty for a number in one group ('INV-0004512')."""
+    cut = max(number.rfind("-"), number.rfind("/"), number.rfind(" "))
+    if cut <= 0 or not any(ch.isdigit() for ch in number[:cut]):
+        return ""
+    return reference_key(number[cut + 1:])
 
 
 def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, families: set[int]
@@ -833,6 +844,27 @@ def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref
     return out
 
 
+def _joined(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref]:
+    """One number written in two pieces ('INV-20 26-025765', 'INV 2026 026018': a text wrapped at the field's
+    width, or a number's groups written apart) is one reference when neither piece is an invoice number and the
+    two read together are an open invoice of the payer's family (of anyone's when the payer is unknown)."""
+    out, k, by_ref = [], 0, idx.by_ref
+    while k < len(refs):
+        a = refs[k]
+        if k + 1 < len(refs) and a.line is None and not a.exact_only and a.key not in by_ref:
+            b = refs[k + 1]
+            if b.line is None and not b.exact_only and b.key not in by_ref:
+                key = reference_key(a.raw + b.raw)
+                owners = _open_owners(idx, key) if key in by_ref else set()
+                if owners and (not families or owners & families):
+                    out.append(_Ref((key,), None, f"{a.raw} {b.raw}"))
+                    k += 2
+                    continue
+        out.append(a)
+        k += 1
+    return out
+
+
 def _one_half_the_payers(idx: MatchIndex, left: str, right: str, families: set[int]) -> bool:
     """One of the two keys is an open invoice of the payer's family, the other one typing error from another of
     them. (Any long number, a PO's, cuts somewhere into one of the payer's invoices and a number as long as
@@ -883,7 +915,7 @@ def _one_customers_open(idx: MatchIndex, left: str, right: str, families: set[in
 
 def _by_reference(p, idx, settings, payers, refs) -> list[Proposal]:
     families = _families(idx, payers)
-    refs = _unglued(refs, idx, families)
+    refs = _joined(_unglued(refs, idx, families), idx, families)
     resolved = []
     for ref in refs:
         candidates, raw = _resolve(ref, p, idx, payers, families)
@@ -966,8 +998,9 @@ def _rescue(p, idx, payers, unresolved, resolved, best) -> list | None:
         for cid in family:
             exact, discounted = idx.settled_by(cid, p.currency, target)
             for iid in chain(exact, discounted):
-                key = reference_key(idx.invoices[iid].number)
-                if iid not in taken and any(close_numbers(k, key) for k in ref.keys):
+                number = idx.invoices[iid].number
+                key = reference_key(number)
+                if iid not in taken and any(close_numbers(k, key) or k == _serial_key(number) for k in ref.keys):
                     hits.add(iid)
         if len(hits) != 1:
             return None

@@ -171,15 +171,20 @@ def reference_mentions(text: str) -> list[Mention]:
         # Most texts ('Remittance: INV-0004512'): no digits written apart from what precedes them, one reading per
         # token, as cheap as the plain tokenizer.
         found = []
-        for tok in _TOKEN.findall(upper):
+        tokens = _TOKEN.findall(upper)
+        for tok in _unglue_prefixed(tokens) if _DIGIT_THEN_PREFIX.search(upper) else tokens:
             if _NOT_A_REFERENCE.fullmatch(tok):
                 continue
             key = _token_key(tok)
             if key and (len(key) >= 3 or tok[:2].isalpha()):
                 found.append(Mention((key,), tok))
         return found
-    tokens = [(t.start(), t.end(), t.group()) for t in _TOKEN.finditer(upper)
-              if not _NOT_A_REFERENCE.fullmatch(t.group())]
+    if _DIGIT_THEN_PREFIX.search(upper):
+        tokens = [(t.start() + at, t.start() + at + len(piece), piece) for t in _TOKEN.finditer(upper)
+                  for at, piece in _glued_pieces(t.group()) if not _NOT_A_REFERENCE.fullmatch(piece)]
+    else:
+        tokens = [(t.start(), t.end(), t.group()) for t in _TOKEN.finditer(upper)
+                  if not _NOT_A_REFERENCE.fullmatch(t.group())]
     found, k, n = [], 0, len(tokens)
     while k < n:
         start, stop, head = tokens[k]
@@ -203,6 +208,33 @@ def reference_mentions(text: str) -> list[Mention]:
             found.append(mention)
         k = end
     return found
+
+
+_DIGIT_THEN_PREFIX = re.compile(r"[0-9][A-Z]{2}")  # where a prefixed number may follow another without a space
+
+
+def _glued_pieces(tok: str) -> list[tuple[int, str]]:
+    """A token that is two prefixed numbers without a space between them ('INV-2026-023542INV-2026-032763': a text
+    wrapped at the field's width and joined again), cut where its prefix comes again after a digit: (offset,
+    piece) each. Read whole, only the second number's digits counted (the prefix's last letter ends a prefix)."""
+    k = 0
+    while k < len(tok) and tok[k].isalpha():
+        k += 1
+    if k < 2 or k == len(tok):
+        return [(0, tok)]
+    prefix, out, start = tok[:k], [], 0
+    at = tok.find(prefix, k)
+    while at > 0:
+        if tok[at - 1].isdigit():
+            out.append((start, tok[start:at]))
+            start = at
+        at = tok.find(prefix, at + k)
+    out.append((start, tok[start:]))
+    return out
+
+
+def _unglue_prefixed(tokens: list[str]) -> list[str]:
+    return [piece for tok in tokens for _, piece in _glued_pieces(tok)]
 
 
 _token_key = lru_cache(maxsize=4096)(reference_key)  # words ('PAYMENT', 'INVOICES') repeat in every text
