@@ -30,6 +30,7 @@ from datetime import timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from itertools import chain, islice, product
+from math import prod
 from operator import attrgetter
 
 from o2c.money import minor_unit, quantize
@@ -302,7 +303,7 @@ class MatchIndex:
 
     def family_and_kin(self, customer_id: int) -> set[int]:
         """family(), and the customers named as its branches (see _kin_by_name)."""
-        return {customer_id, *self.children.get(customer_id, ()), *self.kin.get(customer_id, ())}
+        return self.family(customer_id).union(self.kin.get(customer_id, ()))
 
     def live(self, ids: Iterable[int] | int, currency: str) -> list[int]:
         if type(ids) is int:
@@ -1099,10 +1100,7 @@ def _reading_by_total(resolved: list, best_fit: int, p: PaymentRecord, idx: Matc
             options.append(candidates[:1] if fit[0] >= best_fit else [None])
     if not choice or len(resolved) < 2:
         return resolved, False
-    count = 1
-    for o in options:
-        count *= len(o)
-    if count > MAX_READINGS:
+    if prod(map(len, options)) > MAX_READINGS:
         return resolved, False
     open_ = idx.open
     fits = [combo for combo in product(*options)

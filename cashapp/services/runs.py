@@ -276,10 +276,11 @@ def _execute(tenant_id: int, run_id: int, chunk_size: int) -> MatchingRun:
         with _heartbeat(tenant_id, run_id):
             try:
                 settings, warm, ids = _run_setup(tenant_id, run)
+                _match_and_commit(tenant_id, ids, warm.index, settings, chunk_size, writer)
             except BaseException:
-                writer.close(raise_error=False)
+                writer.close(raise_error=False)  # what was matched before the failure still commits, in order
                 raise
-            _match_and_commit(tenant_id, ids, warm.index, settings, chunk_size, writer)
+            writer.close()
         # Only an index whose run ended well is kept (see cashapp.warm): on a failure it is dropped with the run.
         warm_index.checkin(tenant_id, warm)
     except Exception as exc:
@@ -442,19 +443,14 @@ def _match_and_commit(tenant_id: int, ids: list[int], index: MatchIndex, setting
     # No collections during the run: the matcher makes no reference cycles (tests/test_matching.py holds it to
     # that) and a 100k run through the writer left none either (measured), while any collection would walk the
     # index's millions of objects, which sit in the young generation since the collector is off (0.7 s each).
-    # The collector comes back, and takes what there is, when the run ends.
-    try:
-        for start, end in _chunk_bounds(len(ids), chunk_size):
-            chunk = ids[start:end]
-            with tenant_context(tenant_id):
-                records = payment_records(chunk)
-            decisions = match_payments(records, index, settings)
-            if not writer.put(_MatchedChunk(chunk, decisions, {r.id: r.text[:300] for r in records})):
-                break  # the run was stopped or finished by someone else
-    except BaseException:
-        writer.close(raise_error=False)  # what was matched before the failure still commits, in order
-        raise
-    writer.close()
+    # The collector comes back, and takes what there is, when the run ends. The caller closes the writer.
+    for start, end in _chunk_bounds(len(ids), chunk_size):
+        chunk = ids[start:end]
+        with tenant_context(tenant_id):
+            records = payment_records(chunk)
+        decisions = match_payments(records, index, settings)
+        if not writer.put(_MatchedChunk(chunk, decisions, {r.id: r.text[:300] for r in records})):
+            break  # the run was stopped or finished by someone else
 
 
 TAIL_PIECES = 4  # the run's last chunk is matched and written in this many pieces (when they are big enough)
@@ -549,8 +545,8 @@ class _ProcessWriter:
 
     def __init__(self, tenant_id: int, run_id: int) -> None:
         context = multiprocessing.get_context("fork")
-        self._chunks_out, chunks_in = _pipe(context)
-        results_out, self._results_in = _pipe(context)
+        chunks_in, self._chunks_out = context.Pipe(duplex=False)  # (receiving end, sending end)
+        self._results_in, results_out = context.Pipe(duplex=False)
         self.process = context.Process(target=_writer_main, name=f"matching-run-{run_id}-writer",
                                        args=(tenant_id, run_id, os.getpid(), chunks_in, results_out,
                                              self._chunks_out, self._results_in), daemon=True)
@@ -599,11 +595,6 @@ class _ProcessWriter:
                 self.stopped = True
             elif said != "ok":
                 self.error = self.error or said
-
-
-def _pipe(context):
-    receiving, sending = context.Pipe(duplex=False)
-    return sending, receiving
 
 
 def _die_with_parent(parent_pid: int) -> None:
