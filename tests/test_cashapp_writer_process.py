@@ -134,3 +134,27 @@ def test_chunks_cover_every_payment_once_in_order_and_the_last_goes_in_pieces(n)
     if n > 5000:  # the run waits for its last piece only: at most a quarter of a chunk
         assert bounds[-1][1] - bounds[-1][0] <= 1250
     assert runs._chunk_bounds(5, 2) == [(0, 2), (2, 4), (4, 5)]  # small chunks are not cut
+
+
+def test_a_chunk_reaches_the_writer_process_with_all_the_writer_reads():
+    """The pipe carries decisions as tuples (runs._MatchedChunk.packed): every field the writer reads comes back
+    equal, money exact; only the evidence and extras, which it does not read, are left behind."""
+    from cashapp.matching import AUTO, SUGGEST, Allocation, Decision, Proposal
+    from cashapp.matching import evidence as ev
+
+    allocations = (Allocation(11, "INV-11", D("90.00"), D("2.0000"), D("8.00"), "damaged", D("0.01")),
+                   Allocation(12, "INV-12", D("10.50")))
+    proposals = (Proposal(5, allocations, D("0.37"), 0.93, "two invoices", (ev.payer("name", 0.9),)),
+                 Proposal(None, (), D("101.00"), 0.2, "on account"))
+    chunk = runs._MatchedChunk([1, 2], [Decision(1, SUGGEST, proposals, 5, "2 possible answers", {"margin": 0.7}),
+                                        Decision(2, AUTO, proposals[:1], None, "")], {1: "text", 2: ""})
+
+    back = runs._MatchedChunk.unpacked(chunk.packed())
+
+    assert (back.ids, back.texts) == (chunk.ids, chunk.texts)
+    for got, sent in zip(back.decisions, chunk.decisions, strict=True):
+        assert (got.payment_id, got.outcome, got.customer_id, got.explanation) == (
+            sent.payment_id, sent.outcome, sent.customer_id, sent.explanation)
+        assert [(p.customer_id, p.allocations, p.on_account, p.confidence, p.explanation) for p in got.proposals] == [
+            (p.customer_id, p.allocations, p.on_account, p.confidence, p.explanation) for p in sent.proposals]
+    assert str(back.decisions[0].proposals[0].allocations[0].discount) == "2.0000"
