@@ -126,12 +126,13 @@ def test_a_writer_process_ends_when_its_parent_goes_away(tenant):
 
 
 @pytest.mark.parametrize("n", [1, 4999, 5000, 5001, 12000, 100000])
-def test_chunks_cover_every_payment_once_in_order_and_the_last_goes_in_pieces(n):
+def test_chunks_cover_every_payment_once_in_order_and_the_first_and_last_go_in_pieces(n):
     bounds = runs._chunk_bounds(n, 5000)
     assert bounds[0][0] == 0 and bounds[-1][1] == n
     assert all(end == start for (_, end), (start, _) in zip(bounds, bounds[1:], strict=False))
     assert all(0 < end - start <= 5000 for start, end in bounds)
-    if n > 5000:  # the run waits for its last piece only: at most a quarter of a chunk
+    if n > 5000:  # the writer starts after a quarter of a chunk, and the run waits for its last quarter only
+        assert bounds[:4] == [(0, 1250), (1250, 2500), (2500, 3750), (3750, 5000)]
         assert bounds[-1][1] - bounds[-1][0] <= 1250
     assert runs._chunk_bounds(5, 2) == [(0, 2), (2, 4), (4, 5)]  # small chunks are not cut
 

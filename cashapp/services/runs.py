@@ -453,21 +453,25 @@ def _match_and_commit(tenant_id: int, ids: list[int], index: MatchIndex, setting
             break  # the run was stopped or finished by someone else
 
 
-TAIL_PIECES = 4  # the run's last chunk is matched and written in this many pieces (when they are big enough)
-MIN_TAIL_PIECE = 500
+EDGE_PIECES = 4  # the run's first and last chunks are matched and written in this many pieces (when big enough)
+MIN_EDGE_PIECE = 500
 
 
 def _chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
-    """(start, end) of each chunk of `n` payments. Once the matcher has matched the last chunk, the run waits for
-    the writer to commit it: that wait is the run's tail (about a second for 5,000 payments). So the last chunk's
-    worth goes in pieces, each written while the next is matched, and only the last piece is waited for."""
+    """(start, end) of each chunk of `n` payments. The writer waits for the matcher's first chunk before it can
+    start, and the run waits for the writer's last chunk once everything is matched: a chunk's time each (about a
+    second for 5,000 payments, at either end). So the first and the last chunk's worth go in pieces: the writer
+    starts after a quarter-chunk, and only the last piece is waited for."""
     bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
-    piece = size // TAIL_PIECES
-    if len(bounds) < 2 or piece < MIN_TAIL_PIECE:
+    piece = size // EDGE_PIECES
+    if len(bounds) < 2 or piece < MIN_EDGE_PIECE:
         return bounds
-    start, end = bounds.pop()
-    bounds += [(s, min(s + piece, end)) for s in range(start, end, piece)]
-    return bounds
+    (head_start, head_end), *middle, (tail_start, tail_end) = bounds
+    return [*_pieces(head_start, head_end, piece), *middle, *_pieces(tail_start, tail_end, piece)]
+
+
+def _pieces(start: int, end: int, piece: int) -> list[tuple[int, int]]:
+    return [(s, min(s + piece, end)) for s in range(start, end, piece)]
 
 
 @dataclass
