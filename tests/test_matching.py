@@ -287,6 +287,55 @@ def test_two_customers_with_one_name_told_apart_by_an_amount_only_one_has():
     assert tie_broken in [e.label for e in d.best.evidence]
 
 
+@pytest.mark.parametrize("name", [
+    "SUMMIT STEEL WORKS",  # cut before the legal form (BAI2, MT940 at 35): the namesakes answer alike
+    "SUMMIT STEEL WORKS INC",  # with it (camt.053): customer 1, the namesake far behind
+])
+def test_a_namesakes_combination_does_not_post_when_the_other_has_two_invoices_of_the_amount(name):
+    # Customer 1 has two open invoices of the amount: which one it pays is for a clerk. Customer 2, answering to the
+    # name as well, has three small invoices that add up to it: no likelier an answer, and a namesake's. The milder
+    # tie piece ("the amount settles only one's invoices") spoke for customer 1 and was put on customer 2's
+    # combination, which then posted alone above the threshold while customer 1's two answers held each other back.
+    ledger = [inv(10, 1, "500.00"), inv(11, 1, "500.00"),
+              inv(20, 2, "300.00"), inv(21, 2, "150.00"), inv(22, 2, "50.00")]
+    d = one(ledger, pay("500.00", name=name), people=SUMMITS)
+    assert d.outcome == SUGGEST
+    assert d.best.confidence <= 0.6
+    assert {allocs(pr)[0][0] for pr in d.proposals} >= {10, 11, 20}
+    combination = next(pr for pr in d.proposals if pr.customer_id == 2)
+    labels = [e.label for e in combination.evidence]
+    assert "two customers answer to the name; the amount settles only one's invoices" not in labels
+
+
+def test_an_invoice_of_one_namesake_speaks_against_the_others_combination():
+    # One invoice of the amount at customer 1, a combination of three at customer 2: the amount settles invoices of
+    # customer 1 alone, which speaks for it and against customer 2's combination, whether that combination would
+    # reach the threshold on its own or not (here it would: the decision once hung on that).
+    ledger = [inv(10, 1, "500.00"), inv(20, 2, "300.00"), inv(21, 2, "150.00"), inv(22, 2, "50.00")]
+    d = one(ledger, pay("500.00", name="SUMMIT STEEL WORKS"), people=SUMMITS, auto_apply_threshold=0.9)
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(10, "500.00")]
+    stricter = one(ledger, pay("500.00", name="SUMMIT STEEL WORKS"), people=SUMMITS, auto_apply_threshold=1.0)
+    combination = next(pr for pr in stricter.proposals if pr.customer_id == 2)
+    assert combination.confidence <= 0.6
+    assert "two customers answer to the name" in [e.label for e in combination.evidence]
+
+
+def test_a_payer_named_less_surely_gives_way_to_one_with_several_invoices_of_the_amount():
+    # The account on file says Acme, which has two invoices of the amount (a clerk decides which); the name says
+    # Umbrella, which has one. Acme's two answers hold each other back: Umbrella's, no likelier than each of them,
+    # must not post alone.
+    ledger = [inv(10, ACME, "500.00"), inv(11, ACME, "500.00"), inv(20, UMBRELLA, "500.00")]
+    d = one(ledger, pay("500.00", name="Umbrella Retail Partners LLC", account=ACME_IBAN))
+    assert d.outcome == SUGGEST
+    assert d.best.confidence <= 0.6
+    assert {allocs(pr)[0][0] for pr in d.proposals} == {10, 11, 20}
+    # With one invoice of the amount at Acme, the two answers compete as before: a clerk decides.
+    d = one([inv(10, ACME, "500.00"), inv(20, UMBRELLA, "500.00")],
+            pay("500.00", name="Umbrella Retail Partners LLC", account=ACME_IBAN))
+    assert d.outcome == SUGGEST
+
+
 def test_two_customers_with_one_name_told_apart_by_the_legal_form_written():
     d = one([inv(10, 1, "500.00"), inv(20, 2, "730.00")], pay("730.00", name="Summit Steel Works, L.L.C."),
             people=SUMMITS)

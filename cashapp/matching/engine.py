@@ -1159,60 +1159,66 @@ def _payer_agreement(customers: set[int], payers: dict, idx: MatchIndex, exact_a
 # --- no reference: amount only -----------------------------------------------------------------------
 
 def _by_amount(p, idx, settings, payers) -> list[Proposal]:
+    # Each customer the payer may be is read alone first; what speaks against its answers depends on what the
+    # amount says of the others' invoices (_held_back).
+    drafts = {cid: _amount_drafts(p, idx, settings, cid) for cid in payers}
     proposals = []
-    settled = {cid: _settled_by_family(idx, cid, p) for cid in payers}
-    tie = _payer_tie(payers, settled)
     for cid, (score, reason) in sorted(payers.items(), key=lambda kv: (-kv[1][0], kv[0])):
-        who = [ev.payer(reason, score)]
-        if tie:
-            who.append(ev.against(tie))
-        family = sorted(idx.family(cid))
-        exact, discounted = settled[cid]
-        for group, label in ((exact, "amount equals its open balance"),
-                             (discounted, "amount equals it less the early-payment discount")):
-            for i in group:
-                alloc, note, s = _settle(idx.invoices[i], idx.open[i], p.amount, p, settings, p.text)
-                unique = len(exact) + len(discounted) == 1
-                how = ev.amount(_AMOUNT_ONLY.get(s.label, "only: one invoice less an unearned discount"))
-                proposals.append(_proposal(idx.invoices[i].customer_id, (alloc,), ZERO,
-                                           [*who, how if unique else ev.against("another answer fits as well")],
-                                           f"no reference; invoice {idx.invoices[i].number}: {label}"
-                                           + ("" if unique else " (so do others: ambiguous)") + f"; {note}; {reason}"))
-        if exact or discounted:
-            continue
-        # Only now the family's live invoices in due order: most amount-only payments settle one invoice
-        # exactly, found above by dictionary, and never need them.
-        lives = [idx.customer_live(c, p.currency) for c in family]
-        # Only the first candidates count (see _subset_sum): stop looking once there are more than that.
-        amount = p.amount
-        below = idx.live_below(family, p.currency, amount, MAX_BUNDLE_CANDIDATES + 1)
-        # Among many open invoices some combination of four or more adds up to almost any amount by chance;
-        # only a small combination from a short list is evidence.
-        small_list = len(below) <= 25
-        combos, complete = _subset_sum(below, p.amount, idx, settings.max_bundle_size,
-                                       MAX_BUNDLE_NODES if small_list else MAX_BUNDLE_NODES_LONG_LIST)
-        for combo in combos:
-            unique = complete and len(combos) == 1 and len(combo) <= 3 and small_list
-            allocations = tuple(Allocation(i, idx.invoices[i].number, idx.open[i]) for i in combo)
-            numbers = ", ".join(idx.invoices[i].number for i in combo)
-            how = ev.amount("only: one combination of up to three") if unique else ev.against(
-                "another answer fits as well")
-            proposals.append(_proposal(cid, allocations, ZERO, [*who, how],
-                                       f"no reference; {len(combo)} open invoices ({numbers}) add up to the amount"
-                                       + ("" if unique else " (other combinations may too)") + f"; {reason}"))
-        if not combos and any(lives):
-            # Nothing explains the amount: offer the oldest invoices, paid in order, for a clerk to judge.
-            allocations, remaining = [], p.amount
-            for i in islice(chain.from_iterable(lives), settings.max_bundle_size):
-                if remaining <= 0:
-                    break
-                paid = min(idx.open[i], remaining)
-                allocations.append(Allocation(i, idx.invoices[i].number, paid))
-                remaining -= paid
-            proposals.append(_proposal(cid, allocations, remaining, [*who, ev.against("nothing explains the amount")],
-                                       "no reference and no invoice matches the amount; oldest invoices first; "
-                                       + reason))
+        who = [ev.payer(reason, score), *_held_back(cid, payers, drafts)]
+        for customer_id, allocations, on_account, how, text in drafts[cid][1]:
+            proposals.append(_proposal(customer_id, allocations, on_account, [*who, how], f"{text}; {reason}"))
     return proposals
+
+
+def _amount_drafts(p, idx, settings, cid) -> tuple[int, list[tuple]]:
+    """What the amount alone says of one customer's (and its subsidiaries') invoices: how many of them it settles,
+    and the proposals without the payer's pieces (customer id, allocations, on account, the amount's piece, the
+    explanation but for the payer's reason): those invoices, else its combinations or its oldest invoices."""
+    drafts = []
+    exact, discounted = _settled_by_family(idx, cid, p)
+    unique = len(exact) + len(discounted) == 1
+    for group, label in ((exact, "amount equals its open balance"),
+                         (discounted, "amount equals it less the early-payment discount")):
+        for i in group:
+            alloc, note, s = _settle(idx.invoices[i], idx.open[i], p.amount, p, settings, p.text)
+            how = ev.amount(_AMOUNT_ONLY.get(s.label, "only: one invoice less an unearned discount"))
+            drafts.append((idx.invoices[i].customer_id, (alloc,), ZERO,
+                           how if unique else ev.against("another answer fits as well"),
+                           f"no reference; invoice {idx.invoices[i].number}: {label}"
+                           + ("" if unique else " (so do others: ambiguous)") + f"; {note}"))
+    if exact or discounted:
+        return len(exact) + len(discounted), drafts
+    # Only now the family's live invoices in due order: most amount-only payments settle one invoice
+    # exactly, found above by dictionary, and never need them.
+    family = sorted(idx.family(cid))
+    lives = [idx.customer_live(c, p.currency) for c in family]
+    # Only the first candidates count (see _subset_sum): stop looking once there are more than that.
+    below = idx.live_below(family, p.currency, p.amount, MAX_BUNDLE_CANDIDATES + 1)
+    # Among many open invoices some combination of four or more adds up to almost any amount by chance;
+    # only a small combination from a short list is evidence.
+    small_list = len(below) <= 25
+    combos, complete = _subset_sum(below, p.amount, idx, settings.max_bundle_size,
+                                   MAX_BUNDLE_NODES if small_list else MAX_BUNDLE_NODES_LONG_LIST)
+    for combo in combos:
+        unique = complete and len(combos) == 1 and len(combo) <= 3 and small_list
+        allocations = tuple(Allocation(i, idx.invoices[i].number, idx.open[i]) for i in combo)
+        numbers = ", ".join(idx.invoices[i].number for i in combo)
+        how = ev.amount("only: one combination of up to three") if unique else ev.against(
+            "another answer fits as well")
+        drafts.append((cid, allocations, ZERO, how, f"no reference; {len(combo)} open invoices ({numbers}) add up to "
+                       "the amount" + ("" if unique else " (other combinations may too)")))
+    if not combos and any(lives):
+        # Nothing explains the amount: offer the oldest invoices, paid in order, for a clerk to judge.
+        allocations, remaining = [], p.amount
+        for i in islice(chain.from_iterable(lives), settings.max_bundle_size):
+            if remaining <= 0:
+                break
+            paid = min(idx.open[i], remaining)
+            allocations.append(Allocation(i, idx.invoices[i].number, paid))
+            remaining -= paid
+        drafts.append((cid, allocations, remaining, ev.against("nothing explains the amount"),
+                       "no reference and no invoice matches the amount; oldest invoices first"))
+    return 0, drafts
 
 
 def _settled_by_family(idx: MatchIndex, cid: int, p: PaymentRecord) -> tuple[list[int], list[int]]:
@@ -1225,18 +1231,29 @@ def _settled_by_family(idx: MatchIndex, cid: int, p: PaymentRecord) -> tuple[lis
     return exact, discounted
 
 
-def _payer_tie(payers: dict, settled: dict) -> str | None:
-    """What speaks against every amount-only answer when several customers answer to the name alike, or None.
-    An amount alone cannot say whose invoice it is, unless only one of them has an invoice it settles: a
-    namesake paying an amount that settles none of its own invoices but exactly one of the other's is rare,
-    and that is what the milder piece says."""
-    top = max((score for score, _ in payers.values()), default=0.0)
-    tied = [cid for cid, (score, _) in payers.items() if score == top]
-    if len(tied) < 2:
-        return None
-    if sum(1 for cid in tied if any(settled[cid])) == 1:
-        return "two customers answer to the name; the amount settles only one's invoices"
-    return "two customers answer to the name"
+def _held_back(cid: int, payers: dict, drafts: dict) -> list[ev.Evidence]:
+    """What speaks against every amount-only answer of customer `cid`, from what the amount says of the other
+    customers the payer may be (`drafts`: how many of each one's invoices the amount settles, and its answers).
+
+    - Several customers answer to the name alike (namesakes whose legal form the bank did not send): an amount that
+      settles invoices of two of them says nothing of which paid. Only when it settles invoices of one of them alone
+      does it name that one (a namesake would have to pay an amount that settles none of its own invoices but the
+      other's): the milder piece then goes on that one's answers, and never on the others' (their combinations,
+      their oldest invoices), against which it speaks.
+    - A customer gives way to another identified as surely or more, of whose invoices the amount settles several:
+      those are capped by one another, so they do not hold this one back through the margin, yet each is at least
+      as likely as this one's answer. (One invoice of the surer customer competes through the margin.)
+    """
+    score = payers[cid][0]
+    top = max(s for s, _ in payers.values())
+    tied = [c for c, (s, _) in payers.items() if s == top]
+    if score == top and len(tied) > 1:
+        if drafts[cid][0] and not any(drafts[c][0] for c in tied if c != cid):
+            return [ev.against("two customers answer to the name; the amount settles only one's invoices")]
+        return [ev.against("two customers answer to the name")]
+    if any(drafts[c][0] > 1 for c, (s, _) in payers.items() if c != cid and s >= score):
+        return [ev.against("a customer named as surely has several invoices of this amount")]
+    return []
 
 
 # How the amount settled the one invoice it equals (see _settle) -> the amount-only evidence.

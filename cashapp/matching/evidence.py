@@ -85,10 +85,14 @@ AGAINST = {
     "another invoice fits the reference as well": (-4.0, 0.6),
     "another answer fits as well": (-4.0, 0.6),
     "two customers answer to the name": (-4.0, 0.6),
-    # ... and the amount settles invoices of only one of them: the amount names the customer as surely as it names
-    # the invoice of a payer known outright (a namesake would have to pay an amount that settles none of its own
-    # invoices but exactly one of the other's). Kept as a piece so that the explanation says why.
+    # ... and the amount settles invoices of only one of them (one invoice or its one small combination): the amount
+    # names the customer as surely as it names the invoice of a payer known outright (a namesake would have to pay
+    # an amount that settles none of its own invoices but exactly one of the other's). On that customer's answers
+    # only: for the others' it is the full piece above. Kept as a piece so that the explanation says why.
     "two customers answer to the name; the amount settles only one's invoices": (0.0, 1.0),
+    # An answer of a customer identified less surely than one with several invoices of the amount: those are held
+    # back by one another (capped above), which must not leave this one, no likelier than each of them, to post.
+    "a customer named as surely has several invoices of this amount": (-4.0, 0.6),
     "a reference in the remittance is unexplained": (-4.0, 0.6),
     # Left "on account", the excess is exactly what another of the payer's invoices has open: more likely an
     # invoice the remittance names in a way not read than an overpayment. A clerk sees both.
