@@ -85,7 +85,7 @@ AGAINST = {
     "another invoice fits the reference as well": (-4.0, 0.6),
     "another answer fits as well": (-4.0, 0.6),
     "two customers answer to the name": (-4.0, 0.6),
-    # ... and the amount settles invoices of only one of them (one invoice or its one small combination): the amount
+    # ... and the amount settles invoices (not a combination) of only one of them: the amount
     # names the customer as surely as it names the invoice of a payer known outright (a namesake would have to pay
     # an amount that settles none of its own invoices but exactly one of the other's). On that customer's answers
     # only: for the others' it is the full piece above. Kept as a piece so that the explanation says why.
