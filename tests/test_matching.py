@@ -1788,3 +1788,16 @@ def test_a_bundle_naming_an_invoice_by_its_serial_alone_is_posted_when_the_rest_
     assert d.outcome == AUTO
     assert sorted(allocs(d.best)) == [paid_in_full(19440, "300.00"), paid_in_full(24939, "500.00"),
                                       paid_in_full(36023, "1207.76")]
+
+
+def test_a_subsidiarys_invoice_named_by_its_serial_alone_is_the_one_posted_not_the_payers_of_the_same_amount():
+    # The group's parent pays its branch's INV-2026-276253 writing '276253'; the parent has an invoice of the same
+    # amount. The master data records no parent: the branch is the parent's by its name (_kin_by_name).
+    people = [CustomerRecord(1, "Castillo Electrical Supply LLC"),
+              CustomerRecord(2, "Castillo Electrical Supply West Inc.")]
+    ledger = [inv(276253, 2, "1900.00", number="INV-2026-276253"), inv(683061, 1, "1900.00", number="INV-2026-683061")]
+    for text in ("INV 276253", "PAYMENT FOR 276253 CUST NO 42453"):
+        d = one(ledger, pay("1900.00", name="CASTILLO ELECTRICAL SUPPLY LLC", text=text), people=people)
+        assert d.outcome == AUTO, d.explanation
+        assert allocs(d.best) == [paid_in_full(276253, "1900.00")]
+        assert "by its serial number alone" in d.best.explanation

@@ -72,7 +72,8 @@ ZERO = Decimal(0)
 REF_HOW = {"exact": "", "po": " by its PO number", "transposed": " with two digits transposed",
            "wrong digit": " with one digit wrong", "digit added": " with one digit too many",
            "digit dropped": " with one digit missing",
-           "close": " as the remainder of the payment, its number close to what was written"}
+           "close": " as the remainder of the payment, its number close to what was written",
+           "serial": " by its serial number alone"}
 _REASON_WORDS = (
     (REASON_DAMAGED, ("DAMAGE", "BROKEN", "DEFECT")),
     (REASON_SHORTAGE, ("SHORTAGE", "SHORT SHIP", "MISSING", "NOT RECEIVED", "SHORT DELIVER")),
@@ -587,10 +588,13 @@ def _resolve(ref: _Ref, p: PaymentRecord, idx: MatchIndex, payers: dict, familie
         candidates.append(((customer_fit, amount_fit == 2, ev.REFERENCE[kind], amount_fit), iid, kind))
 
     def own_spellings() -> None:
-        """The payer's invoices the amount settles whose number is one typing error from the one written."""
+        """The payer's invoices the amount settles whose number is one typing error from the one written, or whose
+        serial is the number written ('276253' for INV-2026-276253: the year or series left out)."""
         for iid in _settled_in_families(idx, families, target, currency):
             if invoices[iid].customer_id in families:
-                kind = _one_edit(ref.key, reference_key(invoices[iid].number))
+                number = invoices[iid].number
+                kind = _one_edit(ref.key, reference_key(number)) or (
+                    "serial" if ref.key == _serial_key(number) else None)
                 if kind:
                     consider(iid, kind, False)
 

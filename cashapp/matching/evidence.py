@@ -37,6 +37,9 @@ REFERENCE = {
     "digit added": 0.4,
     "digit dropped": 0.4,
     "close": 0.4,  # the remainder of a bundle is exactly one invoice whose number is close to what was written
+    # The serial of a numbered series written alone ('276253' of INV-2026-276253), read only among the payer's
+    # invoices the amount settles: the same number may be another year's or series'.
+    "serial": 0.4,
     # With dense numbering one digit wrong is some other invoice more often than not: found only where the payer or
     # the amount agrees, it adds nothing by itself (a payer known by name and the amount equal post, just).
     "wrong digit": 0.0,
