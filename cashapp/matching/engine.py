@@ -1162,10 +1162,13 @@ def _by_amount(p, idx, settings, payers) -> list[Proposal]:
     proposals = []
     settled = {cid: _settled_by_family(idx, cid, p) for cid in payers}
     tie = _payer_tie(payers, settled)
+    form_rivalled = _legal_form_rivalled(payers, settled)
     for cid, (score, reason) in sorted(payers.items(), key=lambda kv: (-kv[1][0], kv[0])):
         who = [ev.payer(reason, score)]
         if tie:
             who.append(ev.against(tie))
+        elif cid in form_rivalled:
+            who.append(ev.against("the customer whose legal form was written has invoices of the amount too"))
         family = sorted(idx.family(cid))
         exact, discounted = settled[cid]
         for group, label in ((exact, "amount equals its open balance"),
@@ -1237,6 +1240,22 @@ def _payer_tie(payers: dict, settled: dict) -> str | None:
     if sum(1 for cid in tied if any(settled[cid])) == 1:
         return "two customers answer to the name; the amount settles only one's invoices"
     return "two customers answer to the name"
+
+
+def _legal_form_rivalled(payers: dict, settled: dict) -> set[int]:
+    """The namesakes the legal form written set back (payer.STRENGTH 'another legal form') while a customer whose
+    form it is has invoices the amount settles too: the amount does not tell them apart any more than it tells
+    two customers named alike, and the name written is the other's."""
+    demoted = {cid for cid, (_, reason) in payers.items() if reason.startswith(_LEGAL_FORM_REASON)}
+    others = {cid: score for cid, (score, _) in payers.items() if cid not in demoted}
+    if not demoted or not others:
+        return set()
+    top = max(others.values())
+    return demoted if any(any(settled[cid]) for cid, score in others.items() if score == top) else set()
+
+
+# payer._prefer_legal_form's reason for a namesake it set back.
+_LEGAL_FORM_REASON = "payer name matches but not its legal form"
 
 
 # How the amount settled the one invoice it equals (see _settle) -> the amount-only evidence.
@@ -1332,7 +1351,7 @@ def _decide(p: PaymentRecord, idx: MatchIndex, settings: MatchSettings) -> Decis
         why = "payer not identified and nothing in the remittance matches an open invoice" if not payers else (
             f"payer {idx.customers[payer_id].name} ({payers[payer_id][1]}) has no open invoice that explains it")
         return Decision(p.id, UNMATCHED, (), payer_id, why)
-    proposals.sort(key=lambda pr: (-pr.confidence, pr.explanation))
+    proposals.sort(key=lambda pr: (-pr.confidence, -ev.rank(pr.evidence), pr.explanation))
     proposals = proposals[:5]
     best = proposals[0]
     runner_up = proposals[1].confidence if len(proposals) > 1 else 0.0
