@@ -81,17 +81,29 @@ def reliability(rows: list[tuple[float, bool]], points) -> list[str]:
     return out
 
 
-def trusted_from(points, floor: float):
-    """The fitted table from `floor` up, the identity below it. Below the auto-apply threshold a fit would only
-    raise scores (the generator's weak answers were mostly right), and a raised score posts: evidence too thin for
-    any one data set's luck to decide. Above it, the table says how often a posting is right. Monotone: the fit at
-    the floor is at least the floor, or the floor is kept."""
+def fit_held(rows: list[tuple[float, bool]], floor: float, min_block: int):
+    """The table: scores below `floor` (the default auto-apply threshold) fitted apart from those from it up, the
+    first reported below the floor and the others at least at it, so that which payments post at the default
+    threshold stays the evidence's call. Below it the fit says how often such answers were right (what lowering the
+    threshold would cost and gain), up to just under the floor: evidence too thin to post on is not raised past it
+    by any one data set's luck. Apart, so that the few decisions below it are not pooled with the many above it.
+    Monotone."""
     if floor <= 0:
-        return points
-    at_floor = min(CERTAIN, max(floor, calibration.calibrated(floor, points)))
-    upper = [(x, min(CERTAIN, max(y, at_floor))) for x, y in points if x > floor]
-    below = floor - 0.001
-    return ((0.0, 0.0), (below, below), (floor, at_floor), *upper) if upper else ((0.0, 0.0), (1.0, 1.0))
+        return calibration.fit(rows, min_block=min_block)
+    # Just under the floor (scores come to six places), reported at most a step under it.
+    below, below_value = round(floor - 1e-6, 6), round(floor - 0.001, 6)
+    low = [row for row in rows if row[0] < floor]
+    high = [row for row in rows if row[0] >= floor]
+    lower_fit = calibration.fit(low, min_block=min_block) if low else ((0.0, 0.0), (1.0, 1.0))
+    upper_fit = calibration.fit(high, min_block=min_block) if high else ((0.0, 1.0), (1.0, 1.0))
+    at_floor = min(CERTAIN, max(floor, calibration.calibrated(floor, upper_fit)))
+    lower = [(x, min(y, below_value)) for x, y in lower_fit if x < below]
+    upper = [(x, min(CERTAIN, max(y, at_floor))) for x, y in upper_fit if x > floor]
+    held = [*lower, (below, min(below_value, calibration.calibrated(below, lower_fit))), (floor, at_floor), *upper]
+    if held[-1][0] < 1.0:
+        held.append((1.0, held[-1][1]))
+    calibration.check(held)
+    return tuple(held)
 
 
 def report(rows: list[tuple[float, bool]], points, source: str) -> dict:
@@ -109,15 +121,16 @@ def main() -> None:
     p.add_argument("--source", default="", help="what the rows are, for the report (data set, seed, formats)")
     p.add_argument("--svg", type=Path, help="also draw that reliability chart to this .svg file")
     p.add_argument("--min-block", type=int, default=50, help="decisions per pooled block at least")
-    p.add_argument("--trust-from", type=float, default=0.9,
-                   help="fit only scores from here up (the default auto-apply threshold); identity below")
+    p.add_argument("--hold-below", type=float, default=0.9,
+                   help="scores below this (the default auto-apply threshold) are fitted apart and stay below it, "
+                        "those from it up at least at it")
     p.add_argument("--write", action="store_true", help=f"write the fitted table to {calibration.TABLE_PATH.name}")
     args = p.parse_args()
     rows = read_rows(args.rows)
     in_use = calibration.load()
     print(f"{len(rows):,} decisions from {', '.join(map(str, args.rows))}")
     print("table in use:", *reliability(rows, in_use), sep="\n")
-    fitted = trusted_from(calibration.fit(rows, min_block=args.min_block), args.trust_from)
+    fitted = fit_held(rows, args.hold_below, args.min_block)
     print(f"fitted ({len(fitted)} points):", *reliability(rows, fitted), sep="\n")
     if args.report or args.svg:
         # The rows hold what the matcher reported (the benchmark reads it from the database), already through the
@@ -133,7 +146,7 @@ def main() -> None:
     if args.write:
         source = args.source or ", ".join(path.name for path in args.rows)
         calibration.write(fitted, fitted_on=f"{source}: {len(rows)} decisions, blocks of {args.min_block}, "
-                                            f"the identity below {args.trust_from}")
+                                            f"scores below {args.hold_below} fitted apart and held below it")
         print(f"written to {calibration.TABLE_PATH}")
 
 

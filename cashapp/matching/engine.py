@@ -1244,6 +1244,8 @@ def _held_back(cid: int, payers: dict, drafts: dict) -> list[ev.Evidence]:
       does it name that one (a namesake would have to pay an amount that settles none of its own invoices but the
       other's): the milder piece then goes on that one's answers, and never on the others' (their combinations,
       their oldest invoices), against which it speaks.
+    - A namesake the legal form written set back gives way to the customer whose form it is, when the amount settles
+      that one's invoices too (_legal_form_rivalled).
     - A customer gives way to another identified as surely or more, of whose invoices the amount settles several:
       those are capped by one another, so they do not hold this one back through the margin, yet each is at least
       as likely as this one's answer. (One invoice of the surer customer competes through the margin.)
@@ -1255,9 +1257,28 @@ def _held_back(cid: int, payers: dict, drafts: dict) -> list[ev.Evidence]:
         if drafts[cid][0] and not any(drafts[c][0] for c in tied if c != cid):
             return [ev.against("two customers answer to the name; the amount settles only one's invoices")]
         return [ev.against("two customers answer to the name")]
+    if _legal_form_rivalled(cid, payers, drafts):
+        return [ev.against("the customer whose legal form was written has invoices of the amount too")]
     if any(drafts[c][0] > 1 for c, (s, _) in payers.items() if c != cid and s >= score):
         return [ev.against("a customer named as surely has several invoices of this amount")]
     return []
+
+
+def _legal_form_rivalled(cid: int, payers: dict, drafts: dict) -> bool:
+    """Whether `cid` is a namesake the legal form written set back (payer.STRENGTH 'another legal form') while a
+    customer whose form it is has invoices the amount settles too: the amount does not tell them apart any more than
+    it tells two customers named alike, and the name written is the other's."""
+    if not payers[cid][1].startswith(_LEGAL_FORM_REASON):
+        return False
+    others = {c: s for c, (s, reason) in payers.items() if not reason.startswith(_LEGAL_FORM_REASON)}
+    if not others:
+        return False
+    top = max(others.values())
+    return any(drafts[c][0] for c, s in others.items() if s == top)
+
+
+# payer._prefer_legal_form's reason for a namesake it set back.
+_LEGAL_FORM_REASON = "payer name matches but not its legal form"
 
 
 # How the amount settled the one invoice it equals (see _settle) -> the amount-only evidence.
@@ -1353,7 +1374,7 @@ def _decide(p: PaymentRecord, idx: MatchIndex, settings: MatchSettings) -> Decis
         why = "payer not identified and nothing in the remittance matches an open invoice" if not payers else (
             f"payer {idx.customers[payer_id].name} ({payers[payer_id][1]}) has no open invoice that explains it")
         return Decision(p.id, UNMATCHED, (), payer_id, why)
-    proposals.sort(key=lambda pr: (-pr.confidence, pr.explanation))
+    proposals.sort(key=lambda pr: (-pr.confidence, -ev.rank(pr.evidence), pr.explanation))
     proposals = proposals[:5]
     best = proposals[0]
     runner_up = proposals[1].confidence if len(proposals) > 1 else 0.0
