@@ -304,3 +304,19 @@ def test_the_legal_form_written_after_a_name_in_the_text_tells_namesakes_apart()
 
 def test_payment_words_and_numbers_in_the_text_are_not_read_as_a_name():
     assert pay("", "ACH CREDIT CCD INV NO 4133392 LESS 2% DISC") == {}
+
+
+def test_a_name_cut_after_a_lead_too_common_to_keep_or_with_its_words_merged_is_found_by_its_start():
+    # Thirty customers' names begin NORTHSTAR, too many for that lead to point at anyone: 'NORTHSTAR INDUSTRIA'
+    # (a trade name cut at 35) is found by the names that go on from it. Merged words and a cut together too.
+    people = [*PEOPLE, CustomerRecord(30, "Northstar Industrial Tools Corp."),
+              CustomerRecord(31, "Harbor Regional Hospitality and Hardware Services Inc."),
+              *(CustomerRecord(40 + n, f"Northstar {word} Group") for n, word in enumerate(
+                  "Alpha Beta Gamma Delta Epsilon Zeta Eta Theta Iota Kappa Lambda Mu Nu Xi Omicron Pi Rho Sigma Tau "
+                  "Upsilon Phi Chi Psi Omega Aurora Boreal Comet Dune Ember Frost".split()))]
+    found = pay("S LINDQVIST T/A NORTHSTAR INDUSTRIA", people=people)
+    assert found == {30: (STRENGTH["cut at a limit"], REASON["cut at a limit"].format(limit=35))}
+    found = pay("HARBORREGIONAL HOSPITALITY AND HARD", people=people)
+    assert list(found) == [31]
+    assert found[31][1].endswith("written without a space")
+    assert pay("NORTHSTAR GROUP LOGISTICS HOLDINGS", people=people) == {}  # a start nobody's name goes on from

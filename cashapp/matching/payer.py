@@ -20,6 +20,7 @@ A name inside free text is found by looking up every run of words of the text in
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import defaultdict
 from difflib import SequenceMatcher
 
@@ -79,6 +80,9 @@ class PayerIndex:
         self.by_lead: dict[str, set[int]] = defaultdict(set)
         self.by_token: dict[str, set[int]] = defaultdict(set)
         self.longest_name = 1  # words in the longest name key: how far a run of words in a text may reach
+        # The name keys, and the spaceless ones, in order: the names that go on from a start (see starting_with).
+        self._sorted_keys: list[str] = []
+        self._sorted_spaceless: list[str] = []
 
     def add(self, c: CustomerRecord) -> None:
         self.names[c.id] = c.name
@@ -103,6 +107,22 @@ class PayerIndex:
         self.by_token = {t: ids for t, ids in self.by_token.items() if len(ids) <= MAX_TOKEN_CUSTOMERS}
         # A short start shared by many names ('PACIFIC') points at nobody in particular either.
         self.by_lead = {k: ids for k, ids in self.by_lead.items() if len(ids) <= MAX_TOKEN_CUSTOMERS}
+        self._sorted_keys, self._sorted_spaceless = sorted(self.by_name), sorted(self.by_spaceless)
+
+    def starting_with(self, start: str, spaceless: bool = False) -> set[int]:
+        """The customers a name key of whom (`spaceless`: written without spaces) goes on from `start`, cut inside
+        a word or after one; none when more than MAX_TOKEN_CUSTOMERS do (a start that common points at nobody).
+        `by_lead` drops such common leads, so a name cut inside the word after one ('NORTHSTAR INDUSTRIA', where
+        many names begin 'NORTHSTAR') is found here."""
+        keys, table = (self._sorted_spaceless, self.by_spaceless) if spaceless else (self._sorted_keys, self.by_name)
+        found: set[int] = set()
+        i = bisect_left(keys, start)
+        while i < len(keys) and keys[i].startswith(start):
+            found |= table[keys[i]]
+            if len(found) > MAX_TOKEN_CUSTOMERS:
+                return set()
+            i += 1
+        return found
 
 
 def _name_variants(raw: str) -> list[str]:
@@ -310,6 +330,14 @@ def _by_name(raw: str, whole: str, idx: PayerIndex, fuzzy: bool = True) -> dict[
             for cid in idx.by_lead.get(" ".join(words[:-1]), ()):
                 if connector or any(k.startswith(key) and len(k) > len(key) for k, _ in idx.name_keys[cid]):
                     found.note(cid, strength, reason)
+        if not found and len(key) >= MIN_CUT_START:
+            # The words before the cut too common to be a lead of their own ('NORTHSTAR' of 'NORTHSTAR INDUSTRIA'),
+            # or merged as well ('HARBORREGIONAL HOSPITALITY HARD'): the names that go on from what was written.
+            for cid in idx.starting_with(key):
+                found.note(cid, strength, reason)
+            if not found and len(words) > 1:
+                for cid in idx.starting_with("".join(words), spaceless=True):
+                    found.note(cid, min(strength, STRENGTH["spaceless"]), reason + ", written without a space")
     if found or not fuzzy:
         return found
     # 4. Spelt differently: the customers sharing a distinctive word, compared letter by letter.
@@ -324,6 +352,8 @@ def _by_name(raw: str, whole: str, idx: PayerIndex, fuzzy: bool = True) -> dict[
                 found.note(cid, 0.80 + (ratio - 0.86), f"payer name spelt differently ({ratio:.0%} alike)")
     return found
 
+
+MIN_CUT_START = 10  # letters and spaces a cut name must keep to be looked up by its start alone
 
 _VARIANT_REASON = {"trade name": "payer's trade name (D/B/A) matches", "doubled word": "payer name with a word doubled"}
 
