@@ -44,7 +44,7 @@ from .normalize import (
     reference_key,
     reference_mentions,
 )
-from .payer import PayerIndex, identify_payer
+from .payer import LEGAL_FORM_REASON, PayerIndex, identify_payer
 from .types import (
     AUTO,
     REASON_DAMAGED,
@@ -1268,17 +1268,13 @@ def _legal_form_rivalled(cid: int, payers: dict, drafts: dict) -> bool:
     """Whether `cid` is a namesake the legal form written set back (payer.STRENGTH 'another legal form') while a
     customer whose form it is has invoices the amount settles too: the amount does not tell them apart any more than
     it tells two customers named alike, and the name written is the other's."""
-    if not payers[cid][1].startswith(_LEGAL_FORM_REASON):
+    if not payers[cid][1].startswith(LEGAL_FORM_REASON):
         return False
-    others = {c: s for c, (s, reason) in payers.items() if not reason.startswith(_LEGAL_FORM_REASON)}
+    others = {c: s for c, (s, reason) in payers.items() if not reason.startswith(LEGAL_FORM_REASON)}
     if not others:
         return False
     top = max(others.values())
     return any(drafts[c][0] for c, s in others.items() if s == top)
-
-
-# payer._prefer_legal_form's reason for a namesake it set back.
-_LEGAL_FORM_REASON = "payer name matches but not its legal form"
 
 
 # How the amount settled the one invoice it equals (see _settle) -> the amount-only evidence.

@@ -166,7 +166,7 @@ def _prefer_legal_form(found: _Found, written: frozenset[str], idx: PayerIndex) 
     for cid in tied:
         if cid not in keep:
             found[cid] = (STRENGTH["another legal form"],
-                          f"payer name matches but not its legal form ({', '.join(sorted(written))} written)")
+                          f"{LEGAL_FORM_REASON} ({', '.join(sorted(written))} written)")
 
 
 def _identify(p: PaymentRecord, idx: PayerIndex) -> _Found:
@@ -353,6 +353,8 @@ def _by_name(raw: str, whole: str, idx: PayerIndex, fuzzy: bool = True) -> dict[
     return found
 
 
+# The reason of a namesake _prefer_legal_form set back (the matcher reads it: engine._legal_form_rivalled).
+LEGAL_FORM_REASON = "payer name matches but not its legal form"
 MIN_CUT_START = 10  # letters and spaces a cut name must keep to be looked up by its start alone
 
 _VARIANT_REASON = {"trade name": "payer's trade name (D/B/A) matches", "doubled word": "payer name with a word doubled"}

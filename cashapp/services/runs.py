@@ -462,7 +462,7 @@ def _chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
     start, and the run waits for the writer's last chunk once everything is matched: a chunk's time each (about a
     second for 5,000 payments, at either end). So the first and the last chunk's worth go in pieces: the writer
     starts after a quarter-chunk, and only the last piece is waited for."""
-    bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
+    bounds = _pieces(0, n, size)
     piece = size // EDGE_PIECES
     if len(bounds) < 2 or piece < MIN_EDGE_PIECE:
         return bounds
