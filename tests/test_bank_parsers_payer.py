@@ -98,6 +98,19 @@ def test_mt940_payer_from_the_86_field(info, name, account):
     assert entry.unstructured  # the text is kept for the matcher either way
 
 
+def test_mt940_86_wrapped_just_after_a_space_keeps_the_space():
+    # A bank wrapping :86: at 65 columns may break it right after a space. The continuation lines always kept
+    # theirs; the field's first line lost its own, which glued 'BAYVIEW HARDWARE' to 'LLC' and an invoice number
+    # to the word after it.
+    entry = _mt940_entry("166?00SEPA-UEBERWEISUNG?109310?20SVWZ+4966515 ?32BAYVIEW HARDWARE \nLLC")
+    assert entry.payer_name == "BAYVIEW HARDWARE LLC"
+    assert entry.unstructured == "4966515"
+    entry = _mt940_entry("/ORDP//NAME/COPPER ALVAREZ MARINE SERVICES INC./REMI/INV 4322090 \nLESS 34.77 RETURNED")
+    assert entry.unstructured == "INV 4322090 LESS 34.77 RETURNED"
+    entry = _mt940_entry("166?00SEPA-UEBERWEISUNG?32CRESCENT DUBOIS GR\nOCERS GMBH")  # cut inside a word: joined
+    assert entry.payer_name == "CRESCENT DUBOIS GROCERS GMBH"
+
+
 @pytest.mark.parametrize("text", [
     "B/O " + " " * 100_000 + "x",
     "BY ORDER OF " * 5_000,

@@ -320,3 +320,34 @@ def test_a_name_cut_after_a_lead_too_common_to_keep_or_with_its_words_merged_is_
     assert list(found) == [31]
     assert found[31][1].endswith("written without a space")
     assert pay("NORTHSTAR GROUP LOGISTICS HOLDINGS", people=people) == {}  # a start nobody's name goes on from
+
+
+def test_a_name_merged_and_cut_where_the_key_leaves_a_word_out_is_found_by_its_letters():
+    # 'SUPPLY AND LOGISTICS' merged ('SUPPLYAND') and cut at 35 ('SUPPLYA'): no word of the key is a start of the
+    # customer's; every letter written, in order, is.
+    people = [*PEOPLE, CustomerRecord(50, "Blue Ridge Regional Medical Supply and Logistics Services Ltd."),
+              CustomerRecord(51, "Copper Regional Logistics and Restaurant Group Services Inc."),
+              CustomerRecord(52, "Falcon Regional Restaurant Group and Building Materials Services LLC")]
+    found = pay("BLUE RIDGE REGIONAL MEDICAL SUPPLYA", people=people)
+    merged_cut = REASON["cut at a limit"] + ", written without a space"
+    assert found == {50: (STRENGTH["spaceless"], merged_cut.format(limit=35))}
+    assert list(pay("COPPER REGIONAL LOGISTICSAND RESTAU", people=people)) == [51]
+    # German MT940 writes the name in ?32 and ?33, 27 characters each: cut at 54.
+    found = pay("COPPER REGIONAL LOGISTICS ANDRESTAURANT GROUP SERVICE", people=people)
+    assert found == {51: (STRENGTH["spaceless"], merged_cut.format(limit=54))}
+    # Merged and not cut: the letters are the customer's, all of them.
+    found = pay("Falcon Regional Restaurant Group andBuilding Materials Services LLC", people=people)
+    assert found == {52: (STRENGTH["spaceless"], "payer name written without a space")}
+    # Too few letters to say whose name goes on from them, or a start nobody's goes on from.
+    assert pay("BLUE RIDGE REGIONAL MEDICAL SUPPLYAND", people=people) == {}
+
+
+def test_a_word_doubled_then_cut_and_a_doubled_run_of_words_are_read_as_the_name():
+    people = [*PEOPLE, CustomerRecord(60, "Summit Harrington Industrial Tools Inc."),
+              CustomerRecord(61, "Blue Ridge O'Neill Dental Supply Inc."),
+              CustomerRecord(62, "Acme Pacific Coastal Industrial Industries LLC"),
+              CustomerRecord(63, "Acme Pacific Coastal Industrial Tools LLC")]
+    assert list(pay("SUMMIT HARRINGTON INDUSTRIAL INDUST", people=people)) == [60]  # 35: doubled, then cut
+    assert list(pay("BLUE RIDGE O'NEILL O'NEILL DENTAL S", people=people)) == [61]  # two words doubled
+    # Cut inside a word of its own: read as written first, so the other namesake is no rival.
+    assert list(pay("ACME PACIFIC COASTAL INDUSTRIAL IND", people=people)) == [62]

@@ -54,6 +54,12 @@ def _name_words(name: str) -> list[str]:
     return _NON_ALNUM.sub(" ", upper.replace("&", " AND ")).split()
 
 
+def name_letters(name: str) -> str:
+    """Every letter and digit of a name, upper case, in order, with nothing left out ('&' read AND): the form in
+    which a name merged and cut at once ('LOGISTICSAND RESTAU') is still a start of the customer's."""
+    return "".join(_name_words(name))
+
+
 # One spelling per legal form: 'Limited' and 'Ltd.' are the same company, 'Ltd' and 'LLC' are not.
 _LEGAL_FORM = {"INCORPORATED": "INC", "LIMITED": "LTD", "CORPORATION": "CORP", "COMPANY": "CO"}
 

@@ -24,7 +24,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from difflib import SequenceMatcher
 
-from .normalize import LEGAL_SUFFIXES, account_key, legal_form, name_key
+from .normalize import LEGAL_SUFFIXES, account_key, legal_form, name_key, name_letters
 from .types import Alias, CustomerRecord, PaymentRecord
 
 STRENGTH = {
@@ -43,8 +43,8 @@ STRENGTH = {
     "another legal form": 0.90,
 }
 # Widths at which banks cut a name: ACH company (16) and individual (22) names, SWIFT lines (35), BAI2 and
-# some portals (40), camt Nm (70, 140).
-BANK_LIMITS = frozenset((16, 22, 35, 40, 70, 140))
+# some portals (40), German MT940 ?32 + ?33 (2 x 27), camt Nm (70, 140).
+BANK_LIMITS = frozenset((16, 22, 35, 40, 54, 70, 140))
 # The free text read for names: remittance text can list hundreds of invoices; a name comes early.
 MAX_TEXT_WORDS = 300
 # A word in more customers' names than this says nothing about who paid (GLOBAL, SERVICES).
@@ -83,6 +83,10 @@ class PayerIndex:
         # The name keys, and the spaceless ones, in order: the names that go on from a start (see starting_with).
         self._sorted_keys: list[str] = []
         self._sorted_spaceless: list[str] = []
+        # Every letter and digit of each name, in order, no spaces, nothing left out (name_letters): a name merged
+        # and cut in one ('BLUE RIDGE MEDICAL SUPPLYA' of '... SUPPLY AND LOGISTICS') is a start of one of these.
+        self.by_letters: dict[str, set[int]] = defaultdict(set)
+        self._sorted_letters: list[str] = []
 
     def add(self, c: CustomerRecord) -> None:
         self.names[c.id] = c.name
@@ -99,6 +103,7 @@ class PayerIndex:
                     self.by_lead[" ".join(words[:n])].add(c.id)
                 for token in set(words):
                     self.by_token[token].add(c.id)
+            self.by_letters[name_letters(raw)].add(c.id)
         for account in c.bank_accounts:
             self.by_account[account_key(account)] = c.id
 
@@ -108,13 +113,17 @@ class PayerIndex:
         # A short start shared by many names ('PACIFIC') points at nobody in particular either.
         self.by_lead = {k: ids for k, ids in self.by_lead.items() if len(ids) <= MAX_TOKEN_CUSTOMERS}
         self._sorted_keys, self._sorted_spaceless = sorted(self.by_name), sorted(self.by_spaceless)
+        self._sorted_letters = sorted(self.by_letters)
 
-    def starting_with(self, start: str, spaceless: bool = False) -> set[int]:
-        """The customers a name key of whom (`spaceless`: written without spaces) goes on from `start`, cut inside
-        a word or after one; none when more than MAX_TOKEN_CUSTOMERS do (a start that common points at nobody).
-        `by_lead` drops such common leads, so a name cut inside the word after one ('NORTHSTAR INDUSTRIA', where
-        many names begin 'NORTHSTAR') is found here."""
-        keys, table = (self._sorted_spaceless, self.by_spaceless) if spaceless else (self._sorted_keys, self.by_name)
+    def starting_with(self, start: str, form: str = "key") -> set[int]:
+        """The customers a name of whom goes on from `start`, cut inside a word or after one; none when more than
+        MAX_TOKEN_CUSTOMERS do (a start that common points at nobody). `form` is how `start` is written: "key"
+        (name_key), "spaceless" (the key without spaces) or "letters" (name_letters). `by_lead` drops common
+        leads, so a name cut inside the word after one ('NORTHSTAR INDUSTRIA', where many names begin
+        'NORTHSTAR') is found here."""
+        keys, table = {"key": (self._sorted_keys, self.by_name),
+                       "spaceless": (self._sorted_spaceless, self.by_spaceless),
+                       "letters": (self._sorted_letters, self.by_letters)}[form]
         found: set[int] = set()
         i = bisect_left(keys, start)
         while i < len(keys) and keys[i].startswith(start):
@@ -280,6 +289,8 @@ def _by_name(raw: str, whole: str, idx: PayerIndex, fuzzy: bool = True) -> dict[
         return found
     # 1. The name as a whole, in one of its spellings: a dictionary hit each.
     for words, kind in variants:
+        if kind == DOUBLED_THEN_CUT:
+            continue  # a cut name: step 3's
         key = " ".join(words)
         for cid in idx.by_name.get(key, ()):
             alias = next((a for k, a in idx.name_keys[cid] if k == key), None)
@@ -289,10 +300,17 @@ def _by_name(raw: str, whole: str, idx: PayerIndex, fuzzy: bool = True) -> dict[
                 found.note(cid, STRENGTH[kind], _VARIANT_REASON[kind])
         for cid in idx.by_spaceless.get("".join(words), ()):  # only names of two words or more are there
             found.note(cid, min(STRENGTH[kind], STRENGTH["spaceless"]), "payer name written without a space")
+    # Merged where the key leaves a word out ('GROUP ANDBUILDING MATERIALS'): every letter as the customer's.
+    for cid in idx.by_letters.get(name_letters(raw), ()):
+        found.note(cid, STRENGTH["spaceless"], "payer name written without a space")
     if found:
         return found
     at_limit = _at_bank_limit(raw)
     for words, kind in variants:
+        if kind == DOUBLED_THEN_CUT:
+            if found:
+                break
+            kind = "doubled word"
         cap = STRENGTH[kind] if kind != "name" else 1.0
         # 2. Longer than the customer's: the name followed by a cut legal suffix or by other words. The longest
         # start that is someone's name counts ('ACME SUPPLY WEST' before 'ACME SUPPLY').
@@ -336,8 +354,13 @@ def _by_name(raw: str, whole: str, idx: PayerIndex, fuzzy: bool = True) -> dict[
             for cid in idx.starting_with(key):
                 found.note(cid, strength, reason)
             if not found and len(words) > 1:
-                for cid in idx.starting_with("".join(words), spaceless=True):
+                for cid in idx.starting_with("".join(words), "spaceless"):
                     found.note(cid, min(strength, STRENGTH["spaceless"]), reason + ", written without a space")
+    if not found and at_limit and len(letters := name_letters(raw)) >= MIN_LETTERS_CUT:
+        # Merged and cut where the key leaves a word out ('BLUE RIDGE REGIONAL MEDICAL SUPPLYA' of '... SUPPLY AND
+        # LOGISTICS', 'LOGISTICSAND RESTAU'): the names whose every letter, in order, goes on from what was written.
+        for cid in idx.starting_with(letters, "letters"):
+            found.note(cid, STRENGTH["spaceless"], _at_limit_reason(at_limit) + ", written without a space")
     if found or not fuzzy:
         return found
     # 4. Spelt differently: the customers sharing a distinctive word, compared letter by letter.
@@ -356,6 +379,7 @@ def _by_name(raw: str, whole: str, idx: PayerIndex, fuzzy: bool = True) -> dict[
 # The reason of a namesake _prefer_legal_form set back (the matcher reads it: engine._legal_form_rivalled).
 LEGAL_FORM_REASON = "payer name matches but not its legal form"
 MIN_CUT_START = 10  # letters and spaces a cut name must keep to be looked up by its start alone
+MIN_LETTERS_CUT = 20  # letters a name cut at a bank's width must keep to be looked up by its letters alone
 
 _VARIANT_REASON = {"trade name": "payer's trade name (D/B/A) matches", "doubled word": "payer name with a word doubled"}
 
@@ -369,9 +393,31 @@ def _lookup_variants(raw: str, whole: str) -> list[tuple[list[str], str]]:
             out.append((canonical.split(), "name"))
         out += [(key.split(), "trade name") for key in parts if key != whole]
     for words, kind in list(out):
-        single = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]
+        single = _undoubled(words)
         if len(single) < len(words):
             out.append((single, "doubled word" if kind == "name" else kind))
+    last = out[-1][0]
+    if _at_bank_limit(raw) and len(last) > 2 and last[-1] != last[-2] and last[-2].startswith(last[-1]):
+        # Doubled, then cut at the bank's width ('SUMMIT HARRINGTON INDUSTRIAL INDUST'): read last, and only when
+        # the name as written went on to nobody (it may be cut inside a word of its own: 'ACME INDUSTRIAL IND').
+        out.append((last[:-1], DOUBLED_THEN_CUT))
+    return out
+
+
+DOUBLED_THEN_CUT = "doubled word, cut"
+
+
+def _undoubled(words: list[str]) -> list[str]:
+    """The words with each doubled run of up to three words taken out once ('SUMMIT FOODS FOODS', 'BLUE RIDGE O NEILL
+    O NEILL')."""
+    out = list(words)
+    for n in (3, 2, 1):
+        i = 0
+        while i + 2 * n <= len(out):
+            if out[i:i + n] == out[i + n:i + 2 * n]:
+                del out[i + n:i + 2 * n]
+            else:
+                i += 1
     return out
 
 

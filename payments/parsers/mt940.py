@@ -79,7 +79,11 @@ def _raw_messages(text: str):
             yield start, fields
             fields = []
         elif m:
-            fields.append((m.group(1), [m.group(2)], lineno))
+            # Free text keeps its trailing spaces, as its continuation lines do: a bank that wraps :86: at 65
+            # columns may break it just after a space ('?32BAYVIEW HARDWARE ' + 'LLC'), and the lines are joined
+            # as they are.
+            value = line[m.start(2):] if m.group(1) == "86" else m.group(2)
+            fields.append((m.group(1), [value], lineno))
         else:
             fields[-1][1].append(line)
     if fields:
