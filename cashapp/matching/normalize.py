@@ -74,7 +74,9 @@ def legal_form(name: str) -> frozenset[str]:
     return frozenset(_LEGAL_FORM.get(w, w) for w in words[1:] if w in LEGAL_SUFFIXES and w not in ("THE", "AND"))
 
 
+@lru_cache(maxsize=1 << 16)
 def name_key(name: str) -> str:
+    # Cached: every payment's payer name and text stretches come through here, and payers repeat their names.
     return " ".join(name_tokens(name))
 
 
