@@ -539,14 +539,27 @@ def test_typo_from_an_unknown_payer_for_another_amount_is_no_reference():
     assert not any(a.invoice_id == 4512 for p in d.proposals for a in p.allocations)
 
 
-def test_an_rma_number_one_digit_from_the_payers_invoice_is_left_aside_when_it_breaks_the_amount():
-    # 5513 is Globex's invoice and one digit from Acme's 5113. Read as a typo of 5113, the RMA number would make
+def test_a_number_one_digit_from_the_payers_invoice_is_left_aside_when_it_breaks_the_amount():
+    # 5513 is Globex's invoice and one digit from Acme's 5113. Read as a typo of 5113, the number would make
     # the bundle 1200.00 + 500.00 for a payment of 1100.00, which is not what was paid.
     ledger = [*LEDGER, inv(5513, GLOBEX, "80.00"), inv(5113, ACME, "500.00")]
-    d = one(ledger, pay("1100.00", name=ACME_NAME, text="INV-0004512 RMA 5513 returned goods"))
+    d = one(ledger, pay("1100.00", name=ACME_NAME, text="INV-0004512 5513 returned goods"))
     assert d.outcome == AUTO
     assert allocs(d.best) == [(4512, "1100.00", "0", "100.00", "return", "0")]
     assert "5513 in the text left aside" in d.explanation
+
+
+@pytest.mark.parametrize("label", ["RMA", "ACCT", "CUST NO", "CUSTOMER #", "ORDER", "ACCOUNT:"])
+def test_a_number_labelled_as_an_account_customer_order_or_return_is_no_invoice_reference(label):
+    # Short numbers of another kind often spell some invoice: here the payer's own 5113, which the amount does
+    # not pay, and Globex's 5513. Read as references, either would hold the payment back as naming an invoice it
+    # does not pay.
+    ledger = [*LEDGER, inv(5513, GLOBEX, "80.00"), inv(5113, ACME, "500.00")]
+    for number in ("5113", "5513"):
+        d = one(ledger, pay("1200.00", name=ACME_NAME, text=f"{label} {number} PAYMENT FOR INV-0004512"))
+        assert d.outcome == AUTO
+        assert allocs(d.best) == [paid_in_full(4512, "1200.00")]
+        assert number not in d.explanation
 
 
 def test_typo_that_spells_another_customers_invoice_goes_to_the_payers_own():

@@ -33,6 +33,12 @@ _NOT_A_REFERENCE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}"
 _MONTH = r"(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|SEPT|OCT|NOV|DEC)[A-Z]*\.?"
 _NAMED_DATE = re.compile(rf"(?<![0-9A-Z])(?:{_MONTH}[ -]\d{{1,2}}(?:ST|ND|RD|TH)?,?[ -]\d{{2,4}}"
                          rf"|\d{{1,2}}(?:ST|ND|RD|TH)?[ -]{_MONTH}[ ,-]*\d{{2,4}})(?![0-9A-Z])")
+# Numbers a label says are not a document of the ledger: the payer's account or customer number, an order, a
+# return authorisation, a trace ('ACCT 7052 PAYMENT FOR SI020794 CUST NO 18049'). Read as references, short ones
+# name some other invoice, and the payment looks as if it named an invoice it does not pay. Only bare digits after
+# the label go: 'ORDER SI001234' is still read.
+_LABELLED_NUMBER = re.compile(r"(?<![0-9A-Z])(?:ACCT|ACCOUNT|A/C|CUST(?:OMER)?|ORDER|ORD|RMA|TRACE)"
+                              r"(?:\s*(?:NO|NR|NUM|NUMBER|ID)\b)?\.?\s*[:#]?\s*[0-9]+(?![0-9A-Z])")
 # 'B.V.', 'S.A.', 'N.V.': letters with points are one word (a legal suffix), not several letters.
 _DOTTED = re.compile(r"(?<![A-Z])([A-Z])\.(?=[A-Z](?:\.|\b))")
 
@@ -172,9 +178,10 @@ _GAP_THEN_DIGIT = re.compile(r"[0-9A-Z](?: | ?- )[0-9]")  # where digit groups m
 
 
 def reference_mentions(text: str) -> list[Mention]:
-    """The documents a free text names, each a Mention. Amounts and dates are taken out first, so that joining
-    digit groups cannot glue a date or an amount to a reference."""
+    """The documents a free text names, each a Mention. Amounts, dates and labelled numbers (an account, a customer
+    number, an order) are taken out first, so that joining digit groups cannot glue them to a reference."""
     upper = _NAMED_DATE.sub(" ", _AMOUNT.sub(" ", text.upper()))
+    upper = _LABELLED_NUMBER.sub(" ", upper)
     if not _GAP_THEN_DIGIT.search(upper):
         # Most texts ('Remittance: INV-0004512'): no digits written apart from what precedes them, one reading per
         # token, as cheap as the plain tokenizer.
