@@ -34,7 +34,7 @@ REPORT_PATH = calibration.TABLE_PATH.with_name("calibration_report.json")
 
 # No block of decisions, however many were right, makes a posting certain: the most a table says.
 CERTAIN = 0.999
-BINS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0001)
+BINS = (0.0, 0.3, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0001)
 
 
 def read_rows(paths: list[Path]) -> list[tuple[float, bool]]:
