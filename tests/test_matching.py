@@ -1851,6 +1851,19 @@ def test_a_po_number_cutting_into_one_of_the_payers_invoices_is_not_two_glued_nu
     assert allocs(d.best) == [paid_in_full(10000, "5638.90")]
 
 
+@pytest.mark.parametrize("label", ["PO", "P.O.", "PO#"])
+def test_a_po_number_is_one_number_even_where_both_halves_read_as_the_payers_invoices(label):
+    # A large customer's invoices are dense: '8658647986' cuts into its SI047986 and 86586, one transposition from
+    # its SI086568. Written as a purchase order's, it is one number all the same.
+    ledger = [inv(914053, 1, "639.42", number="SI914053"), inv(47986, 1, "400.00", number="SI047986"),
+              inv(86568, 1, "75.00", number="SI086568")]
+    people = [CustomerRecord(1, "Clearwater Beverages PLC")]
+    d = one(ledger, pay("639.42", name="CLEARWATER BEVERAGES PLC", text=f"{label} 8658647986 PAYMENT FOR SI914053"),
+            people=people)
+    assert d.outcome == AUTO
+    assert allocs(d.best) == [paid_in_full(914053, "639.42")]
+
+
 # --- invoice numbers with a year or series block: INV-2026-036023 -----------------------------------------
 
 def _yearly_ledger():

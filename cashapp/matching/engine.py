@@ -829,7 +829,7 @@ def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref
     for ref in refs:
         key = ref.key
         if ref.line is None and len(ref.keys) == 1 and len(key) >= 8 and key.isdigit() and key not in idx.by_ref \
-                and key not in idx.by_po:
+                and key not in idx.by_po and not _po_labelled(ref.raw):
             cuts = [(left, right) for c in range(3, len(key) - 2)
                     if _one_customers_open(idx, left := reference_key(key[:c]), right := reference_key(key[c:]),
                                            families)]
@@ -847,6 +847,12 @@ def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref
                 continue
         out.append(ref)
     return out
+
+
+def _po_labelled(written: str) -> bool:
+    """Whether a number was written as a purchase order's ('PO 8658647986', 'P.O. 1133333569'): one number, whatever
+    invoice numbers its digits happen to cut into (a large customer's are dense enough for both halves)."""
+    return written[:len(written) - len(written.lstrip(_LETTERS_UPPER + ". "))].replace(".", "").strip() == "PO"
 
 
 def _joined(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref]:

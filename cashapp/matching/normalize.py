@@ -39,6 +39,9 @@ _NAMED_DATE = re.compile(rf"(?<![0-9A-Z])(?:{_MONTH}[ -]\d{{1,2}}(?:ST|ND|RD|TH)
 # the label go: 'ORDER SI001234' is still read.
 _LABELLED_NUMBER = re.compile(r"(?<![0-9A-Z])(?:ACCT|ACCOUNT|A/C|CUST(?:OMER)?|ORDER|ORD|RMA|TRACE)"
                               r"(?:\s*(?:NO|NR|NUM|NUMBER|ID)\b)?\.?\s*[:#]?\s*[0-9]+(?![0-9A-Z])")
+# A purchase order's label as written ('P.O. 123', 'PO# 123', 'PO NO: 123'), made 'PO 123' so that the number
+# keeps its label (engine._po_labelled reads it: a PO number is one number, not invoice numbers glued).
+_PO_LABEL = re.compile(r"(?<![0-9A-Z])P\.?O\.?\s*(?:N[OR]\.?)?\s*[#:]?\s*(?=[0-9])")
 # 'B.V.', 'S.A.', 'N.V.': letters with points are one word (a legal suffix), not several letters.
 _DOTTED = re.compile(r"(?<![A-Z])([A-Z])\.(?=[A-Z](?:\.|\b))")
 
@@ -181,7 +184,7 @@ def reference_mentions(text: str) -> list[Mention]:
     """The documents a free text names, each a Mention. Amounts, dates and labelled numbers (an account, a customer
     number, an order) are taken out first, so that joining digit groups cannot glue them to a reference."""
     upper = _NAMED_DATE.sub(" ", _AMOUNT.sub(" ", text.upper()))
-    upper = _LABELLED_NUMBER.sub(" ", upper)
+    upper = _PO_LABEL.sub("PO ", _LABELLED_NUMBER.sub(" ", upper))
     if not _GAP_THEN_DIGIT.search(upper):
         # Most texts ('Remittance: INV-0004512'): no digits written apart from what precedes them, one reading per
         # token, as cheap as the plain tokenizer.
