@@ -375,18 +375,12 @@ def test_a_namesake_of_another_legal_form_is_no_answer_when_the_written_forms_cu
     assert all(e.kind != "against" for e in d.best.evidence)
 
 
-def test_proposals_the_calibration_reports_alike_keep_the_evidence_order(monkeypatch):
+def test_proposals_the_calibration_reports_alike_keep_the_evidence_order(calibration_table):
     # A fitted table is flat where it pooled decisions: all three below read 0.01, yet the namesake's one invoice
     # (0.11 by its evidence) stays ahead of the LLC's two alike (0.06), whatever their numbers say.
-    table = ((0.0, 0.01), (0.5, 0.01), (1.0, 1.0))
-    monkeypatch.setattr(calibration, "_TABLE", table)
-    monkeypatch.setattr(calibration, "_XS", [x for x, _ in table])
-    ev._confidence.cache_clear()
-    try:
-        d = one([inv(30, 1, "500.00"), inv(20, 2, "500.00"), inv(21, 2, "500.00")],
-                pay("500.00", name="SUMMIT STEEL WORKS LLC"), people=SUMMITS)
-    finally:
-        ev._confidence.cache_clear()
+    calibration_table(((0.0, 0.01), (0.5, 0.01), (1.0, 1.0)))
+    d = one([inv(30, 1, "500.00"), inv(20, 2, "500.00"), inv(21, 2, "500.00")],
+            pay("500.00", name="SUMMIT STEEL WORKS LLC"), people=SUMMITS)
     assert [pr.confidence for pr in d.proposals] == [0.01] * 3
     assert [allocs(pr)[0][0] for pr in d.proposals] == [30, 20, 21]
 
@@ -757,14 +751,22 @@ def test_invoices_named_in_free_text_without_amounts():
 
 
 @pytest.fixture
-def raw_confidence(monkeypatch):
+def calibration_table(monkeypatch):
+    """Sets the calibration table the matcher reads, for one test: `calibration_table(points)`. The confidences
+    cached under another table are dropped on each change and at the end."""
+    def use(points):
+        monkeypatch.setattr(calibration, "_TABLE", points)
+        monkeypatch.setattr(calibration, "_XS", [x for x, _ in points])
+        ev._confidence.cache_clear()
+    yield use
+    ev._confidence.cache_clear()
+
+
+@pytest.fixture
+def raw_confidence(calibration_table):
     """The identity calibration, for tests of how thresholds act on the evidence's own scores (the shipped table is
     fitted on benchmark data and may move them)."""
-    monkeypatch.setattr(calibration, "_TABLE", calibration.IDENTITY)
-    monkeypatch.setattr(calibration, "_XS", [x for x, _ in calibration.IDENTITY])
-    ev._confidence.cache_clear()
-    yield
-    ev._confidence.cache_clear()
+    calibration_table(calibration.IDENTITY)
 
 
 @pytest.mark.usefixtures("raw_confidence")
@@ -1481,23 +1483,15 @@ def test_the_weakest_piece_of_a_kind_counts_and_caps_hold_whatever_else_agrees()
     assert ev.confidence([*strong, ev.against("another answer fits as well")]) <= 0.6
 
 
-def test_the_caps_hold_the_score_the_calibration_table_reads(monkeypatch):
+def test_the_caps_hold_the_score_the_calibration_table_reads(calibration_table):
     # The table is fitted on the scores decisions had, a capped one's capped: it maps that score, not the uncapped.
-    table = ((0.0, 0.0), (0.6, 0.2), (1.0, 1.0))
-    monkeypatch.setattr(calibration, "_TABLE", table)
-    monkeypatch.setattr(calibration, "_XS", [x for x, _ in table])
-    ev._confidence.cache_clear()
-    try:
-        capped = [ev.payer("x", 0.99), ev.reference("exact"), ev.amount("equal"), ev.piece("against", "t", 0.0, 0.6)]
-        assert ev.raw_score(capped) == 0.6
-        assert ev.confidence(capped) == pytest.approx(0.2)
-        # A table that raises the capped score does not lift it past the cap.
-        table = ((0.0, 0.0), (0.6, 0.9), (1.0, 1.0))
-        monkeypatch.setattr(calibration, "_TABLE", table)
-        ev._confidence.cache_clear()
-        assert ev.confidence(capped) == pytest.approx(0.6)
-    finally:
-        ev._confidence.cache_clear()
+    calibration_table(((0.0, 0.0), (0.6, 0.2), (1.0, 1.0)))
+    capped = [ev.payer("x", 0.99), ev.reference("exact"), ev.amount("equal"), ev.piece("against", "t", 0.0, 0.6)]
+    assert ev.raw_score(capped) == 0.6
+    assert ev.confidence(capped) == pytest.approx(0.2)
+    # A table that raises the capped score does not lift it past the cap.
+    calibration_table(((0.0, 0.0), (0.6, 0.9), (1.0, 1.0)))
+    assert ev.confidence(capped) == pytest.approx(0.6)
 
 
 def test_a_number_read_with_a_typo_where_the_shortfall_is_only_guessed_scores_below_even_odds():

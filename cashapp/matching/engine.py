@@ -525,10 +525,9 @@ def _tracked(ref: _Ref, numbers: list[str], own=None) -> bool:
         return False  # the payment's own id unless it names an invoice: nothing to account for
     if ref.line is not None or ref.grouped:
         return True
-    written = ref.raw.upper()
-    prefix = written[:len(written) - len(written.lstrip(_LETTERS_UPPER))]
+    prefix = _letter_prefix(ref.raw)
     for number in numbers:
-        theirs = number.upper()[:len(number) - len(number.upper().lstrip(_LETTERS_UPPER))]
+        theirs = _letter_prefix(number)
         if prefix and theirs and (prefix.startswith(theirs) or theirs.startswith(prefix)):
             return True
         theirs_key = len(reference_key(number))
@@ -545,6 +544,12 @@ def _tracked(ref: _Ref, numbers: list[str], own=None) -> bool:
 
 
 _LETTERS_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _letter_prefix(written: str) -> str:
+    """The letters a number is written after, upper case ('INV' of 'inv-0004512', 'PO' of 'PO 8658647986')."""
+    upper = written.upper()
+    return upper[:len(upper) - len(upper.lstrip(_LETTERS_UPPER))]
 
 
 def _serial_key(number: str) -> str:
@@ -850,9 +855,10 @@ def _unglued(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref
 
 
 def _po_labelled(written: str) -> bool:
-    """Whether a number was written as a purchase order's ('PO 8658647986', 'P.O. 1133333569'): one number, whatever
-    invoice numbers its digits happen to cut into (a large customer's are dense enough for both halves)."""
-    return written[:len(written) - len(written.lstrip(_LETTERS_UPPER + ". "))].replace(".", "").strip() == "PO"
+    """Whether a number was written as a purchase order's ('PO 8658647986'; normalize writes 'P.O.', 'PO#' and
+    'PO NO:' so): one number, whatever invoice numbers its digits happen to cut into (a large customer's are dense
+    enough for both halves)."""
+    return _letter_prefix(written) == "PO"
 
 
 def _joined(refs: list[_Ref], idx: MatchIndex, families: set[int]) -> list[_Ref]:
