@@ -18,7 +18,6 @@ machine): the backend's own, this process's own, and the whole machine's while a
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import json
 import os
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.cashapp_independent import TENANT, _base_db, _url, run, server_settings  # noqa: E402
+from bench.invoice_index_cost import backend_cpu_seconds  # noqa: E402
 from bench.invoice_list import machine_speed  # noqa: E402
 
 TARGETS = {"import_invoices": 10.0, "import_bank_file": 3.0, "apply_cash": 15.0}
@@ -46,12 +46,6 @@ def copy_database(source: str, target: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
         conn.execute("CHECKPOINT")  # the copy's writes are not charged to what comes next
-
-
-def backend_cpu(conn) -> float:
-    with open(f"/proc/{conn.info.backend_pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def next_xid(db: str) -> int:
@@ -114,7 +108,7 @@ def store(db: str, rows: dict[str, bytes]) -> dict:
     with connect(db) as conn:
         counts = stage(conn, rows)
         cols_of = {table: columns(conn, table) for table in rows}
-        cpu, started = backend_cpu(conn), time.perf_counter()
+        cpu, started = backend_cpu_seconds(conn), time.perf_counter()
         with conn.transaction():
             for table in rows:
                 cols = cols_of[table]
@@ -124,7 +118,7 @@ def store(db: str, rows: dict[str, bytes]) -> dict:
                                  f"FROM upd_{table} u WHERE t.id = u.id")
                 if counts[table][0]:
                     conn.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM new_{table}")
-        return {"seconds": time.perf_counter() - started, "postgres_cpu": backend_cpu(conn) - cpu,
+        return {"seconds": time.perf_counter() - started, "postgres_cpu": backend_cpu_seconds(conn) - cpu,
                 "rows": {t: {"inserted": c[0], "updated": c[1]} for t, c in counts.items() if any(c)}}
 
 
@@ -135,11 +129,11 @@ def csv_copy(db: str, path: Path) -> dict:
     with connect(db) as conn:
         header = path.open().readline().strip().split(",")
         conn.execute(f"CREATE TABLE raw_invoices ({', '.join(f'{c} text' for c in header)})")
-        cpu, started = backend_cpu(conn), time.perf_counter()
+        cpu, started = backend_cpu_seconds(conn), time.perf_counter()
         with conn.cursor().copy("COPY raw_invoices FROM STDIN (FORMAT csv, HEADER)") as copy, path.open("rb") as f:
             while block := f.read(1 << 20):
                 copy.write(block)
-        return {"seconds": time.perf_counter() - started, "postgres_cpu": backend_cpu(conn) - cpu}
+        return {"seconds": time.perf_counter() - started, "postgres_cpu": backend_cpu_seconds(conn) - cpu}
 
 
 def csv_read(path: Path) -> dict:
@@ -163,8 +157,8 @@ def csv_read(path: Path) -> dict:
 
 def bank_parse(path: Path) -> dict:
     """o2c's parser alone over the bank file (no storing), and the bare tokenizing any reader needs: expat
-    through a camt file with no handler set (no tree, no strings made), the lines and fields of a BAI2 or
-    MT940 one."""
+    through a camt file with no handler set (no tree, no strings made); a BAI2 or MT940 file split into lines,
+    each line at its commas."""
     from xml.parsers import expat
 
     from payments.parsers import parse_bank_file
@@ -182,31 +176,18 @@ def bank_parse(path: Path) -> dict:
             "payments": sum(len(s.entries) for s in parsed.statements)}
 
 
-def open_ledger_read(db: str) -> dict:
-    """The run's read of the open ledger (the matcher's query) into Python tuples, nothing built from them; with
-    the cyclic collector off, as the run reads it."""
-    gc.disable()
-    with connect(db) as conn:
-        tenant = conn.execute("SELECT id FROM o2c_tenant WHERE slug = %s", [TENANT]).fetchone()[0]
-        cpu, pcpu, started = backend_cpu(conn), time.process_time(), time.perf_counter()
-        rows = conn.execute(
-            "SELECT id, customer_id, number, amount, nullif(open_balance, amount), currency, due_date, po_number, "
-            "nullif(discount_percent, 0), discount_due_date FROM o2c_invoice WHERE tenant_id = %s "
-            "AND status IN ('open', 'partially_paid') AND open_balance > 0 ORDER BY id", [tenant]).fetchall()
-        result = {"seconds": time.perf_counter() - started, "postgres_cpu": backend_cpu(conn) - cpu,
-                  "python_cpu": time.process_time() - pcpu, "rows": len(rows)}
-    gc.enable()
-    return result
-
-
 def matcher_alone() -> None:
-    """(In a child, with Django set up on the database before the run.) o2c's matcher alone: the index built
-    from the open ledger and every payment matched as the run does, chunk by chunk; nothing written."""
+    """(In a child, with Django set up on the database before the run.) The run's read of the open ledger into
+    bare tuples (its own query, nothing built from the rows), then o2c's matcher alone: the index built from the
+    open ledger and every payment matched as the run does, chunk by chunk; nothing written."""
     import django
 
     django.setup()
+    from django.db import connection
+
     from cashapp import records
     from cashapp.matching import MatchIndex, match_payments
+    from o2c.ledger.status import INVOICE_OUTSTANDING
     from o2c.runtime import interpreter_tuned_for_bulk_work
     from o2c.services.tenants import tenant_by_slug
     from o2c.tenancy import tenant_context
@@ -215,6 +196,14 @@ def matcher_alone() -> None:
     tenant = tenant_by_slug(TENANT)
     times = {}
     with tenant_context(tenant), interpreter_tuned_for_bulk_work():
+        with connection.cursor() as cur:
+            pg = backend_cpu_seconds(connection.connection)
+            cpu, started = time.process_time(), time.perf_counter()
+            cur.execute(records.OPEN_LEDGER_SQL, [tenant.pk, list(INVOICE_OUTSTANDING)])
+            times["tuples_rows"] = len(cur.fetchall())
+            times["tuples_seconds"] = time.perf_counter() - started
+            times["tuples_python_cpu"] = time.process_time() - cpu
+            times["tuples_postgres_cpu"] = backend_cpu_seconds(connection.connection) - pg
         cpu = time.process_time()
         customers, invoices = records.customer_records(), records.open_invoice_records()
         times["read_ledger_cpu"] = time.process_time() - cpu
@@ -246,35 +235,37 @@ def measure(book: Path, fmt: str) -> dict:
     base = _base_db()
     # Each command runs on a copy of the state the one before left, which stays as it was: what a command
     # wrote is then stored again, by Postgres alone, into another copy of the state it started from.
-    empty, invoiced, banked, applied, scratch = (f"{base}_floor_{s}" for s in (
+    empty, invoiced, banked, applied, scratch = dbs = tuple(f"{base}_floor_{s}" for s in (
         "empty", "invoiced", "banked", "applied", "scratch"))
-    copy_database("template0", empty)
-    run(empty, "migrate", "--verbosity", "0")
-    run(empty, "create_tenant", TENANT, "--name", "Speed floor")
-    r: dict = {"format": fmt}
     steps = ((empty, invoiced, "import_invoices", ("--tenant", TENANT, str(book / "invoices.csv"))),
              (invoiced, banked, "import_bank_file", ("--no-match", "--tenant", TENANT, str(bank))),
              (banked, applied, "apply_cash", ("--tenant", TENANT)))
-    wrote = {}
-    for before, after, name, args in steps:
-        copy_database(before, after)
-        mark = next_xid(after)
-        r[name] = command(after, name, *args)
-        wrote[name] = written_rows(after, mark)
-    # A command's start-up alone: Django and the app loaded, the database reached, nothing done.
-    r["startup"] = command(empty, "shell", "-c", "from django.db import connection; connection.ensure_connection()")
-    for before, _, name, _ in steps:
-        copy_database(before, scratch)
-        r[f"store:{name}"] = store(scratch, wrote[name])
-    r["csv_copy"] = csv_copy(scratch, book / "invoices.csv")
-    r["csv_read"] = csv_read(book / "invoices.csv")
-    r["bank_parse"] = bank_parse(bank)
-    r["read_open_ledger"] = open_ledger_read(banked)
-    _, _, out, _ = run(banked, "-m", "bench.speed_floor", "--matcher-alone")
-    r["matcher_alone"] = json.loads(out.rsplit("@@", 1)[1].splitlines()[0])
-    for db in (empty, invoiced, banked, applied, scratch):
+    r: dict = {"format": fmt}
+    try:
+        copy_database("template0", empty)
+        run(empty, "migrate", "--verbosity", "0")
+        run(empty, "create_tenant", TENANT, "--name", "Speed floor")
+        wrote = {}
+        for before, after, name, args in steps:
+            copy_database(before, after)
+            mark = next_xid(after)
+            r[name] = command(after, name, *args)
+            wrote[name] = written_rows(after, mark)
+        # A command's start-up alone: Django and the app loaded, the database reached, nothing done.
+        r["startup"] = command(empty, "shell", "-c",
+                               "from django.db import connection; connection.ensure_connection()")
+        for before, _, name, _ in steps:
+            copy_database(before, scratch)
+            r[f"store:{name}"] = store(scratch, wrote[name])
+        r["csv_copy"] = csv_copy(scratch, book / "invoices.csv")
+        r["csv_read"] = csv_read(book / "invoices.csv")
+        r["bank_parse"] = bank_parse(bank)
+        _, _, out, _ = run(banked, "-m", "bench.speed_floor", "--matcher-alone")
+        r["matcher_alone"] = json.loads(out.rsplit("@@", 1)[1].splitlines()[0])
+    finally:
         with connect("postgres") as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            for db in dbs:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     return r
 
 
@@ -289,7 +280,9 @@ def least_wall(startup: float, parts: dict[str, float], side_by_side: list[str])
 def report(r: dict) -> str:
     start = r["startup"]["seconds"]
     inv, bank, app = r["store:import_invoices"], r["store:import_bank_file"], r["store:apply_cash"]
-    read, m, parse = r["read_open_ledger"], r["matcher_alone"], r["bank_parse"]
+    m, parse = r["matcher_alone"], r["bank_parse"]
+    read = {"rows": m["tuples_rows"], "seconds": m["tuples_seconds"], "postgres_cpu": m["tuples_postgres_cpu"],
+            "python_cpu": m["tuples_python_cpu"]}
     matcher = m["read_ledger_cpu"] + m["build_index_cpu"] + m["read_payments_cpu"] + m["match_cpu"]
 
     def cmd(name: str) -> str:
